@@ -1,0 +1,17 @@
+"""MicroGAN: size-invariant GAN restoration of single-cell microscopy images."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load"]
+
+
+def load(model=None, **kwargs):
+    """Load a trained generator for restoring numpy arrays: ``microgan.load(path).enhance(array)``.
+
+    ``model`` is a checkpoint file, a training run folder (its best checkpoint), or None for the
+    bundled pretrained model. Keyword arguments go to :class:`microgan.infer.Enhancer`.
+    """
+    from microgan.infer import Enhancer
+
+    return Enhancer.from_model(model, **kwargs)

@@ -1,0 +1,55 @@
+"""The ``microgan`` command: a thin dispatcher over ``microgan.commands.<name>``.
+
+Each sub-command lives in its own module with ``register(subparsers)`` (adds its parser and sets
+``func``), so features stay next to their own argument parsing and heavy imports (torch) happen
+only when a command runs. User-facing errors become one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from microgan import __version__
+from microgan.errors import MicroGANError
+
+COMMANDS = ["prepare", "models", "train", "enhance", "export", "evaluate", "classify", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="microgan",
+        description="Size-invariant GAN restoration of single-cell microscopy images.",
+    )
+    parser.add_argument("--version", action="version", version=f"microgan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"microgan.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name != f"microgan.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MicroGANError as exc:
+        print(f"microgan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"microgan {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

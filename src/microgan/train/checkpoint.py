@@ -1,0 +1,193 @@
+"""Checkpoints: one safetensors file per checkpoint, written atomically, never unpickled.
+
+Everything a resume needs lives in a single file so that a crash can only leave the previous
+complete file or the new complete file, never a mix: network weights, optimizer states and RNG
+states are flattened into tensors, and everything that is not a tensor (config, step, epoch,
+metrics, optimizer hyper-parameters, Python RNG state) goes into the JSON metadata. The file is
+written to a temporary name in the same folder, fsynced, then renamed over the target.
+
+Tensor keys: ``generator.<param>``, ``critic.<param>``, ``optim.<name>.<path>``, ``rng.<path>``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from microgan.errors import CheckpointError
+
+FORMAT_VERSION = 1
+META_KEY = "microgan"
+BEST_NAME = "best.safetensors"
+LAST_NAME = "last.safetensors"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+BUNDLED_DEFAULT = "microgan-bccd"
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds. ``meta['config']`` is the full run config (generator spec included)."""
+
+    meta: Dict[str, Any]
+    generator: Dict[str, torch.Tensor]
+    critic: Optional[Dict[str, torch.Tensor]] = None
+    optimizers: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    rng: Dict[str, Any] = field(default_factory=dict)
+
+
+def _flatten(obj: Any, prefix: str, tensors: Dict[str, torch.Tensor]) -> Any:
+    """Move tensors out of a nested structure into ``tensors``; return a JSON-able skeleton."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        # keys may be ints (optimizer state); keep their type so load_state_dict matches
+        return {"__dict__": [[k, _flatten(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        items = [_flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    return obj
+
+
+def _unflatten(skel: Any, tensors: Dict[str, torch.Tensor]) -> Any:
+    if isinstance(skel, dict):
+        if "__tensor__" in skel:
+            return tensors[skel["__tensor__"]]
+        if "__dict__" in skel:
+            return {k: _unflatten(v, tensors) for k, v in skel["__dict__"]}
+        if "__tuple__" in skel:
+            return tuple(_unflatten(v, tensors) for v in skel["__tuple__"])
+        return skel
+    if isinstance(skel, list):
+        return [_unflatten(v, tensors) for v in skel]
+    return skel
+
+
+def atomic_write(path: PathLike, write: Any) -> None:
+    """Call ``write(tmp_path)`` then fsync and rename onto ``path`` (same folder, so rename is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(path: PathLike, ckpt: Checkpoint, weights_dtype: Optional[torch.dtype] = None) -> None:
+    """Write ``ckpt`` atomically. ``weights_dtype`` (e.g. float16) shrinks a generator-only export."""
+    tensors: Dict[str, torch.Tensor] = {}
+    for name, t in ckpt.generator.items():
+        t = t.detach().cpu().contiguous()
+        tensors[f"generator.{name}"] = t.to(weights_dtype) if weights_dtype and t.is_floating_point() else t
+    for name, t in (ckpt.critic or {}).items():
+        tensors[f"critic.{name}"] = t.detach().cpu().contiguous()
+    skeleton = {
+        "optimizers": {k: _flatten(v, f"optim.{k}", tensors) for k, v in ckpt.optimizers.items()},
+        "rng": _flatten(ckpt.rng, "rng", tensors),
+    }
+    meta = {"format": FORMAT_VERSION, **ckpt.meta, "_state": skeleton}
+    header = {META_KEY: json.dumps(meta)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+
+
+def _read_header(path: Path) -> Dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        raw = (fh.metadata() or {}).get(META_KEY)
+    if raw is None:
+        raise CheckpointError(f"{path}: not a MicroGAN checkpoint (no '{META_KEY}' metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not supported (expected {FORMAT_VERSION})")
+    return meta
+
+
+def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
+    """Read a checkpoint file; any corruption becomes a :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        meta = _read_header(path)
+        tensors = load_file(str(path))
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
+    skeleton = meta.pop("_state", {"optimizers": {}, "rng": {}})
+    groups: Dict[str, Dict[str, torch.Tensor]] = {"generator": {}, "critic": {}}
+    for key, t in tensors.items():
+        head, _, rest = key.partition(".")
+        if head in groups:
+            groups[head][rest] = t
+    if not groups["generator"]:
+        raise CheckpointError(f"{path}: checkpoint holds no generator weights")
+    if generator_only:
+        return Checkpoint(meta=meta, generator=groups["generator"])
+    return Checkpoint(
+        meta=meta,
+        generator=groups["generator"],
+        critic=groups["critic"] or None,
+        optimizers={k: _unflatten(v, tensors) for k, v in skeleton.get("optimizers", {}).items()},
+        rng=_unflatten(skeleton.get("rng", {}), tensors),
+    )
+
+
+def resolve_model_path(model: Optional[PathLike]) -> Path:
+    """A checkpoint file, a run folder (its best, else last, checkpoint), a bundled model name, or
+    None for the bundled default model."""
+    if model is None:
+        model = BUNDLED_DEFAULT
+    path = Path(model)
+    if path.is_dir():
+        for name in (BEST_NAME, LAST_NAME):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}: run folder holds neither {BEST_NAME} nor {LAST_NAME}")
+    if path.is_file():
+        return path
+    bundled = BUNDLED_DIR / f"{model}.safetensors"
+    if path.suffix == "" and bundled.is_file():
+        return bundled
+    raise CheckpointError(f"{model}: no such checkpoint file, run folder or bundled model")
+
+
+def load_generator(model: Optional[PathLike], device: Union[str, torch.device] = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """Build the generator named in a checkpoint's config and load its weights (float32, eval mode)."""
+    from microgan.archs import build_generator
+
+    path = resolve_model_path(model)
+    ckpt = load_checkpoint(path, generator_only=True)
+    spec = ckpt.meta.get("config", {}).get("generator")
+    if not spec:
+        raise CheckpointError(f"{path}: checkpoint config has no 'generator' spec")
+    net = build_generator(spec)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.generator.items()}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not match generator '{spec.get('type')}' ({first})") from None
+    ckpt.meta["path"] = str(path)
+    return net.to(device).eval(), ckpt.meta
