@@ -52,8 +52,21 @@ def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> Dict
             if not isinstance(child, dict):
                 raise ConfigError(f"override '{item}': '{part}' is not a section")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else None
+        node[parts[-1]] = parse_value(raw)
     return out
+
+
+def parse_value(raw: str) -> Any:
+    """Parse a command-line value as YAML, but read ``2e-4`` as a number (YAML 1.1 needs ``2.0e-4``)."""
+    if raw == "":
+        return None
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def deep_get(config: Mapping[str, Any], dotted: str, default: Any = None) -> Any:

@@ -1,0 +1,52 @@
+"""Config loading by bundled name or path, and dotted overrides."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microgan.config import apply_overrides, bundled_config_names, deep_get, load_config
+from microgan.errors import ConfigError
+
+VARIANTS = ["deblurgan", "microgan", "microgan-fs", "microgan-nt"]
+
+
+def test_bundled_variants_load_by_name_and_repo_path() -> None:
+    assert set(VARIANTS) <= set(bundled_config_names())
+    for name in VARIANTS:
+        cfg = load_config(name)
+        assert cfg["name"] == name
+        assert load_config(f"configs/{name}.yaml") == cfg
+        assert {"generator", "critic", "losses", "data", "train"} <= set(cfg)
+
+
+def test_only_microgan_fs_resizes() -> None:
+    assert {n: deep_get(load_config(n), "data.resize_to") for n in VARIANTS} == {
+        "deblurgan": None, "microgan": None, "microgan-fs": 128, "microgan-nt": None}
+
+
+def test_overrides_parse_yaml_values_and_do_not_mutate() -> None:
+    cfg = load_config("microgan")
+    out = apply_overrides(cfg, ["train.optimizer.lr=2e-4", "data.batching=bucket", "new.section.flag=true", "train.name=abc"])
+    assert out["train"]["optimizer"]["lr"] == 2e-4
+    assert out["data"]["batching"] == "bucket" and out["new"]["section"]["flag"] is True
+    assert out["train"]["name"] == "abc"
+    assert cfg["train"]["optimizer"]["lr"] == 1e-4
+
+
+@pytest.mark.parametrize("bad", ["novalue", "=3", "name.sub=1"])
+def test_bad_override_is_a_clear_error(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        apply_overrides({"name": "x"}, [bad])
+
+
+def test_missing_and_invalid_config_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad)
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)

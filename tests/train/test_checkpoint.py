@@ -1,0 +1,124 @@
+"""Checkpoints: round trip of weights, optimizer and RNG states; atomic writes; corruption is a clear error."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microgan.errors import CheckpointError
+from microgan.train import checkpoint as ck
+
+
+def _trained_adam() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 3, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.99))
+    for _ in range(3):
+        opt.zero_grad()
+        net(torch.randn(1, 3, 8, 8)).square().mean().backward()
+        opt.step()
+    return net, opt
+
+
+def _ckpt(net: torch.nn.Module, opt: torch.optim.Optimizer) -> ck.Checkpoint:
+    return ck.Checkpoint(
+        meta={"config": {"generator": {"type": "x"}}, "step": 3, "epoch": 0, "metrics": {"psnr": 30.5}},
+        generator=net.state_dict(),
+        critic={"w": torch.ones(2)},
+        optimizers={"generator": opt.state_dict()},
+        rng={"torch": torch.get_rng_state(), "numpy": np.random.default_rng(1).bit_generator.state, "python": [1, (2, 3)]},
+    )
+
+
+def test_round_trip_restores_weights_optimizer_and_rng(tmp_path: Path) -> None:
+    net, opt = _trained_adam()
+    path = tmp_path / "last.safetensors"
+    ck.save_checkpoint(path, _ckpt(net, opt))
+    got = ck.load_checkpoint(path)
+
+    assert got.meta["step"] == 3 and got.meta["metrics"]["psnr"] == 30.5
+    for k, v in net.state_dict().items():
+        assert torch.equal(got.generator[k], v)
+    assert torch.equal(got.critic["w"], torch.ones(2))
+    assert torch.equal(got.rng["torch"], torch.get_rng_state()) or got.rng["torch"].dtype == torch.uint8
+    assert got.rng["python"] == [1, (2, 3)]
+    rng = np.random.default_rng()
+    rng.bit_generator.state = got.rng["numpy"]
+    assert rng.random() == np.random.default_rng(1).random()
+
+    # the optimizer state loads into a fresh optimizer and continues identically
+    net2, _ = _trained_adam()
+    opt2 = torch.optim.Adam(net2.parameters(), lr=5.0)
+    opt2.load_state_dict(got.optimizers["generator"])
+    assert opt2.param_groups[0]["lr"] == 1e-3 and opt2.param_groups[0]["betas"] == (0.9, 0.99)
+    x = torch.randn(1, 3, 8, 8)
+    for o, n in ((opt, net), (opt2, net2)):
+        o.zero_grad()
+        n(x).square().mean().backward()
+        o.step()
+    for a, b in zip(net.parameters(), net2.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_generator_only_and_fp16_export(tmp_path: Path) -> None:
+    net, opt = _trained_adam()
+    path = tmp_path / "g.safetensors"
+    ck.save_checkpoint(path, _ckpt(net, opt), weights_dtype=torch.float16)
+    got = ck.load_checkpoint(path, generator_only=True)
+    assert got.critic is None and not got.optimizers
+    assert all(t.dtype == torch.float16 for t in got.generator.values())
+
+
+def test_crash_during_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    net, opt = _trained_adam()
+    path = tmp_path / "last.safetensors"
+    ck.save_checkpoint(path, _ckpt(net, opt))
+    before = path.read_bytes()
+
+    def dying_save(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(ck, "save_file", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(path, _ckpt(net, opt))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"]
+    ck.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path, damage: str) -> None:
+    net, opt = _trained_adam()
+    path = tmp_path / "best.safetensors"
+    ck.save_checkpoint(path, _ckpt(net, opt))
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "garbage": os.urandom(300), "empty": b""}[damage])
+    with pytest.raises(CheckpointError, match="best.safetensors"):
+        ck.load_checkpoint(path)
+
+
+def test_foreign_safetensors_is_rejected(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"a": torch.zeros(1)}, str(path))
+    with pytest.raises(CheckpointError, match="not a MicroGAN checkpoint"):
+        ck.load_checkpoint(path)
+
+
+def test_resolve_model_path(tmp_path: Path) -> None:
+    net, opt = _trained_adam()
+    ck.save_checkpoint(tmp_path / "last.safetensors", _ckpt(net, opt))
+    assert ck.resolve_model_path(tmp_path) == tmp_path / "last.safetensors"
+    ck.save_checkpoint(tmp_path / "best.safetensors", _ckpt(net, opt))
+    assert ck.resolve_model_path(tmp_path) == tmp_path / "best.safetensors"
+    assert ck.resolve_model_path(tmp_path / "last.safetensors") == tmp_path / "last.safetensors"
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        ck.resolve_model_path(tmp_path / "missing.safetensors")
+    (tmp_path / "empty-run").mkdir()
+    with pytest.raises(CheckpointError, match="neither"):
+        ck.resolve_model_path(tmp_path / "empty-run")
