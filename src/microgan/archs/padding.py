@@ -1,0 +1,61 @@
+"""Pad images to a size a network can digest and crop the result back.
+
+Size invariance (the point of MicroGAN) means every network must accept any ``H x W >= 1``. Encoders
+that halve the resolution ``depth`` times need a multiple of ``2**depth``; normalization layers need
+more than one pixel at the bottleneck. Instead of resizing (which changes cell texture, paper Table 1),
+the input is padded and the output cropped back, so the valid region is never resampled.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+Pads = Tuple[int, int, int, int]  # left, right, top, bottom (F.pad order)
+
+
+def padding_for(height: int, width: int, multiple: int, min_size: int = 1) -> Pads:
+    """Split the padding that brings ``(height, width)`` to a multiple of ``multiple`` (and at
+    least ``min_size``) as evenly as possible between both sides, so borders are treated alike."""
+
+    def split(n: int) -> Tuple[int, int]:
+        target = max(n, min_size)
+        target = -(-target // multiple) * multiple
+        extra = target - n
+        return extra // 2, extra - extra // 2
+
+    top, bottom = split(height)
+    left, right = split(width)
+    return left, right, top, bottom
+
+
+def pad_image(x: torch.Tensor, pads: Pads, mode: str = "reflect") -> torch.Tensor:
+    """Pad an ``(N, C, H, W)`` tensor; ``mode="reflect"`` falls back to ``replicate`` where the
+    image is too small to reflect (reflection needs a pad smaller than the side it mirrors)."""
+    if not any(pads):
+        return x
+    if mode == "reflect":
+        left, right, top, bottom = pads
+        height, width = x.shape[-2:]
+        if max(left, right) >= width or max(top, bottom) >= height:
+            mode = "replicate"
+    if mode == "zeros":
+        return F.pad(x, pads)
+    return F.pad(x, pads, mode=mode)
+
+
+def crop(x: torch.Tensor, pads: Pads) -> torch.Tensor:
+    """Undo :func:`pad_image` on a tensor with the padded spatial size."""
+    left, right, top, bottom = pads
+    height, width = x.shape[-2:]
+    return x[..., top : height - bottom, left : width - right]
+
+
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, min_size: int = 1, mode: str = "reflect"
+) -> Tuple[torch.Tensor, Pads]:
+    """Pad ``x`` so both sides are multiples of ``multiple`` and at least ``min_size``; return the
+    padded tensor and the pads to give to :func:`crop`."""
+    pads = padding_for(x.shape[-2], x.shape[-1], multiple, min_size)
+    return pad_image(x, pads, mode), pads

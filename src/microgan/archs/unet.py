@@ -1,0 +1,111 @@
+"""One parametrized U-Net (Ronneberger et al. 2015) serving MicroGAN's trimmed generator and
+MicroGAN-NT's full one.
+
+Per level: two 3x3 convolutions (zero 'same' padding, so the output keeps the input size, unlike
+the original's valid convolutions), each followed by optional normalization and ReLU; 2x2 max
+pooling down; a 2x2 stride-2 transposed convolution ("up-convolution") + ReLU up, halving the
+channels, then concatenation with the skip and two 3x3 convolutions; a final 1x1 convolution.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import torch
+from torch import nn
+
+from microgan.archs.layers import SizeInvariantGenerator, make_norm
+from microgan.errors import ConfigError
+from microgan.registry import ARCHS
+
+# Ronneberger's widths: 64 at full resolution doubling to 1024 at 1/16 (MicroGAN-NT).
+FULL_CHANNELS = (64, 128, 256, 512, 1024)
+# MicroGAN's trimming (the paper's Fig. 1 is missing): drop Ronneberger's deepest level (the
+# 1024-wide "semantic" one, depth 4 -> 3) and scale the widths by 5/8. 3,008,043 parameters for
+# RGB, paper: 3.063M; the search is in docs/notes/networks-paper-notes.md.
+TRIMMED_CHANNELS = (40, 80, 160, 320)
+
+
+def _conv_block(in_ch: int, out_ch: int, norm: str) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, padding=1),
+        make_norm(norm, out_ch),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_ch, out_ch, 3, padding=1),
+        make_norm(norm, out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+class _UNetBody(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, channels: Sequence[int], norm: str) -> None:
+        super().__init__()
+        self.down = nn.ModuleList()
+        prev = in_channels
+        for ch in channels[:-1]:
+            self.down.append(_conv_block(prev, ch, norm))
+            prev = ch
+        self.pool = nn.MaxPool2d(2)
+        self.bottom = _conv_block(prev, channels[-1], norm)
+        self.up = nn.ModuleList()
+        self.merge = nn.ModuleList()
+        for deep, skip in zip(reversed(channels[1:]), reversed(channels[:-1])):
+            self.up.append(nn.Sequential(nn.ConvTranspose2d(deep, skip, 2, stride=2), nn.ReLU(inplace=True)))
+            self.merge.append(_conv_block(2 * skip, skip, norm))
+        self.head = nn.Conv2d(channels[0], out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips: List[torch.Tensor] = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottom(x)
+        for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
+            x = merge(torch.cat([up(x), skip], dim=1))
+        return self.head(x)
+
+
+@ARCHS.register("unet")
+class UNet(SizeInvariantGenerator):
+    """U-Net generator for any input size.
+
+    ``channels`` lists the widths from full resolution down to the bottleneck; its length minus
+    one is the depth (number of poolings), so the input is padded to a multiple of ``2**depth``
+    (twice that when normalized, so the bottleneck keeps more than one pixel to normalize over).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        channels: Sequence[int] = TRIMMED_CHANNELS,
+        norm: str = "none",
+        residual: bool = True,
+        output_activation: str = "none",
+    ) -> None:
+        if len(channels) < 2 or any(int(c) < 1 for c in channels):
+            raise ConfigError(f"unet channels must list at least two positive widths, got {list(channels)}")
+        depth = len(channels) - 1
+        multiple = 2**depth
+        super().__init__(
+            in_channels,
+            out_channels,
+            residual,
+            output_activation,
+            multiple=multiple,
+            min_size=multiple if norm == "none" else 2 * multiple,
+        )
+        self.channels = tuple(int(c) for c in channels)
+        self.body = _UNetBody(in_channels, out_channels, self.channels, norm)
+
+
+@ARCHS.register("unet-trimmed")
+def unet_trimmed(**kwargs) -> UNet:
+    """MicroGAN's generator: the trimmed U-Net (widths overridable with ``channels``)."""
+    return UNet(**{"channels": TRIMMED_CHANNELS, **kwargs})
+
+
+@ARCHS.register("unet-full")
+def unet_full(**kwargs) -> UNet:
+    """MicroGAN-NT's generator: Ronneberger's U-Net, 64 to 1024 filters, no trimming."""
+    return UNet(**{"channels": FULL_CHANNELS, **kwargs})
