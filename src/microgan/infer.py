@@ -1,0 +1,511 @@
+"""Inference: restore numpy images of any size with a trained generator (``microgan.load``).
+
+An :class:`Enhancer` wraps a generator and keeps everything about an image that is not the
+restoration itself: its size, sample type (uint8 / uint16 / float32) and channels. Three things
+make that hold for a 9x5 crop as well as a 4096x3072 field:
+
+* **Padding once, outside the network.** The image is padded to the generator's size multiple
+  with the generator's own rule (:func:`microgan.archs.padding.pad_to_multiple`), so the whole-image
+  result equals calling the generator directly, and every tile below is cut from that padded
+  canvas at offsets that are multiples of the network's stride: max-pooling grids then line up and
+  the tiles see exactly the pixels the whole-image pass sees.
+* **Tiling with context and blending.** A tile's output is only trusted ``context`` pixels away
+  from a tile edge that lies inside the image (beyond that the generator's zero padding leaks in);
+  across the next ``ramp`` pixels a raised-cosine weight hands over to the neighbour, and the sum
+  is normalized by the weight sum. With ``context`` at least the receptive-field radius (measured
+  by :func:`receptive_radius`), the tiled result equals the whole-image one up to rounding; with
+  less, the ramp still hides the seams. Edge tiles are never padded with invented context: they end
+  where the padded canvas ends, exactly like the whole-image pass.
+* **Memory-aware tile size.** ``tile="auto"`` runs whole images that fit half of the free memory
+  (``MemAvailable`` / cgroup limit on CPU, ``cuda.mem_get_info`` on GPU) and tiles the others with
+  the largest tile that fits, estimated from the activation sizes of one small forward pass.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from microgan.archs.padding import crop, pad_to_multiple
+from microgan.config import deep_get
+from microgan.data.normalize import Normalizer, build_normalizer
+from microgan.errors import CheckpointError, MicroGANError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: Width of the raised-cosine hand-over between tiles (the rest of the overlap is context).
+DEFAULT_RAMP = 32
+#: Overlap used when the receptive field is unbounded (global normalization layers).
+FALLBACK_OVERLAP = 96
+#: Share of the free memory a forward pass may plan to use.
+MEMORY_FRACTION = 0.5
+#: Largest probe used to measure the receptive field; beyond it the field counts as global.
+MAX_PROBE = 1024
+
+DeviceLike = Union[str, torch.device, None]
+TileLike = Union[None, str, int]
+
+
+# --------------------------------------------------------------------------- device and precision
+
+
+def resolve_device(device: DeviceLike = "auto") -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise MicroGANError(f"device '{device}': no CUDA device is available to PyTorch {torch.__version__}")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise MicroGANError(f"device '{device}': not a device name (use auto, cpu or cuda)") from None
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bfloat16 in hardware (x86 AVX512-BF16 / AMX, Arm BF16).
+
+    Elsewhere PyTorch emulates bf16 convolutions and they run slower than fp32, so ``auto`` only
+    picks bf16 where it is a speed-up. Read from /proc/cpuinfo flags (Linux).
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."""
+    if precision not in PRECISIONS:
+        raise MicroGANError(f"precision '{precision}': choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def _autocast(device: torch.device, precision: str):
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def available_memory(device: torch.device) -> int:
+    """Free bytes for activations: CUDA's free memory, else MemAvailable capped by a cgroup limit."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    free = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if free is None:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:  # a container's own limit can be far below the host's free memory (cgroup v2)
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            free = min(free, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(int(free), 0)
+
+
+# --------------------------------------------------------------------------- generator geometry
+
+
+def size_multiple(generator: nn.Module) -> Tuple[int, int]:
+    """(multiple, min_size) the generator pads its input to.
+
+    MicroGAN generators declare them (``SizeInvariantGenerator``); for any other module the
+    product of all downsampling strides is a multiple of the true stride, which is all tiling needs.
+    """
+    multiple = getattr(generator, "multiple", None)
+    if multiple:
+        return int(multiple), int(getattr(generator, "min_size", multiple))
+    product = 1
+    for module in generator.modules():
+        stride = getattr(module, "stride", None)
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and stride is not None:
+            product *= int(stride if isinstance(stride, int) else stride[0])
+    return product, product
+
+
+def model_channels(generator: nn.Module, meta: Optional[Mapping[str, Any]] = None) -> int:
+    """Input channels of the generator: declared, from the checkpoint config, or the first conv."""
+    declared = getattr(generator, "in_channels", None)
+    if declared:
+        return int(declared)
+    spec = deep_get(meta or {}, "config.generator.in_channels")
+    if spec:
+        return int(spec)
+    for module in generator.modules():
+        if isinstance(module, nn.Conv2d):
+            return int(module.in_channels)
+    raise MicroGANError("cannot tell how many channels the generator takes")
+
+
+@torch.no_grad()
+def activation_bytes_per_pixel(generator: nn.Module, channels: int, device: torch.device) -> float:
+    """Upper bound of fp32 activation bytes per input pixel: every leaf module's output of one
+    small forward pass kept alive at once (in-place outputs counted once)."""
+    multiple, min_size = size_multiple(generator)
+    side = max(4 * multiple, min_size, 64)
+    side = -(-side // multiple) * multiple
+    kept: Dict[int, torch.Tensor] = {}  # held alive so a freed buffer's address is not reused
+
+    def hook(_module, _inputs, output):
+        if isinstance(output, torch.Tensor):
+            kept.setdefault(output.data_ptr(), output)
+
+    leaves = [m for m in generator.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        generator(torch.zeros(1, channels, side, side, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    total = sum(t.numel() * 4 for t in kept.values())
+    # inputs, outputs and concatenations are not leaf outputs: count three image-sized tensors more
+    return total / (side * side) + 3 * channels * 4
+
+
+def has_global_normalization(generator: nn.Module) -> bool:
+    """Instance/group/layer normalization without running statistics: every output pixel depends
+    on the whole image, so no tile can reproduce the whole-image result exactly."""
+    for module in generator.modules():
+        if isinstance(module, (nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)):
+            if not getattr(module, "track_running_stats", False):
+                return True
+    return False
+
+
+def receptive_radius(generator: nn.Module, channels: int, device: torch.device) -> Optional[int]:
+    """Radius (pixels) of the input region that one output pixel depends on, measured.
+
+    The gradient of a centre output pixel with respect to a random input is non-zero exactly where
+    that pixel can see (for generic weights), so its extent is the receptive field of the actual
+    network, whatever its architecture. The probe doubles until the field stops touching the probe
+    border. ``None`` means unbounded: global normalization layers, or a field still touching the
+    border of a :data:`MAX_PROBE`-pixel probe.
+    """
+    if has_global_normalization(generator):
+        return None
+    multiple, min_size = size_multiple(generator)
+    side = max(64, 4 * multiple, min_size)
+    generator_state = torch.get_rng_state()
+    torch.manual_seed(0)
+    try:
+        while side <= MAX_PROBE:
+            side = -(-side // multiple) * multiple
+            x = (torch.rand(1, channels, side, side, device=device) * 2 - 1).requires_grad_(True)
+            out = generator(x)
+            c = side // 2
+            out[0, :, c, c].sum().backward()
+            hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
+            radius = int((hit - c).abs().max()) if len(hit) else 0
+            if radius < c - 1:
+                return radius
+            side *= 2
+        return None
+    finally:
+        torch.set_rng_state(generator_state)
+        generator.zero_grad(set_to_none=True)
+
+
+# --------------------------------------------------------------------------- tiling geometry
+
+
+def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> List[int]:
+    """Start offsets of tiles of ``tile`` pixels covering ``length`` pixels.
+
+    Steps are rounded down to ``multiple`` (pooling grids stay aligned; overlaps grow, never
+    shrink) and the last tile is pushed back to end at the border instead of sticking out.
+    """
+    if length <= tile:
+        return [0]
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    return list(range(0, length - tile, step)) + [length - tile]
+
+
+def blend_window(size: int, left_inside: bool, right_inside: bool, context: int, ramp: int) -> np.ndarray:
+    """1-D tile weight: 0 within ``context`` of an edge that lies inside the image, then a
+    raised-cosine rise over ``ramp`` pixels, 1 elsewhere. Edges on the image border weigh fully."""
+    pos = np.arange(size, dtype=np.float64)
+    dist = np.full(size, np.inf)
+    if left_inside:
+        dist = np.minimum(dist, pos)
+    if right_inside:
+        dist = np.minimum(dist, size - 1 - pos)
+    rise = np.clip((dist - context + 0.5) / max(ramp, 1), 0.0, 1.0)
+    return (np.sin(rise * np.pi / 2) ** 2).astype(np.float32)
+
+
+def split_overlap(overlap: int) -> Tuple[int, int]:
+    """(context, ramp) of an overlap: the ramp is its central part (at most DEFAULT_RAMP pixels),
+    the context the rest on either side. Exactness needs ``context >= receptive radius``."""
+    ramp = max(1, min(DEFAULT_RAMP, overlap // 2))
+    return max(overlap - ramp, 0) // 2, ramp
+
+
+# --------------------------------------------------------------------------- the enhancer
+
+
+class Enhancer:
+    """Restore numpy images with a generator, keeping size, sample type and channels.
+
+    ``tile``: ``"auto"`` (tile only what does not fit in memory), ``None`` (never tile) or a tile
+    side in pixels. ``overlap``: ``"auto"`` (twice the measured receptive radius plus the ramp, so
+    tiles equal the whole image) or pixels. ``normalizer``: a :class:`Normalizer`, a spec, or None
+    for the checkpoint's own (``config.data.normalize``, default ``range``). ``per_channel``:
+    restore each channel of an RGB image with a grayscale model (refused otherwise).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        meta: Optional[Mapping[str, Any]] = None,
+        device: DeviceLike = "auto",
+        precision: str = "auto",
+        tile: TileLike = "auto",
+        overlap: Union[str, int] = "auto",
+        normalizer: Union[Normalizer, str, Dict[str, Any], None] = None,
+        per_channel: bool = False,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.generator = generator.to(self.device).eval()
+        self.meta: Dict[str, Any] = dict(meta or {})
+        self.precision = resolve_precision(precision, self.device)
+        self.channels = model_channels(generator, self.meta)
+        if self.channels not in (1, 3):
+            raise MicroGANError(f"generator takes {self.channels} channels; only 1 (gray) or 3 (RGB) are images")
+        self.multiple, self.min_size = size_multiple(generator)
+        if not (tile in (None, "auto") or (isinstance(tile, int) and tile > 0)):
+            raise MicroGANError(f"tile '{tile}': use auto, None or a positive number of pixels")
+        if not (overlap == "auto" or (isinstance(overlap, int) and overlap >= 0)):
+            raise MicroGANError(f"overlap '{overlap}': use auto or a number of pixels >= 0")
+        self.tile = tile
+        self._overlap = overlap
+        if normalizer is None:
+            normalizer = deep_get(self.meta, "config.data.normalize")
+        self.normalizer = normalizer if isinstance(normalizer, Normalizer) else build_normalizer(normalizer)
+        self.per_channel = per_channel
+        self._radius: Optional[int] = None
+        self._radius_known = False
+        self._bytes_per_pixel: Optional[float] = None
+
+    @classmethod
+    def from_model(cls, model: Union[str, Path, None] = None, device: DeviceLike = "auto", **kwargs: Any) -> "Enhancer":
+        """Load a checkpoint file, run folder or bundled model name (None: the bundled default)."""
+        from microgan.train.checkpoint import BUNDLED_DEFAULT, load_generator
+
+        dev = resolve_device(device)
+        try:
+            net, meta = load_generator(model, dev)
+        except CheckpointError:
+            if model is None:
+                raise CheckpointError(
+                    f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
+                    "pass --model with a checkpoint file (.safetensors) or a training run folder"
+                ) from None
+            raise
+        return cls(net, meta, device=dev, **kwargs)
+
+    # ------------------------------------------------------------------ geometry, lazily measured
+
+    @property
+    def receptive_radius(self) -> Optional[int]:
+        """Measured once per enhancer (see :func:`receptive_radius`); None when unbounded."""
+        if not self._radius_known:
+            self._radius = receptive_radius(self.generator, self.channels, self.device)
+            self._radius_known = True
+        return self._radius
+
+    @property
+    def overlap(self) -> int:
+        if self._overlap != "auto":
+            return int(self._overlap)
+        radius = self.receptive_radius
+        return FALLBACK_OVERLAP if radius is None else 2 * radius + DEFAULT_RAMP
+
+    def max_pixels(self) -> int:
+        """Input pixels (batch included) one forward pass may take within the memory budget."""
+        if self._bytes_per_pixel is None:
+            self._bytes_per_pixel = activation_bytes_per_pixel(self.generator, self.channels, self.device)
+        budget = available_memory(self.device) * MEMORY_FRACTION
+        return max(int(budget / self._bytes_per_pixel), self.multiple * self.multiple)
+
+    def _limit(self) -> Optional[int]:
+        """Pixel budget of one pass for this call (None: no limit, ``tile=None`` or a fixed tile)."""
+        return self.max_pixels() if self.tile == "auto" else None
+
+    def tile_size(self, height: int, width: int, count: int = 1, limit: Optional[int] = None) -> Optional[int]:
+        """Tile side for ``count`` padded canvases of ``height x width``, or None to run them whole.
+
+        ``limit`` is the pixel budget of one pass (``tile="auto"``; default: measured now).
+        """
+        if self.tile is None:
+            return None
+        if self.tile == "auto":
+            limit = self.max_pixels() if limit is None else limit
+            if count * height * width <= limit:
+                return None
+            overlap = self.overlap
+            side = int(math.isqrt(limit // count)) // self.multiple * self.multiple
+            floor = -(-(overlap + 2 * self.multiple) // self.multiple) * self.multiple
+            side = max(side, floor, self.min_size)
+        else:
+            side = max(-(-int(self.tile) // self.multiple) * self.multiple, self.min_size)
+            if height <= side and width <= side:
+                return None
+            if side <= self.overlap:
+                raise MicroGANError(f"tile {self.tile} must be larger than the overlap ({self.overlap} pixels)")
+        return None if height <= side and width <= side else side
+
+    # ------------------------------------------------------------------ channels and values
+
+    def check(self, array: np.ndarray) -> None:
+        """Raise a clear :class:`MicroGANError` for an array this enhancer cannot restore."""
+        if not isinstance(array, np.ndarray):
+            raise MicroGANError(f"expected a numpy array, got {type(array).__name__}")
+        if array.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+            raise MicroGANError(f"unsupported sample type {array.dtype} (expected uint8, uint16 or float32)")
+        if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
+            pass
+        elif array.ndim == 3 and array.shape[2] == 3:
+            if self.channels == 1 and not self.per_channel:
+                raise MicroGANError(
+                    "RGB image given to a grayscale model: convert the image to gray first, or restore "
+                    "each channel separately (per_channel=True, --per-channel)"
+                )
+        else:
+            raise MicroGANError(f"expected an (H, W) or (H, W, 3) image, got shape {array.shape}")
+        if array.shape[0] < 1 or array.shape[1] < 1:
+            raise MicroGANError(f"empty image of shape {array.shape}")
+
+    def _to_batch(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        """Images of one shape -> (N, C_model, H, W) in [-1, 1]. Gray images on an RGB model are
+        replicated to three channels; RGB images on a gray model (per_channel) become 3 images."""
+        planes = []
+        for array in arrays:
+            x = self.normalizer.normalize(array)
+            x = x.reshape(x.shape[0], x.shape[1], -1).transpose(2, 0, 1)  # (C_img, H, W)
+            if self.channels == 3 and x.shape[0] == 1:
+                x = np.repeat(x, 3, axis=0)
+            planes.extend([x] if self.channels == 3 else list(x[:, None]))
+        return torch.from_numpy(np.ascontiguousarray(np.stack(planes))) * 2 - 1
+
+    def _from_batch(self, out: torch.Tensor, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """(N, C_model, H, W) in [-1, 1] -> arrays shaped and typed like ``arrays``.
+
+        A gray image restored by an RGB model comes back as the mean of the three output channels:
+        its three inputs were equal, so no channel deserves luminance weighting over another.
+        Outputs are clipped to [-1, 1] (the architecture contract) under the range normalizer; a
+        percentile normalizer's values may legitimately exceed its 0..1 bounds, and its
+        denormalization clips to the sample type instead.
+        """
+        if self.normalizer.name == "range":
+            out = out.clamp(-1, 1)
+        values = ((out + 1) / 2).numpy()
+        results, i = [], 0
+        for array in arrays:
+            gray = array.ndim == 2 or array.shape[2] == 1
+            if self.channels == 3:
+                y = values[i].mean(axis=0, keepdims=True) if gray else values[i]
+                i += 1
+            else:
+                n = 1 if gray else 3
+                y = values[i : i + n, 0]
+                i += n
+            y = y.transpose(1, 2, 0)
+            y = y[:, :, 0] if array.ndim == 2 else y
+            results.append(self.normalizer.denormalize(y, array).astype(array.dtype, copy=False))
+        return results
+
+    # ------------------------------------------------------------------ forward passes
+
+    @torch.inference_mode()
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Generator on a canvas already padded to its multiple: [-1, 1] float32 on the CPU."""
+        with _autocast(self.device, self.precision):
+            y = self.generator(x.to(self.device))
+        return y.float().cpu()
+
+    def _forward_tiled(self, canvas: torch.Tensor, tile: int, limit: Optional[int]) -> torch.Tensor:
+        """Blend tiles of ``tile`` pixels over a padded canvas (see the module docstring)."""
+        count, channels, height, width = canvas.shape
+        overlap = self.overlap
+        context, ramp = split_overlap(overlap)
+        th, tw = min(tile, height), min(tile, width)
+        boxes = [
+            (r, c)
+            for r in tile_starts(height, tile, overlap, self.multiple)
+            for c in tile_starts(width, tile, overlap, self.multiple)
+        ]
+        acc = torch.zeros(count, channels, height, width)
+        weight_sum = torch.zeros(height, width)
+        per_pass = max(1, limit // (th * tw * count)) if limit else 1
+        for first in range(0, len(boxes), per_pass):
+            chunk = boxes[first : first + per_pass]
+            batch = torch.cat([canvas[:, :, r : r + th, c : c + tw] for r, c in chunk])
+            out = self._forward(batch).view(len(chunk), count, channels, th, tw)
+            for k, (r, c) in enumerate(chunk):
+                wy = blend_window(th, r > 0, r + th < height, context, ramp)
+                wx = blend_window(tw, c > 0, c + tw < width, context, ramp)
+                w = torch.from_numpy(np.outer(wy, wx))
+                acc[:, :, r : r + th, c : c + tw] += out[k] * w
+                weight_sum[r : r + th, c : c + tw] += w
+        return acc / weight_sum
+
+    def _run(self, x: torch.Tensor, limit: Optional[int]) -> torch.Tensor:
+        """(N, C, H, W) in [-1, 1] -> same, whole or tiled as ``tile`` and the budget decide."""
+        canvas, pads = pad_to_multiple(x, self.multiple, self.min_size)
+        tile = self.tile_size(canvas.shape[-2], canvas.shape[-1], canvas.shape[0], limit)
+        if tile is None:
+            return crop(self._forward(canvas), pads)
+        return crop(self._forward_tiled(canvas, tile, limit), pads)
+
+    def _padded(self, size: int) -> int:
+        return -(-max(size, self.min_size) // self.multiple) * self.multiple
+
+    # ------------------------------------------------------------------ public API
+
+    def enhance(self, array: np.ndarray) -> np.ndarray:
+        """Restore one image; the result has its shape and sample type."""
+        self.check(array)
+        return self._from_batch(self._run(self._to_batch([array]), self._limit()), [array])[0]
+
+    def enhance_batch(self, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Restore many images, running images of equal shape and type together in batches as
+        large as the memory budget allows (images too large for one pass are tiled one by one)."""
+        for array in arrays:
+            self.check(array)
+        budget = self.max_pixels()  # batches always respect memory, even when tiling is off
+        limit = budget if self.tile == "auto" else None
+        groups: Dict[Tuple[Any, ...], List[int]] = {}
+        for i, array in enumerate(arrays):
+            groups.setdefault((array.shape, array.dtype.str), []).append(i)
+        results: List[Optional[np.ndarray]] = [None] * len(arrays)
+        for indices in groups.values():
+            shape = arrays[indices[0]].shape
+            planes = 3 if (self.channels == 1 and len(shape) == 3 and shape[2] == 3) else 1
+            pixels = self._padded(shape[0]) * self._padded(shape[1]) * planes
+            per_pass = max(1, budget // pixels)
+            for first in range(0, len(indices), per_pass):
+                chunk = indices[first : first + per_pass]
+                items = [arrays[i] for i in chunk]
+                for i, y in zip(chunk, self._from_batch(self._run(self._to_batch(items), limit), items)):
+                    results[i] = y
+        return results  # type: ignore[return-value]
