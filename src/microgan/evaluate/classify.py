@@ -1,0 +1,182 @@
+"""Downstream classification (the paper's Table 4): does restoration help recognise cells?
+
+For every input kind (``hr``, ``lr``, ``sr:CHECKPOINT``...) the same classifier is trained with the
+same budget on the same folds, so the only difference between the rows of the result is the
+pre-processing of the images. Folds are stratified by class and grouped by source image
+(:mod:`~microgan.evaluate.classify_folds`); each fold's training part holds out a validation part
+for model selection, as the paper's 80/10/10 split does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from microgan.archs.classifiers import CLASSIFIERS, SplitClassifier
+from microgan.errors import MicroGANError
+from microgan.evaluate.classify_data import LabelledData, load_labelled
+from microgan.evaluate.classify_folds import FoldSplit, cross_validation_splits
+from microgan.evaluate.classify_inputs import InputKind, check_input, iter_images, kinds_from_specs, to_classifier_input
+from microgan.evaluate.classify_report import confusion_table, summarize_input, summary_table, write_heatmap
+from microgan.evaluate.classify_train import RECIPES, Recipe, extract_features, score, train_fold
+from microgan.registry import ARCHS
+
+PathLike = Union[str, Path]
+
+
+def default_cache_dir() -> Path:
+    """Where restored crops are kept between runs: ``$XDG_CACHE_HOME/microgan/classify`` (or ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "microgan" / "classify"
+
+
+@dataclass
+class ClassifySettings:
+    folds: int = 5
+    classifier: str = "efficientnet-lite0"
+    finetune: bool = False
+    #: None: the classifier's recipe (see ``classify_train.RECIPES``)
+    epochs: Optional[int] = None
+    lr: Optional[float] = None
+    batch_size: Optional[int] = None
+    seed: int = 0
+    resize: str = "stretch"
+    val_fraction: float = 0.1
+    vgg_weights: Optional[str] = None
+    device: str = "auto"
+    cache_dir: Optional[str] = None
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _build_classifier(settings: ClassifySettings, num_classes: int) -> SplitClassifier:
+    if settings.classifier not in CLASSIFIERS:
+        raise MicroGANError(f"unknown classifier '{settings.classifier}' (known: {', '.join(CLASSIFIERS)})")
+    spec: Dict[str, object] = {"type": CLASSIFIERS[settings.classifier], "num_classes": num_classes}
+    if settings.classifier == "efficientnet-lite0":
+        spec["finetune_blocks"] = 1 if settings.finetune else 0
+    elif settings.finetune:
+        raise MicroGANError(f"--finetune applies to efficientnet-lite0 only ({settings.classifier} has a fixed recipe)")
+    if settings.classifier == "vgg16":
+        spec["weights"] = settings.vgg_weights
+    elif settings.classifier == "tiny":
+        spec["seed"] = settings.seed
+    return ARCHS.build(spec)
+
+
+def _recipe(settings: ClassifySettings) -> Recipe:
+    name = settings.classifier + ("+finetune" if settings.finetune else "")
+    recipe = RECIPES[name]
+    overrides = {k: v for k, v in (("epochs", settings.epochs), ("lr", settings.lr), ("batch_size", settings.batch_size)) if v is not None}
+    return replace(recipe, **overrides)
+
+
+def run_classification(
+    data: PathLike, inputs: Sequence[str], settings: ClassifySettings, out_dir: Optional[PathLike] = None,
+    log: Callable[[str], None] = print,
+) -> Dict[str, object]:
+    """Cross-validate the classifier on every input kind; return the ``classify.json`` document.
+    With ``out_dir``: one confusion heat map PNG and CSV per input kind and a ``summary.md``."""
+    labelled = load_labelled(data)
+    kinds = kinds_from_specs(list(inputs))
+    for kind in kinds:  # every input must be servable before hours of work start
+        check_input(kind, labelled)
+    device = _device(settings.device)
+    recipe = _recipe(settings)
+    model = _build_classifier(settings, len(labelled.classes))
+    labels = np.asarray(labelled.labels)
+    splits = cross_validation_splits(labels, labelled.groups, settings.folds, settings.seed, settings.val_fraction)
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    log(
+        f"{len(labelled.crops)} labelled crops from {len(set(labelled.groups))} source images, classes "
+        + ", ".join(f"{k}={v}" for k, v in labelled.class_counts().items())
+        + f"; {settings.folds} folds, classifier {settings.classifier}{' (fine-tuned)' if settings.finetune else ''}"
+        f" on {device}"
+    )
+    torch.manual_seed(settings.seed)
+    results: Dict[str, Dict[str, object]] = {}
+    for kind in kinds:
+        results[kind.spec] = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log)
+    doc = {
+        "classes": labelled.classes,
+        "class_counts": labelled.class_counts(),
+        "settings": {
+            "data": str(labelled.root), "layout": labelled.layout, "crops": len(labelled.crops),
+            "source_images": len(set(labelled.groups)), "skipped_unlabelled": labelled.skipped_unlabelled,
+            "folds": settings.folds, "val_fraction": settings.val_fraction, "seed": settings.seed,
+            "classifier": settings.classifier, "finetune": settings.finetune, "input_size": model.input_size,
+            "resize": settings.resize, "recipe": recipe.as_dict(), "device": device,
+            "imbalance": "class-weighted cross-entropy, weights n/(C*n_c) from each fold's training part; "
+                         "model selection on class-weighted validation loss",
+        },
+        "inputs": results,
+    }
+    log("\n" + summary_table(results))
+    for kind in kinds:
+        log(f"\nnormalized confusion, {kind.spec} (rows: true class)\n"
+            + confusion_table(labelled.classes, results[kind.spec]["confusion"]))
+    if out_dir is not None:
+        _write_outputs(Path(out_dir), doc, kinds)
+    return doc
+
+
+def _run_input(
+    kind: InputKind, labelled: LabelledData, model: SplitClassifier, labels: np.ndarray, splits: Sequence[FoldSplit],
+    recipe: Recipe, settings: ClassifySettings, cache_dir: Path, device: str, log: Callable[[str], None],
+) -> Dict[str, object]:
+    """Features once for this input kind, then every fold on them."""
+    start = time.time()
+    n = len(labelled.crops)
+    images = (to_classifier_input(a, model.input_size, settings.resize) for a in iter_images(kind, labelled, cache_dir))
+    step = max(1, n // 10)
+
+    def progress(done: int) -> None:
+        if done % step < 16 or done == n:
+            log(f"  [{kind.spec}] features {done}/{n} ({time.time() - start:.0f}s)")
+
+    feats = extract_features(model, images, n, device=device, progress=progress)
+    per_fold: List[Dict[str, object]] = []
+    for k, split in enumerate(splits):
+        record = train_fold(model, feats, labels, split.train, split.val, recipe, settings.seed + k, device)
+        record.update(score(model, feats, labels, split.test, device))
+        counts = np.bincount(labels[split.test], minlength=len(labelled.classes))
+        record.update({"fold": k, "n_train": int(len(split.train)), "n_val": int(len(split.val)),
+                       "n_test": int(len(split.test)), "test_class_counts": counts.tolist()})
+        per_fold.append(record)
+        log(f"  [{kind.spec}] fold {k + 1}/{len(splits)}: accuracy {100 * record['accuracy']:.2f}%, "
+            f"macro F1 {record['macro_f1']:.3f} (best epoch {record['best_epoch']})")
+    summary = summarize_input(per_fold, len(labelled.classes))
+    summary["seconds"] = round(time.time() - start, 1)
+    return summary
+
+
+def _write_outputs(out: Path, doc: Dict[str, object], kinds: Sequence[InputKind]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    classes = doc["classes"]
+    sections = ["# Classification summary", "", summary_table(doc["inputs"]), ""]
+    for kind in kinds:
+        r = doc["inputs"][kind.spec]
+        write_heatmap(out / f"confusion-{kind.slug}.png", classes, r["confusion"],
+                      f"{kind.spec}: accuracy {100 * r['accuracy']:.2f}% ± {100 * r['accuracy_std']:.2f}")
+        rows = [",".join(["true\\predicted", *classes])]
+        rows += [",".join([name, *(f"{v:.4f}" for v in row)]) for name, row in zip(classes, r["confusion"])]
+        (out / f"confusion-{kind.slug}.csv").write_text("\n".join(rows) + "\n")
+        sections += [f"## {kind.spec}", "", confusion_table(classes, r["confusion"]), ""]
+    (out / "summary.md").write_text("\n".join(sections))
+
+
+def write_json(path: PathLike, doc: Dict[str, object]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
