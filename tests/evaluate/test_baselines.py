@@ -100,6 +100,13 @@ def test_tuning_picks_the_best_grid_point_and_reports_all():
     assert tune("identity", pairs).params == {}
 
 
+def test_psf_from_composed_degradation_and_default_sigma():
+    composed = {"type": "compose", "steps": [{"type": "gaussian-blur", "kernel_size": 15, "sigma": None},
+                                             {"type": "gaussian-noise", "sigma": 0.01}]}
+    k = cv2.getGaussianKernel(15, 0)
+    assert np.allclose(gaussian_psf(composed), k @ k.T)
+
+
 def test_degradation_errors():
     assert parse_degradation('{"type": "gaussian-blur", "kernel_size": 15, "sigma": 2.6}') == DEG
     with pytest.raises(ConfigError, match="JSON"):

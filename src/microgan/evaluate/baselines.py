@@ -55,27 +55,26 @@ def parse_degradation(spec: Union[str, Degradation]) -> Dict[str, Any]:
 
 
 def _find_blur(spec: Degradation) -> Optional[Degradation]:
-    """The Gaussian-blur step of a degradation: the spec itself or one step of a pipeline/list of steps."""
+    """The Gaussian-blur step of a degradation: the spec itself or a step of a ``compose`` spec."""
     if spec.get("type") == "gaussian-blur":
         return spec
-    for key in ("steps", "pipeline", "blur"):
-        inner = spec.get(key)
-        for step in inner if isinstance(inner, list) else [inner] if isinstance(inner, Mapping) else []:
-            found = _find_blur(step)
-            if found is not None:
-                return found
+    for step in spec.get("steps", []) if spec.get("type") == "compose" else []:
+        found = _find_blur(step)
+        if found is not None:
+            return found
     return None
 
 
 def gaussian_psf(spec: Degradation) -> np.ndarray:
     """The known 2-D PSF of a degradation: the outer product of ``cv2.getGaussianKernel(k, sigma)``.
 
-    That is exactly the kernel ``cv2.GaussianBlur(ksize=(k, k), sigmaX=sigma)`` applies (separable)."""
+    That is exactly the kernel ``cv2.GaussianBlur(ksize=(k, k), sigmaX=sigma)`` applies (separable);
+    a null sigma means OpenCV's own for the kernel size, as in :mod:`microgan.data.degrade`."""
     blur = _find_blur(spec)
     if blur is None:
         raise ConfigError(f"degradation {dict(spec)} has no gaussian-blur step: deconvolution needs a known Gaussian PSF")
     size = int(blur.get("kernel_size", 15))
-    sigma = float(blur.get("sigma", 0.0))
+    sigma = float(blur.get("sigma") or 0.0)  # 0: OpenCV derives sigma from the size
     if size < 1 or size % 2 == 0:
         raise ConfigError(f"degradation kernel_size {size} must be a positive odd number")
     k = cv2.getGaussianKernel(size, sigma).astype(np.float64)

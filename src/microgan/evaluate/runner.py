@@ -1,0 +1,226 @@
+"""Run restoration methods over every crop of a split, at native size, and keep per-crop scores.
+
+A *method* is anything that maps an LR crop to a restored crop of the same shape and dtype: a trained
+generator (through :class:`microgan.infer.Enhancer`) or a classical baseline. The runner treats both
+the same way, so models and baselines are scored by the same code, on the same crops, in the same
+process, and their times are comparable. Non-blind baselines need the known PSF, so a method also
+receives the crop's degradation spec; models ignore it.
+
+Timing: each method first restores one crop untimed (lazy initialisation, allocator warm-up, and the
+place where a model/data mismatch fails before a long run), then every crop is timed with
+``time.perf_counter`` around the restore call only: reading the PNGs and computing metrics are not
+counted, conversion to and from the network's tensors is.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from microgan.data.io import read_image
+from microgan.errors import MicroGANError
+from microgan.evaluate.baselines import TuningResult, parse_degradation
+from microgan.evaluate.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
+
+RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
+
+
+@dataclass
+class Method:
+    """One column of the results table: a restore function plus what the report says about it."""
+
+    name: str
+    restore: RestoreFn
+    kind: str  # "model" or "baseline"
+    params: Optional[int] = None  # learned parameters; None for classical methods
+    settings: Dict[str, Any] = field(default_factory=dict)  # checkpoint path or tuned parameters
+    val_psnr: Optional[float] = None  # baselines: mean PSNR on the tuning crops with ``settings``
+
+
+@dataclass
+class CropScore:
+    """Per-crop results of every method, kept for the HTML report (size plots, worst cases)."""
+
+    id: str
+    height: int
+    width: int
+    label: str
+    psnr_input: float  # PSNR of the LR crop itself: the reference for "gain"
+    psnr: Dict[str, float] = field(default_factory=dict)
+    ssim: Dict[str, float] = field(default_factory=dict)
+    time_s: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+
+@dataclass
+class MethodSummary:
+    """Aggregates over crops. SSIM statistics skip NaN crops (too small for a window)."""
+
+    psnr: float
+    ssim: Optional[float]
+    psnr_std: float
+    ssim_std: Optional[float]
+    time_s: float
+    megapixels_per_s: float
+    n_ssim: int
+    n_psnr_capped: int
+
+
+@dataclass
+class Evaluation:
+    """Everything one ``evaluate`` run measured."""
+
+    split: str
+    methods: List[Method]
+    crops: List[CropScore]
+
+    def summary(self, name: str) -> MethodSummary:
+        psnrs = np.array([c.psnr[name] for c in self.crops], dtype=np.float64)
+        ssims = np.array([c.ssim[name] for c in self.crops], dtype=np.float64)
+        times = np.array([c.time_s[name] for c in self.crops], dtype=np.float64)
+        valid = ssims[~np.isnan(ssims)]
+        pixels = float(sum(c.pixels for c in self.crops))
+        total = float(times.sum())
+        return MethodSummary(
+            psnr=float(psnrs.mean()),
+            psnr_std=float(psnrs.std()),
+            ssim=float(valid.mean()) if valid.size else None,
+            ssim_std=float(valid.std()) if valid.size else None,
+            time_s=float(times.mean()),
+            megapixels_per_s=pixels / total / 1e6 if total > 0 else math.inf,
+            n_ssim=int(valid.size),
+            n_psnr_capped=int((psnrs >= PSNR_CAP_DB).sum()),
+        )
+
+    @property
+    def n_ssim_skipped(self) -> int:
+        """Crops too small for any SSIM window (the same crops for every method)."""
+        return sum(1 for c in self.crops if ssim_win_size(c.height, c.width) is None)
+
+
+def select(records: Sequence[Any], split: str, limit: Optional[int] = None) -> List[Any]:
+    """The records of ``split`` sorted by id; with ``limit``, an evenly spaced subset of that many.
+
+    Evenly spaced rather than the first N so that a quick run still covers many source images
+    (ids are grouped by source image) and the whole range of crop sizes."""
+    chosen = sorted((r for r in records if r.split == split), key=lambda r: r.id)
+    if limit is not None and 0 < limit < len(chosen):
+        idx = np.linspace(0, len(chosen) - 1, limit).round().astype(int)
+        chosen = [chosen[i] for i in idx]
+    return chosen
+
+
+def load_pair(prepared: Path, record: Any) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+    """(LR array, HR array, degradation dict) of one manifest record, checked to match in shape."""
+    lr = read_image(Path(prepared) / record.lr_path).array
+    hr = read_image(Path(prepared) / record.hr_path).array
+    if lr.shape != hr.shape or lr.dtype != hr.dtype:
+        raise MicroGANError(
+            f"{Path(prepared) / record.lr_path}: LR {lr.shape} {lr.dtype} does not match HR {hr.shape} {hr.dtype}"
+        )
+    return lr, hr, parse_degradation(record.degradation)
+
+
+def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, Any], where: str) -> np.ndarray:
+    out = method.restore(lr, degradation)
+    if out.shape != lr.shape or out.dtype != lr.dtype:
+        raise MicroGANError(
+            f"{where}: method '{method.name}' returned {out.shape} {out.dtype} for an input of {lr.shape} {lr.dtype}"
+        )
+    return out
+
+
+def evaluate(
+    prepared: Path,
+    records: Sequence[Any],
+    methods: Sequence[Method],
+    split: str,
+    progress: Optional[Callable[[Iterable[Any]], Iterable[Any]]] = None,
+) -> Evaluation:
+    """Score every method on every record at native size; see the module docstring for timing rules."""
+    if not records:
+        raise MicroGANError(f"{prepared}: no crops in split '{split}'")
+    if not methods:
+        raise MicroGANError("nothing to evaluate: give at least one --model or --baselines")
+    lr0, _, deg0 = load_pair(prepared, records[0])
+    for method in methods:  # warm-up, untimed; fails fast on a model that cannot take this data
+        _restore_checked(method, lr0, deg0, str(Path(prepared) / records[0].lr_path))
+    crops: List[CropScore] = []
+    for record in progress(records) if progress else records:
+        lr, hr, degradation = load_pair(prepared, record)
+        score = CropScore(
+            id=record.id, height=hr.shape[0], width=hr.shape[1], label=record.label or "", psnr_input=psnr(lr, hr)
+        )
+        for method in methods:
+            start = time.perf_counter()
+            out = _restore_checked(method, lr, degradation, str(Path(prepared) / record.lr_path))
+            score.time_s[method.name] = time.perf_counter() - start
+            score.psnr[method.name] = psnr(out, hr)
+            score.ssim[method.name] = ssim(out, hr)
+        crops.append(score)
+    return Evaluation(split=split, methods=list(methods), crops=crops)
+
+
+def restore_examples(
+    prepared: Path, records: Sequence[Any], methods: Sequence[Method]
+) -> Dict[str, Dict[str, np.ndarray]]:
+    """Restore a few crops again for the report's picture grid: ``{id: {"LR": .., name: .., "HR": ..}}``.
+
+    Re-running (every method is deterministic) keeps memory flat during the timed run instead of
+    holding every restored crop of the split."""
+    out: Dict[str, Dict[str, np.ndarray]] = {}
+    for record in records:
+        lr, hr, degradation = load_pair(prepared, record)
+        images = {"LR": lr}
+        images.update({m.name: m.restore(lr, degradation) for m in methods})
+        images["HR"] = hr
+        out[record.id] = images
+    return out
+
+
+def model_method(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32") -> Method:
+    """A trained generator as a method, through the same :class:`~microgan.infer.Enhancer` users run.
+
+    fp32 by default: the table compares quality, and a bf16 autocast would cost the model PSNR that a
+    float64 baseline does not pay. A missing file or weights that do not fit the architecture named in
+    the checkpoint raise a :class:`~microgan.errors.CheckpointError` naming the method and the file."""
+    from microgan.archs import count_params
+    from microgan.errors import CheckpointError
+    from microgan.infer import Enhancer
+
+    try:
+        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision)
+    except CheckpointError as exc:
+        raise CheckpointError(f"model '{name}': {exc}") from None
+    meta = enhancer.meta
+    settings: Dict[str, Any] = {"checkpoint": str(meta.get("path", checkpoint)), "precision": enhancer.precision}
+    if meta.get("config", {}).get("name"):
+        settings["config"] = meta["config"]["name"]
+    if meta.get("step") is not None:
+        settings["step"] = meta["step"]
+    return Method(
+        name=name,
+        restore=lambda lr, _degradation: enhancer.enhance(lr),
+        kind="model",
+        params=count_params(enhancer.generator),
+        settings=settings,
+    )
+
+
+def baseline_method(tuned: TuningResult) -> Method:
+    """A classical baseline frozen at its tuned parameters."""
+    return Method(
+        name=tuned.name,
+        restore=tuned.build(),
+        kind="baseline",
+        params=None,
+        settings=dict(tuned.params),
+        val_psnr=tuned.val_psnr,
+    )
