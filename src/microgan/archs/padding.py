@@ -31,18 +31,19 @@ def padding_for(height: int, width: int, multiple: int, min_size: int = 1) -> Pa
 
 
 def pad_image(x: torch.Tensor, pads: Pads, mode: str = "reflect") -> torch.Tensor:
-    """Pad an ``(N, C, H, W)`` tensor; ``mode="reflect"`` falls back to ``replicate`` where the
-    image is too small to reflect (reflection needs a pad smaller than the side it mirrors)."""
+    """Pad an ``(N, C, H, W)`` tensor with ``reflect``, ``replicate`` or ``zeros``. Reflection
+    needs a pad smaller than the side it mirrors: an axis too short for it is replicated instead
+    (the other axis still reflects)."""
     if not any(pads):
         return x
-    if mode == "reflect":
-        left, right, top, bottom = pads
-        height, width = x.shape[-2:]
-        if max(left, right) >= width or max(top, bottom) >= height:
-            mode = "replicate"
     if mode == "zeros":
         return F.pad(x, pads)
-    return F.pad(x, pads, mode=mode)
+    left, right, top, bottom = pads
+    for axis_pads, side in (((left, right, 0, 0), x.shape[-1]), ((0, 0, top, bottom), x.shape[-2])):
+        if any(axis_pads):
+            axis_mode = "replicate" if mode == "reflect" and max(axis_pads) >= side else mode
+            x = F.pad(x, axis_pads, mode=axis_mode)
+    return x
 
 
 def crop(x: torch.Tensor, pads: Pads) -> torch.Tensor:
