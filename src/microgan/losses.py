@@ -163,10 +163,12 @@ class PerceptualLoss(nn.Module):
         if name == "efficientnet-lite0":
             self.backbone: nn.Module = efficientnet.EfficientNetLite0Features(path)
             mean, std = (efficientnet.MEAN,) * 3, (efficientnet.STD,) * 3
+            self.min_size = 1  # TensorFlow 'same' padding handles any size
         else:
             assert path is not None
             self.backbone = vgg.load_vgg_features(name, path)
             mean, std = vgg.MEAN, vgg.STD
+            self.min_size = vgg.MIN_SIZE
         self.backbone.eval().requires_grad_(False)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
@@ -186,6 +188,13 @@ class PerceptualLoss(nn.Module):
         return self.backbone(((x + 1) / 2 - self.mean) / self.std)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        from microgan.archs.padding import pad_image, padding_for
+
+        pads = padding_for(fake.shape[-2], fake.shape[-1], multiple=1, min_size=self.min_size)
+        if any(pads):  # VGG's two poolings need 4 pixels a side: pad, and mask the padding out
+            if mask is None:
+                mask = fake.new_ones(fake.shape[0], 1, *fake.shape[-2:])
+            fake, real, mask = (pad_image(t, pads, mode="zeros") for t in (fake, real, mask))
         f_fake = self._features(fake, mask)
         with torch.no_grad():
             f_real = self._features(real, mask)

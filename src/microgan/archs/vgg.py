@@ -30,6 +30,7 @@ _CFGS = {
 }
 # Index of the last ``features`` module the perceptual loss uses (see module docstring).
 FEATURE_LAYER = {"vgg19": 14, "vgg16": 15}
+MIN_SIZE = 4  # two 2x2 poolings before block 3
 URLS = {
     "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
