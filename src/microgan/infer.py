@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -263,6 +264,22 @@ def split_overlap(overlap: int) -> Tuple[int, int]:
 # --------------------------------------------------------------------------- the enhancer
 
 
+def load_model(model: Union[str, Path, None], device: DeviceLike = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
+    """``load_generator`` with a message that says what to do when no model is given and no
+    bundled model is installed."""
+    from microgan.train.checkpoint import BUNDLED_DEFAULT, BUNDLED_DIR, load_generator
+
+    try:
+        return load_generator(model, resolve_device(device))
+    except CheckpointError:
+        if model is None and not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
+            raise CheckpointError(
+                f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
+                "pass --model with a checkpoint file (.safetensors) or a training run folder"
+            ) from None
+        raise
+
+
 class Enhancer:
     """Restore numpy images with a generator, keeping size, sample type and channels.
 
@@ -305,22 +322,13 @@ class Enhancer:
         self._radius: Optional[int] = None
         self._radius_known = False
         self._bytes_per_pixel: Optional[float] = None
+        self._warned = False
 
     @classmethod
     def from_model(cls, model: Union[str, Path, None] = None, device: DeviceLike = "auto", **kwargs: Any) -> "Enhancer":
         """Load a checkpoint file, run folder or bundled model name (None: the bundled default)."""
-        from microgan.train.checkpoint import BUNDLED_DEFAULT, load_generator
-
         dev = resolve_device(device)
-        try:
-            net, meta = load_generator(model, dev)
-        except CheckpointError:
-            if model is None:
-                raise CheckpointError(
-                    f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
-                    "pass --model with a checkpoint file (.safetensors) or a training run folder"
-                ) from None
-            raise
+        net, meta = load_model(model, dev)
         return cls(net, meta, device=dev, **kwargs)
 
     # ------------------------------------------------------------------ geometry, lazily measured
@@ -335,10 +343,22 @@ class Enhancer:
 
     @property
     def overlap(self) -> int:
+        """Pixels shared by neighbouring tiles. ``auto``: twice the receptive radius plus the ramp,
+        capped at half a fixed tile (with a warning: tiles may then differ slightly)."""
         if self._overlap != "auto":
             return int(self._overlap)
         radius = self.receptive_radius
-        return FALLBACK_OVERLAP if radius is None else 2 * radius + DEFAULT_RAMP
+        wanted = FALLBACK_OVERLAP if radius is None else 2 * radius + DEFAULT_RAMP
+        if isinstance(self.tile, int) and wanted >= self.tile:
+            if not self._warned:
+                warnings.warn(
+                    f"tile {self.tile} is smaller than the overlap that covers the receptive field "
+                    f"({wanted} pixels); using {self.tile // 2}: tiles may differ slightly from the whole image",
+                    stacklevel=2,
+                )
+                self._warned = True
+            return self.tile // 2
+        return wanted
 
     def max_pixels(self) -> int:
         """Input pixels (batch included) one forward pass may take within the memory budget."""

@@ -1,0 +1,178 @@
+"""Export a generator to ONNX or TorchScript with dynamic height and width, and prove it.
+
+The generators pad their input to a size multiple with Python arithmetic and a Python branch
+(reflect, or replicate where the image is too small to reflect; ``archs.padding``). Tracing bakes
+such branches in at the example size, so :class:`ExportWrapper` does the same padding itself with
+tensor arithmetic only (a gather with computed indices: traceable, and ``Gather`` in ONNX, whose
+``Pad`` refuses to reflect axes of length 1). The generator then always receives a multiple of its
+size and its own padding is a no-op at every size. The exported graph takes and returns
+``float32 (N, C, H, W)`` in [-1, 1] (output clipped), the networks' value range; any ``H, W >= 1``.
+
+Every export is checked against PyTorch on random sizes (onnxruntime for ONNX) before returning.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from microgan.errors import MicroGANError
+from microgan.infer import has_global_normalization, load_model, model_channels, size_multiple
+
+FORMATS = ("onnx", "torchscript")
+#: Sizes (H, W) every export is checked on: 1x1, odd, non-multiples, wide, tall.
+CHECK_SIZES: Tuple[Tuple[int, int], ...] = ((1, 1), (9, 5), (31, 64), (70, 23), (129, 100))
+#: Largest accepted |exported - PyTorch| in [-1, 1] units (1/255 of the range is 0.0078).
+TOLERANCE = 1e-3
+
+
+def _padding_index(n: torch.Tensor, multiple: int, min_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Source indices that pad an axis of ``n`` pixels as ``archs.padding.pad_to_multiple`` does
+    (split evenly, reflect, replicate where the larger pad is not smaller than ``n``), and the
+    number of pixels added before the image."""
+    target = (torch.clamp(n, min=min_size) + (multiple - 1)) // multiple * multiple
+    extra = target - n
+    before = extra // 2
+    after = extra - before
+    index = torch.arange(target) - before
+    period = torch.clamp(2 * (n - 1), min=1)
+    reflected = torch.remainder(index, period)
+    reflected = torch.where(reflected >= n, period - reflected, reflected)
+    replicated = torch.minimum(torch.clamp(index, min=0), n - 1)
+    reflect = torch.maximum(before, after) < n
+    return torch.where(reflect, reflected, replicated), before
+
+
+class ExportWrapper(nn.Module):
+    """Traceable pad -> generator -> crop -> clip, equal to ``Enhancer``'s whole-image pass."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.multiple, self.min_size = size_multiple(generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # under tracing the sizes are tensors (recorded), in eager mode ints
+        height = torch.as_tensor(x.shape[2])
+        width = torch.as_tensor(x.shape[3])
+        rows, top = _padding_index(height, self.multiple, self.min_size)
+        cols, left = _padding_index(width, self.multiple, self.min_size)
+        y = self.generator(x.index_select(2, rows).index_select(3, cols))
+        return y[:, :, top : top + height, left : left + width].clamp(-1.0, 1.0)
+
+
+def _example(channels: int, multiple: int, min_size: int) -> torch.Tensor:
+    side = -(-max(2 * multiple, min_size) // multiple) * multiple
+    return torch.rand(1, channels, side + 3, side + 5) * 2 - 1
+
+
+def _run_onnx(path: Path) -> Any:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+
+
+def _run_torchscript(path: Path) -> Any:
+    module = torch.jit.load(str(path), map_location="cpu")
+    return lambda x: module(x)
+
+
+def check_export(
+    path: Union[str, Path], fmt: str, wrapper: nn.Module, channels: int, sizes: Sequence[Tuple[int, int]] = CHECK_SIZES
+) -> Dict[str, float]:
+    """Max |exported - PyTorch| per size ``"HxW"``, on random [-1, 1] inputs (batch of 2)."""
+    run = _run_onnx(Path(path)) if fmt == "onnx" else _run_torchscript(Path(path))
+    gen = torch.Generator().manual_seed(0)
+    errors: Dict[str, float] = {}
+    with torch.inference_mode():
+        for h, w in sizes:
+            x = torch.rand(2, channels, h, w, generator=gen) * 2 - 1
+            expected = wrapper(x)
+            got = run(x)
+            if tuple(got.shape) != tuple(expected.shape):
+                raise MicroGANError(f"{path}: exported model returned {tuple(got.shape)} for {tuple(x.shape)}")
+            errors[f"{h}x{w}"] = float((got - expected).abs().max())
+    return errors
+
+
+def _onnx_metadata(path: Path, meta: Mapping[str, Any], channels: int) -> None:
+    """Say in the file what the graph expects, for whoever loads it without this package."""
+    import onnx
+
+    model = onnx.load(str(path))
+    fields = {
+        "microgan.input": f"float32 (N, {channels}, H, W) in [-1, 1]: image in [0, 1] times 2 minus 1",
+        "microgan.output": "float32 (N, C, H, W) in [-1, 1], same size as the input",
+        "microgan.config": str((meta.get("config") or {}).get("name", "")),
+        "microgan.step": str(meta.get("step", "")),
+    }
+    for key, value in fields.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def export_generator(
+    generator: nn.Module,
+    path: Union[str, Path],
+    fmt: str = "onnx",
+    opset: int = 17,
+    meta: Optional[Mapping[str, Any]] = None,
+    check_sizes: Sequence[Tuple[int, int]] = CHECK_SIZES,
+) -> Dict[str, float]:
+    """Write ``generator`` (CPU, fp32) as ``fmt`` to ``path``; return the parity errors per size.
+
+    Raises :class:`MicroGANError` when the exported model disagrees with PyTorch by more than
+    :data:`TOLERANCE` at any checked size (the file is removed then: a wrong model must not ship).
+    A 1x1 input pads to a constant image, on which instance normalization divides rounding noise
+    by its own spread: any two implementations (even PyTorch with other thread counts) disagree
+    there by O(1), so generators with global normalization (DeblurGAN) are checked from 2x2 up.
+    """
+    if fmt not in FORMATS:
+        raise MicroGANError(f"format '{fmt}': choose one of {', '.join(FORMATS)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generator = generator.cpu().float().eval()
+    channels = model_channels(generator, meta)
+    wrapper = ExportWrapper(generator).eval()
+    example = _example(channels, wrapper.multiple, wrapper.min_size)
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # the generator's own size arithmetic is traced at a multiple, where it pads nothing at
+        # every size; the tracer's warnings about it are expected
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            torch.onnx.export(
+                wrapper, (example,), str(path), dynamo=False, opset_version=opset,
+                input_names=["input"], output_names=["output"],
+                dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                              "output": {0: "batch", 2: "height", 3: "width"}},
+            )
+        else:
+            torch.jit.save(torch.jit.trace(wrapper, example, check_trace=False), str(path))
+    if fmt == "onnx":
+        _onnx_metadata(path, meta or {}, channels)
+    if has_global_normalization(generator):
+        check_sizes = [size for size in check_sizes if min(size) > 1]
+    errors = check_export(path, fmt, wrapper, channels, check_sizes)
+    worst = max(errors.values())
+    if worst > TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise MicroGANError(
+            f"{path}: exported {fmt} model differs from PyTorch by {worst:.2e} (> {TOLERANCE:.0e}); removed"
+        )
+    return errors
+
+
+def export_model(model: Union[str, Path, None], path: Union[str, Path], fmt: str = "onnx", opset: int = 17) -> Dict[str, float]:
+    """Load a checkpoint (file, run folder, bundled name) and export its generator."""
+    generator, meta = load_model(model, "cpu")
+    return export_generator(generator, path, fmt, opset, meta)
+
+
+def format_errors(errors: Mapping[str, float]) -> List[str]:
+    """One line per checked size, in 8-bit levels too (what a user can judge)."""
+    return [f"  {size:>9}: max |error| {err:.2e} ({err / 2 * 255:.4f} 8-bit levels)" for size, err in errors.items()]

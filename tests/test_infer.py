@@ -1,0 +1,215 @@
+"""Enhancer: any size, dtype and channel layout kept; tiles equal the whole image; batching."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import microgan
+from microgan import infer
+from microgan.archs import build_generator
+from microgan.errors import CheckpointError, MicroGANError
+from microgan.infer import Enhancer, blend_window, receptive_radius, split_overlap, tile_starts
+from microgan.train import checkpoint as ck
+
+SPEC = {"type": "unet", "channels": [4, 8, 16]}  # depth 2: pads to multiples of 4
+
+
+def _net(in_channels: int = 3, seed: int = 0, **kw) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_generator({**SPEC, "in_channels": in_channels, "out_channels": in_channels, **kw}).eval()
+
+
+def _identity(in_channels: int = 3) -> nn.Module:
+    """A residual generator whose correction is zero: output == input exactly."""
+    net = _net(in_channels)
+    nn.init.zeros_(net.body.head.weight)
+    nn.init.zeros_(net.body.head.bias)
+    return net
+
+
+def _enh(net: nn.Module, **kw) -> Enhancer:
+    return Enhancer(net, {}, device="cpu", precision="fp32", **{"tile": None, **kw})
+
+
+def _direct(net: nn.Module, x01: np.ndarray) -> np.ndarray:
+    """The generator called directly on an (H, W, C) float image: the reference."""
+    with torch.no_grad():
+        y = net(torch.from_numpy(x01).permute(2, 0, 1)[None] * 2 - 1).clamp(-1, 1)
+    return ((y[0].permute(1, 2, 0).numpy() + 1) / 2).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (9, 5), (2, 33), (64, 64), (1031, 6), (7, 1002)])
+def test_any_size_keeps_shape_and_equals_the_generator(shape: tuple[int, int]) -> None:
+    net = _net()
+    x = np.random.default_rng(0).random((*shape, 3), dtype=np.float32)
+    y = _enh(net).enhance(x)
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y, _direct(net, x), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_identity_generator_round_trips_every_sample_type_exactly(dtype: type, channels: int) -> None:
+    rng = np.random.default_rng(1)
+    shape = (23, 31) if channels == 1 else (23, 31, 3)
+    if dtype == np.float32:
+        x = rng.random(shape, dtype=np.float32)
+    else:
+        x = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    y = _enh(_identity(channels)).enhance(x)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    if dtype == np.float32:
+        np.testing.assert_allclose(y, x, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(y, x)  # all 65536 levels of a 16-bit image survive
+
+
+def test_gray_image_on_rgb_model_returns_gray_mean_of_channels() -> None:
+    net = _net(3)
+    x = np.random.default_rng(2).integers(0, 65535, (20, 17), dtype=np.uint16)
+    y = _enh(net).enhance(x)
+    assert y.shape == (20, 17) and y.dtype == np.uint16
+    rgb = np.repeat((x / 65535.0).astype(np.float32)[:, :, None], 3, axis=2)
+    expected = np.rint(_direct(net, rgb).mean(axis=2) * 65535)
+    assert np.abs(y.astype(np.int64) - expected).max() <= 1
+    y3 = _enh(net).enhance(x[:, :, None])
+    assert y3.shape == (20, 17, 1)
+    np.testing.assert_array_equal(y3[:, :, 0], y)
+
+
+def test_rgb_image_on_gray_model_is_refused_unless_per_channel() -> None:
+    net = _net(1)
+    x = np.random.default_rng(3).integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    with pytest.raises(MicroGANError, match="RGB image given to a grayscale model"):
+        _enh(net).enhance(x)
+    y = _enh(net, per_channel=True).enhance(x)
+    assert y.shape == x.shape and y.dtype == np.uint8
+    for c in range(3):
+        np.testing.assert_array_equal(y[:, :, c], _enh(net).enhance(x[:, :, c]))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.int32), np.zeros((4, 4, 4), np.uint8), np.zeros((0, 3), np.uint8)])
+def test_unsupported_arrays_are_clear_errors(bad: np.ndarray) -> None:
+    with pytest.raises(MicroGANError):
+        _enh(_net()).enhance(bad)
+
+
+def test_tiled_equals_whole_when_overlap_covers_the_receptive_field() -> None:
+    net = _net()
+    x = np.random.default_rng(4).random((150, 131, 3), dtype=np.float32)
+    whole = _enh(net).enhance(x)
+    tiled = _enh(net, tile=112)  # 3x3 tiles: interior edges and corners; overlap auto
+    radius = tiled.receptive_radius
+    assert radius is not None and split_overlap(tiled.overlap)[0] >= radius
+    assert np.abs(tiled.enhance(x) - whole).max() * 255 < 0.01
+    # the margin matters: hard cuts with no context are visibly off (the test can fail)
+    assert np.abs(_enh(net, tile=112, overlap=0).enhance(x) - whole).max() * 255 > 0.1
+
+
+def test_tiled_8bit_within_one_level_and_batch_norm_model() -> None:
+    net = _net(1, norm="batch")
+    x = np.random.default_rng(5).integers(0, 255, (150, 97), dtype=np.uint8)
+    whole = _enh(net).enhance(x)
+    tiled = _enh(net, tile=100).enhance(x)
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+
+
+def test_fixed_tile_below_the_receptive_field_warns_and_still_blends() -> None:
+    net = _net()
+    x = np.random.default_rng(10).random((90, 70, 3), dtype=np.float32)
+    enh = _enh(net, tile=40)
+    with pytest.warns(UserWarning, match="tile 40 is smaller than the overlap"):
+        assert enh.overlap == 20
+    assert np.abs(enh.enhance(x) - _enh(net).enhance(x)).max() * 255 < 2
+    with pytest.raises(MicroGANError, match="larger than the overlap"):
+        _enh(net, tile=40, overlap=40).enhance(x)
+
+
+def test_auto_tiles_only_when_memory_is_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = _net(channels=[4, 8])  # depth 1: a small receptive field, so few tiles
+    x = np.random.default_rng(6).random((120, 130, 3), dtype=np.float32)
+    whole = _enh(net).enhance(x)
+    enh = _enh(net, tile="auto")
+    assert enh.tile_size(120, 132) is None  # plenty of memory here
+    budget = int(enh._bytes_per_pixel * 80 * 80 / infer.MEMORY_FRACTION)
+    monkeypatch.setattr(infer, "available_memory", lambda device: budget)
+    tile = enh.tile_size(120, 132)
+    assert tile is not None and tile % enh.multiple == 0 and tile < 120
+    assert np.abs(enh.enhance(x) - whole).max() * 255 < 0.01
+
+
+def test_tile_geometry_covers_aligned_and_ends_at_the_border() -> None:
+    for length, tile, overlap in [(100, 32, 8), (64, 64, 8), (37 * 4, 40, 20), (16, 32, 4)]:
+        starts = tile_starts(length, tile, overlap, 4)
+        assert starts[0] == 0 and all(s % 4 == 0 for s in starts)
+        assert min(starts[-1] + tile, length) == length
+        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    w = blend_window(40, True, True, context=6, ramp=8)
+    assert (w[:6] == 0).all() and (w[-6:] == 0).all() and w[20] == 1
+    assert (np.diff(w[:20]) >= 0).all()
+    assert (blend_window(10, False, False, 3, 4) == 1).all()
+
+
+def test_receptive_radius_is_measured_and_global_norm_is_unbounded() -> None:
+    two_convs = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 5, padding=2))
+    assert receptive_radius(two_convs, 1, torch.device("cpu")) == 3
+    instance = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1))
+    assert receptive_radius(instance, 1, torch.device("cpu")) is None
+    assert _enh(instance, tile=256).overlap == infer.FALLBACK_OVERLAP
+
+
+def test_enhance_batch_groups_equal_sizes_and_keeps_order() -> None:
+    net = _net()
+    enh = _enh(net)
+    enh.max_pixels()  # the memory probe runs the net once; count only restoration passes
+    calls = []
+    net.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    rng = np.random.default_rng(7)
+    images = [rng.integers(0, 255, (16, 20, 3), dtype=np.uint8) for _ in range(4)]
+    images.insert(2, rng.integers(0, 65535, (9, 5), dtype=np.uint16))
+    out = enh.enhance_batch(images)
+    assert [o.shape for o in out] == [i.shape for i in images]
+    assert [o.dtype for o in out] == [i.dtype for i in images]
+    assert sorted(c[0] for c in calls) == [1, 4]  # four equal images in one pass
+    for image, result in zip(images, out):
+        np.testing.assert_array_equal(result, _enh(net).enhance(image))
+
+
+def test_precision_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    assert infer.resolve_precision("auto", torch.device("cuda")) == "fp16"
+    monkeypatch.setattr(infer, "cpu_has_native_bf16", lambda: True)
+    assert infer.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(infer, "cpu_has_native_bf16", lambda: False)
+    assert infer.resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(MicroGANError, match="precision"):
+        infer.resolve_precision("int8", cpu)
+    net = _net()
+    x = np.random.default_rng(8).integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    fp32 = _enh(net).enhance(x).astype(int)
+    bf16 = Enhancer(net, {}, device="cpu", precision="bf16", tile=None).enhance(x).astype(int)
+    assert 0 < np.abs(bf16 - fp32).max() <= 8  # bf16 really ran, and stays close
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    with pytest.raises(MicroGANError, match="no CUDA device"):
+        infer.resolve_device("cuda")
+
+
+def test_load_from_checkpoint_and_missing_bundled_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    net = _net(1)
+    path = tmp_path / "run" / "best.safetensors"
+    config = {"generator": {**SPEC, "in_channels": 1, "out_channels": 1}, "data": {"normalize": "percentile"}}
+    ck.save_checkpoint(path, ck.Checkpoint(meta={"config": config, "step": 5}, generator=net.state_dict()))
+    enh = microgan.load(tmp_path / "run", device="cpu", precision="fp32", tile=None)
+    assert enh.channels == 1 and enh.normalizer.name == "percentile" and enh.meta["step"] == 5
+    x = (np.random.default_rng(9).random((30, 40)) * 900 + 100).astype(np.uint16)  # a dim 16-bit image
+    assert enh.enhance(x).dtype == np.uint16
+    monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path / "no-weights")
+    with pytest.raises(CheckpointError, match="bundled default model .* is not installed: pass --model"):
+        microgan.load()
