@@ -21,3 +21,49 @@ def bccd_root() -> Path:
     if not (root / "BCCD" / "Annotations").is_dir():
         pytest.skip(f"BCCD data set not found at {root} (set MICROGAN_BCCD to its folder)")
     return root
+
+
+def _cell_field(rng, oval: bool, height: int = 96, width: int = 128) -> "np.ndarray":
+    """A brightfield-like RGB field: pale noisy background, 2-3 dark cells with pale centres,
+    round or oval (so crops differ in shape and size, and the two classes differ visibly)."""
+    import cv2
+    import numpy as np
+
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = (215, 205, 220)
+    cells = [(28, 30, 14), (90, 40, 18), (60, 75, 10)]
+    for cx, cy, r in cells[: rng.integers(2, 4)]:
+        centre = (cx + int(rng.integers(-4, 5)), cy + int(rng.integers(-4, 5)))
+        axes = (r, int(r * 0.6)) if oval else (r, r)
+        cv2.ellipse(image, centre, axes, 0, 0, 360, (150, 90, 110), -1)
+        cv2.ellipse(image, centre, (axes[0] // 3, axes[1] // 3), 0, 0, 360, (190, 160, 175), -1)
+    image += rng.normal(0, 0.4, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory) -> Path:
+    """A small prepared folder (``manifest.csv`` + ``{train,val,test}/{hr,lr}/*.png``) for tests
+    of training, evaluation and classification: 6 synthetic 8-bit RGB fields in two class folders
+    (``round``, ``oval``), cut by the paper's segmentation into 15 crops of 23..47 px with labels,
+    blurred with the paper's 15x15 Gaussian; split 4/1/1 images. Read it with
+    ``microgan.data.manifest.read_manifest(tiny_prepared)``."""
+    import numpy as np
+
+    from microgan.data.io import write_image
+    from microgan.data.prepare import PrepareConfig, prepare
+    from microgan.data.segment import SegmentationParams
+
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        oval = k % 2 == 1
+        write_image(root / "raw" / ("oval" if oval else "round") / f"field{k}.png", _cell_field(rng, oval))
+    config = PrepareConfig(
+        out=root / "prepared",
+        source="folder",
+        data=root / "raw",
+        segmentation=SegmentationParams(min_area=100, margin=3),
+    )
+    prepare(config, progress=False)
+    return config.out
