@@ -77,7 +77,9 @@ def _run_onnx(path: Path) -> Any:
 
 
 def _run_torchscript(path: Path) -> Any:
-    module = torch.jit.load(str(path), map_location="cpu")
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream but still what C++/mobile load
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path), map_location="cpu")
     return lambda x: module(x)
 
 

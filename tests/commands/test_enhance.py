@@ -1,0 +1,136 @@
+"""``microgan enhance``: folders and files, format/bit depth kept, skip/overwrite, failures, inputs untouched."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+import pytest
+import torch
+
+from microgan import cli
+from microgan.archs import build_generator
+from microgan.data.io import read_image, write_image
+from microgan.train import checkpoint as ck
+
+
+def _checkpoint(path: Path, in_channels: int = 3) -> Path:
+    torch.manual_seed(0)
+    spec = {"type": "unet", "in_channels": in_channels, "out_channels": in_channels, "channels": [4, 8]}
+    ck.save_checkpoint(path, ck.Checkpoint(meta={"config": {"generator": spec}}, generator=build_generator(spec).state_dict()))
+    return path
+
+
+def _hashes(folder: Path) -> Dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "in"
+    write_image(root / "a.png", rng.integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    write_image(root / "sub" / "b.tif", rng.integers(0, 65535, (17, 9), dtype=np.uint16))
+    write_image(root / "sub" / "c.jpg", rng.integers(0, 255, (12, 14, 3), dtype=np.uint8))
+    (root / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def _run(*argv: str) -> int:
+    return cli.main(["enhance", *argv])
+
+
+def test_folder_recursive_keeps_structure_format_and_bit_depth(
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _checkpoint(tmp_path / "m.safetensors")
+    before = _hashes(inputs)
+    out = tmp_path / "out"
+    assert _run("--model", str(model), str(inputs), "-o", str(out), "--recursive", "--suffix", "_sr") == 1
+    captured = capsys.readouterr()
+    assert "failed: " in captured.err and "broken.png" in captured.err
+    assert "enhanced 3, skipped 0 (output exists; --overwrite to redo), failed 1" in captured.out
+    assert sorted(_hashes(out)) == ["a_sr.png", "sub/b_sr.tif", "sub/c_sr.jpg"]
+    for src, dst in [("a.png", "a_sr.png"), ("sub/b.tif", "sub/b_sr.tif"), ("sub/c.jpg", "sub/c_sr.jpg")]:
+        a, b = read_image(inputs / src), read_image(out / dst)
+        assert (b.format, b.bit_depth, b.array.shape, b.array.dtype) == (a.format, a.bit_depth, a.array.shape, a.array.dtype)
+    assert _hashes(inputs) == before  # inputs never modified
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(_checkpoint(tmp_path / "m.safetensors"))
+    out = tmp_path / "out"
+    assert _run("--model", model, str(inputs / "a.png"), "-o", str(out)) == 0
+    (out / "a.png").write_bytes(b"sentinel")
+    capsys.readouterr()
+    assert _run("--model", model, str(inputs / "a.png"), "-o", str(out)) == 0
+    assert (out / "a.png").read_bytes() == b"sentinel"
+    assert "enhanced 0, skipped 1" in capsys.readouterr().out
+    assert _run("--model", model, str(inputs / "a.png"), "-o", str(out), "--overwrite", "--quiet") == 0
+    assert read_image(out / "a.png").array.shape == (20, 30, 3)
+    assert capsys.readouterr().out == ""  # --quiet: no summary when nothing failed
+
+
+def test_output_folder_inside_input_folder_is_not_read_again(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(_checkpoint(tmp_path / "m.safetensors"))
+    out = inputs / "restored"
+    for _ in range(2):
+        _run("--model", model, str(inputs), "-o", str(out), "--recursive", "--overwrite")
+        assert "enhanced 3," in capsys.readouterr().out
+    assert sorted(_hashes(out)) == ["a.png", "sub/b.tif", "sub/c.jpg"]
+
+
+def test_same_folder_needs_a_suffix_and_skips_suffixed_files(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(_checkpoint(tmp_path / "m.safetensors"))
+    assert _run("--model", model, str(inputs), "-o", str(inputs)) == 2
+    assert "give a --suffix" in capsys.readouterr().err
+    for _ in range(2):
+        assert _run("--model", model, str(inputs), "-o", str(inputs), "--suffix", "_sr", "--overwrite") == 0
+        assert "enhanced 1," in capsys.readouterr().out
+    assert (inputs / "a_sr.png").is_file() and not (inputs / "a_sr_sr.png").exists()
+
+
+def test_glob_without_recursion_and_missing_inputs(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(_checkpoint(tmp_path / "m.safetensors"))
+    out = tmp_path / "out"
+    assert _run("--model", model, str(inputs / "sub"), "-o", str(out), "--glob", "*.tif") == 0
+    assert sorted(_hashes(out)) == ["b.tif"]
+    assert _run("--model", model, str(inputs), str(tmp_path / "nope.png"), "-o", str(out), "--overwrite") == 1
+    captured = capsys.readouterr()
+    assert "nope.png: no such file or folder" in captured.err and "enhanced 1," in captured.out
+    assert _run("--model", model, str(inputs), "-o", str(out), "--glob", "*.bmp") == 2
+    assert "no input images matching '*.bmp'" in capsys.readouterr().err
+
+
+def test_rgb_on_gray_model_fails_that_file_only_and_per_channel_restores_it(
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(_checkpoint(tmp_path / "gray.safetensors", in_channels=1))
+    out = tmp_path / "out"
+    assert _run("--model", model, str(inputs / "a.png"), str(inputs / "sub" / "b.tif"), "-o", str(out)) == 1
+    captured = capsys.readouterr()
+    assert "a.png: RGB image given to a grayscale model" in captured.err and "enhanced 1," in captured.out
+    assert _run("--model", model, str(inputs / "a.png"), "-o", str(out), "--per-channel") == 0
+    assert read_image(out / "a.png").array.shape == (20, 30, 3)
+
+
+def test_fixed_tiles_match_the_whole_image(tmp_path: Path) -> None:
+    model = str(_checkpoint(tmp_path / "m.safetensors"))
+    rng = np.random.default_rng(1)
+    write_image(tmp_path / "big.tif", rng.integers(0, 65535, (150, 170), dtype=np.uint16))
+    assert _run("--model", model, str(tmp_path / "big.tif"), "-o", str(tmp_path / "w"), "--tile", "off", "--quiet") == 0
+    assert _run("--model", model, str(tmp_path / "big.tif"), "-o", str(tmp_path / "t"), "--tile", "96", "--quiet") == 0
+    whole = read_image(tmp_path / "w" / "big.tif").array.astype(np.int64)
+    tiled = read_image(tmp_path / "t" / "big.tif").array.astype(np.int64)
+    assert np.abs(whole - tiled).max() <= 257  # within 1/255 of the range, in 16-bit levels
+
+
+def test_no_model_and_no_bundled_model_is_one_clear_line(
+    tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path / "no-weights")
+    assert _run(str(inputs), "-o", str(tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pass --model" in err

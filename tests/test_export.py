@@ -1,0 +1,76 @@
+"""Export: the traceable padding equals the generator's; ONNX (onnxruntime) and TorchScript parity."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microgan import export
+from microgan.archs import build_generator
+from microgan.errors import MicroGANError
+from microgan.export import ExportWrapper, export_generator
+from microgan.infer import Enhancer
+
+SPECS = [
+    {"type": "unet", "channels": [4, 8, 16]},
+    {"type": "unet", "in_channels": 1, "out_channels": 1, "channels": [4, 8], "norm": "batch"},
+    {"type": "resnet-deblurgan", "base": 4, "blocks": 1},
+]
+
+
+def _net(spec: dict) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_generator(spec).eval()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["type"] + "-" + str(s.get("in_channels", 3)))
+def test_wrapper_pads_exactly_like_the_generator(spec: dict) -> None:
+    net = _net(spec)
+    wrapper = ExportWrapper(net)
+    with torch.no_grad():
+        for h, w in [(1, 1), (2, 7), (9, 5), (33, 16)]:
+            x = torch.rand(2, net.in_channels, h, w) * 2 - 1
+            assert torch.equal(wrapper(x), net(x).clamp(-1, 1))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_matches_pytorch_on_random_sizes(fmt: str, tmp_path: Path) -> None:
+    net = _net(SPECS[0])
+    path = tmp_path / f"g.{fmt}"
+    errors = export_generator(net, path, fmt, meta={"config": {"name": "tiny"}, "step": 3})
+    assert path.is_file() and "1x1" in errors and max(errors.values()) < 1e-4
+    # a size not in the built-in check, compared with what Enhancer computes in [-1, 1]
+    x01 = np.random.default_rng(0).random((45, 77, 3), dtype=np.float32)
+    expected = Enhancer(net, {}, device="cpu", precision="fp32", tile=None).enhance(x01)
+    x = torch.from_numpy(x01).permute(2, 0, 1)[None] * 2 - 1
+    if fmt == "onnx":
+        import onnx
+        import onnxruntime as ort
+
+        props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert props["microgan.config"] == "tiny" and "[-1, 1]" in props["microgan.input"]
+        y = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    else:
+        y = torch.jit.load(str(path))(x).detach().numpy()
+    got = (y[0].transpose(1, 2, 0) + 1) / 2
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_instance_norm_generator_exports_to_onnx(tmp_path: Path) -> None:
+    errors = export_generator(_net(SPECS[2]), tmp_path / "d.onnx", "onnx")
+    assert "1x1" not in errors and max(errors.values()) < 1e-4  # 1x1 pads to a constant image
+
+
+def test_a_disagreeing_export_is_removed_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)
+    path = tmp_path / "g.pt"
+    with pytest.raises(MicroGANError, match="differs from PyTorch"):
+        export_generator(_net(SPECS[1]), path, "torchscript", check_sizes=[(5, 6)])
+    assert not path.exists()
+
+
+def test_unknown_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MicroGANError, match="format 'tflite'"):
+        export_generator(_net(SPECS[0]), tmp_path / "g.tflite", "tflite")
