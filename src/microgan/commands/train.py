@@ -1,0 +1,59 @@
+"""``microgan train``: train a MicroGAN variant on a prepared folder (see microgan.train.trainer)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from microgan.errors import ConfigError
+
+HELP = "train a variant on prepared crops (resumable; torchrun for several GPUs)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help=HELP,
+        description=(
+            "Train a generator/critic pair as configured on the crops of a prepared folder. RUN receives "
+            "best.safetensors (highest validation PSNR), last.safetensors, metrics.csv, tensorboard/ and "
+            "config.yaml. Several processes: torchrun --nproc_per_node=N -m microgan train ..."
+        ),
+    )
+    p.add_argument("--config", help="bundled config (microgan, microgan-fs, microgan-nt, deblurgan) or a YAML file; "
+                   "with --resume the run's saved config is used and this is not needed")
+    p.add_argument("--data", required=True, type=Path, help="prepared folder (output of microgan prepare)")
+    p.add_argument("--out", required=True, type=Path, help="run folder")
+    p.add_argument("--epochs", type=int, help="stop after this many epochs (sets train.epochs)")
+    p.add_argument("--steps", type=int, help="stop after this many generator steps in total (sets train.steps)")
+    p.add_argument("--max-minutes", type=float, help="stop after this many minutes of this invocation (sets train.max_minutes)")
+    p.add_argument("--resume", action="store_true", help="continue RUN exactly from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="discard RUN's checkpoints and logs and start again")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.precision=bf16 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from microgan.config import apply_overrides, load_config
+    from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.train.trainer import run_training
+
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other")
+    if args.resume:
+        config = load_checkpoint(args.out / LAST_NAME, generator_only=True).meta["config"]
+    elif args.config:
+        config = load_config(args.config)
+    else:
+        raise ConfigError("--config is required (unless --resume)")
+    stops = {"epochs": args.epochs, "steps": args.steps, "max_minutes": args.max_minutes}
+    overrides = [f"train.{k}={v}" for k, v in stops.items() if v is not None] + list(args.overrides)
+    config = apply_overrides(config, overrides)
+    summary = run_training(config, args.data, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, device=args.device)
+    if not args.quiet and summary["val"]:
+        val = summary["val"]
+        print(f"{args.out}: {summary['reason']} (step {summary['step']}, epoch {summary['epoch']}); "
+              f"val PSNR {val['psnr']:.2f} dB, SSIM {val['ssim']:.4f}; best PSNR {summary['best_psnr']:.2f} dB")
+    return 0

@@ -1,0 +1,104 @@
+"""torch.distributed plumbing for training: one process per device, launched by ``torchrun``.
+
+``torchrun`` sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; without them training is a single
+process and nothing here talks to anyone. Backends: NCCL on CUDA, gloo on CPU (which is how the
+tests check the multi-process path on a machine without GPUs).
+
+Only the few collectives the trainer needs are wrapped, each a no-op in a single process, so the
+training loop has no ``if distributed`` branches of its own.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, List, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from microgan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits: its rank among ``world_size`` and the device it trains on."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 logs, validates and writes checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def any_flags(self, flags: Sequence[bool]) -> List[bool]:
+        """Each flag OR-ed over all ranks (one small all-reduce), so every rank takes the same
+        decision (stop, diverged) in the same step and none waits forever for the others."""
+        if not self.distributed:
+            return list(flags)
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
+
+    def gather(self, obj: Any) -> List[Any]:
+        """``obj`` from every rank, in rank order (picklable Python objects)."""
+        if not self.distributed:
+            return [obj]
+        out: List[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def _pick_device(device: str, local_rank: int) -> torch.device:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    if device != "cpu":
+        raise ConfigError(f"--device {device}: expected auto, cpu or cuda")
+    return torch.device("cpu")
+
+
+def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistContext:
+    """Join the process group that ``torchrun`` described in the environment (if any)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = _pick_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=timeout_minutes))
+    return DistContext(rank=rank, world_size=world_size, device=dev)
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(module: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
+    """DDP-wrap a module in a distributed run (gradients averaged over ranks in backward)."""
+    if not ctx.distributed:
+        return module
+    ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside a DDP wrapper: used where no gradient must be synchronised
+    (fake images for the critic, the frozen critic in the generator step, validation, saving)."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
