@@ -101,6 +101,15 @@ def test_float_tiff_is_scaled_to_16bit_with_a_note(tmp_path):
     assert any("scaled from 0.7..2 to 16-bit" in n for n in summary.notes)
 
 
+def test_images_without_objects_are_counted(tmp_path):
+    data = tmp_path / "raw"
+    write_image(data / "a.png", _field())
+    write_image(data / "blank.png", np.full((40, 40), 200, np.uint8))
+    summary = prepare(PrepareConfig(out=tmp_path / "out", source="folder", data=data, segmentation=SEG), progress=False)
+    assert summary.images_read == 2 and summary.without_crops == 1
+    assert "1 images read but gave no crops" in "\n".join(summary.lines())
+
+
 def test_nothing_preparable_raises_and_writes_no_manifest(tmp_path):
     data = tmp_path / "raw"
     data.mkdir()

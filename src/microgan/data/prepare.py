@@ -84,6 +84,7 @@ class PrepareSummary:
     images_read: int
     images_total: int
     skipped: List[Skipped]
+    without_crops: int
     dropped_small: int
     notes: List[str]
     seconds: float
@@ -107,6 +108,8 @@ class PrepareSummary:
             if labels:
                 per = {lab: sum(r.label == lab for r in self.records) for lab in labels}
                 out.append("  labels: " + ", ".join(f"{k} {v}" for k, v in per.items()))
+        if self.without_crops:
+            out.append(f"  {self.without_crops} images read but gave no crops")
         if self.dropped_small:
             out.append(f"  {self.dropped_small} boxes dropped as smaller than the minimum crop size")
         out.append(f"  {len(self.skipped)} files skipped" + (":" if self.skipped else ""))
@@ -196,7 +199,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     skipped: List[Skipped] = []
     notes: List[str] = []
     images_per_split: Dict[str, int] = {}
-    dropped_small = 0
+    dropped_small = without_crops = 0
     min_side = max(2, config.min_size)
     for entry in tqdm(entries, desc="prepare", unit="img", disable=not progress):
         notes.extend(f"{entry.path}: {note}" for note in entry.notes)
@@ -223,6 +226,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
                 CropRecord(crop_id, split, entry.id, box.x, box.y, box.w, box.h, label, degradation_json, hr_rel, lr_rel)
             )
             kept += 1
+        without_crops += kept == 0
         images_per_split[split] = images_per_split.get(split, 0) + 1
 
     summary = PrepareSummary(
@@ -232,6 +236,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         images_read=sum(images_per_split.values()),
         images_total=len(entries),
         skipped=skipped,
+        without_crops=without_crops,
         dropped_small=dropped_small,
         notes=notes,
         seconds=time.perf_counter() - start,
@@ -260,6 +265,7 @@ def _write_settings(
         "crops": len(summary.records),
         "images": summary.images_total,
         "skipped": [asdict(s) for s in summary.skipped],
+        "without_crops": summary.without_crops,
         "dropped_small": summary.dropped_small,
         "notes": summary.notes,
     }

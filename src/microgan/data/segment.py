@@ -141,7 +141,7 @@ def segment(array: np.ndarray, params: SegmentationParams = SegmentationParams()
     ordered top-to-bottom then left-to-right so crop ids are stable."""
     height, width = array.shape[:2]
     mask = foreground_mask(array, params)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     boxes = []
     for x, y, w, h, area in stats[1:]:  # label 0 is the background
         if area < params.min_area or (params.max_area is not None and area > params.max_area):
