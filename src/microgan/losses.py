@@ -188,13 +188,13 @@ class PerceptualLoss(nn.Module):
         return self.backbone(((x + 1) / 2 - self.mean) / self.std)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        from microgan.archs.padding import pad_image, padding_for
+        from microgan.archs.padding import padding_for
 
         pads = padding_for(fake.shape[-2], fake.shape[-1], multiple=1, min_size=self.min_size)
         if any(pads):  # VGG's two poolings need 4 pixels a side: pad, and mask the padding out
             if mask is None:
                 mask = fake.new_ones(fake.shape[0], 1, *fake.shape[-2:])
-            fake, real, mask = (pad_image(t, pads, mode="zeros") for t in (fake, real, mask))
+            fake, real, mask = (F.pad(t, pads) for t in (fake, real, mask))
         f_fake = self._features(fake, mask)
         with torch.no_grad():
             f_real = self._features(real, mask)

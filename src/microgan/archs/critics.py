@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from microgan.archs.padding import pad_image, padding_for
+from microgan.archs.padding import padding_for
 from microgan.errors import ConfigError
 from microgan.registry import ARCHS
 
@@ -97,11 +97,11 @@ class PooledCritic(_ConvCritic):
         pads = padding_for(x.shape[-2], x.shape[-1], multiple=1, min_size=self.min_size)
         if any(pads) and mask is None:
             mask = x.new_ones(x.shape[0], 1, *x.shape[-2:])
-        x = pad_image(x, pads, mode="zeros")
+        x = F.pad(x, pads)
         scores = self.body(x)
         if mask is None:
             return scores.mean(dim=(1, 2, 3))
-        weight = F.adaptive_avg_pool2d(pad_image(mask.to(x.dtype), pads, mode="zeros"), scores.shape[-2:])
+        weight = F.adaptive_avg_pool2d(F.pad(mask.to(x.dtype), pads), scores.shape[-2:])
         return (scores * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1e-12)
 
 
