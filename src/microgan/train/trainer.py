@@ -163,7 +163,11 @@ def _weighted_loss(spec: Optional[Dict[str, Any]]) -> Tuple[Optional[torch.nn.Mo
 
 def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to mix runs: a RUN with checkpoints is continued (``resume``) or explicitly
-    replaced (``overwrite``, which removes only what training writes)."""
+    replaced (``overwrite``, which removes only what training writes). Temporary files of a
+    checkpoint write interrupted by ``kill -9`` are removed (the checkpoint itself is intact)."""
+    for name in (ck.LAST_NAME, ck.BEST_NAME):
+        for tmp in out.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
     has_ckpt = any((out / n).is_file() for n in (ck.LAST_NAME, ck.BEST_NAME))
     if resume:
         if not (out / ck.LAST_NAME).is_file():
