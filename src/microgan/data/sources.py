@@ -75,10 +75,11 @@ class SourceImage:
 
 
 class Source:
-    """Base: ``images()`` lists the raw images in a stable order."""
+    """Base: ``images()`` lists the raw images in a stable order; ``root`` is the input folder."""
 
     name = ""
     route = "segment"
+    root: Path
 
     def images(self) -> List[SourceImage]:
         raise NotImplementedError
