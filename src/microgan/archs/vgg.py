@@ -109,10 +109,11 @@ def detect_arch(state: Mapping[str, torch.Tensor]) -> str:
     return "vgg19" if "features.16.weight" in state else "vgg16"
 
 
-def load_vgg_features(arch: str, path: Path) -> VGGFeatures:
+def load_vgg_features(path: Path, arch: Optional[str] = None) -> VGGFeatures:
     """Build the truncated VGG and load the torchvision-format weights in ``path`` into it
-    (classifier and deeper layers in the file are ignored)."""
+    (classifier and deeper layers in the file are ignored). ``arch=None``: detect it from the keys."""
     state = read_state_dict(path)
+    arch = arch or detect_arch(state)
     model = VGGFeatures(arch)
     wanted = model.state_dict()
     missing = [k for k in wanted if k not in state]
