@@ -151,7 +151,12 @@ class BatchStream:
     def _open(self) -> None:
         batches = self.sampler.batches(self.epoch)
         self._count = len(batches)
-        loader = DataLoader(self.dataset, batch_sampler=batches[self.index :], collate_fn=pad_collate, num_workers=self.num_workers)
+        # a private generator: a DataLoader otherwise draws its worker base seed from torch's
+        # global RNG, which would make the training RNG depend on when streams are opened
+        seed = torch.Generator().manual_seed(self.sampler.seed * 1_000_003 + self.epoch)
+        loader = DataLoader(
+            self.dataset, batch_sampler=batches[self.index :], collate_fn=pad_collate, num_workers=self.num_workers, generator=seed
+        )
         self._it = iter(loader)
 
     def __iter__(self) -> "BatchStream":

@@ -1,0 +1,64 @@
+"""PairedCropDataset over a prepared folder: network range and layout, native sizes or the
+MicroGAN-FS resize, channel adaptation, and bad crops reported by id."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from microgan.data.datasets import PairedCropDataset
+from microgan.data.io import read_image
+from microgan.data.manifest import read_manifest
+from microgan.errors import ImageReadError, MicroGANError
+
+
+def test_samples_are_native_size_pairs_in_network_range(tiny_prepared: Path) -> None:
+    ds = PairedCropDataset(tiny_prepared, "train")
+    records = [r for r in read_manifest(tiny_prepared) if r.split == "train"]
+    assert len(ds) == len(records) > 0
+    assert ds.sizes() == [(r.h, r.w) for r in records]
+    for i, record in enumerate(records):
+        sample = ds[i]
+        assert sample["id"] == record.id
+        assert sample["lr"].dtype == torch.float32 and sample["hr"].shape == sample["lr"].shape == (3, record.h, record.w)
+        hr = read_image(tiny_prepared / record.hr_path).array
+        expected = torch.from_numpy(hr.astype(np.float32) / 255.0 * 2 - 1).permute(2, 0, 1)
+        torch.testing.assert_close(sample["hr"], expected)
+        assert -1.0 <= float(sample["lr"].min()) and float(sample["lr"].max()) <= 1.0
+
+
+def test_resize_to_gives_square_crops_for_microgan_fs(tiny_prepared: Path) -> None:
+    ds = PairedCropDataset(tiny_prepared, "train", resize_to=32)
+    sample = ds[0]
+    assert sample["lr"].shape == sample["hr"].shape == (3, 32, 32)
+    assert ds.sizes() == [(32, 32)] * len(ds)
+    assert float(sample["hr"].abs().max()) <= 1.0  # cubic overshoot clipped
+
+
+def test_channels_follow_the_model(tiny_prepared: Path) -> None:
+    gray = PairedCropDataset(tiny_prepared, "val", channels=1)[0]
+    assert gray["hr"].shape[0] == 1
+
+
+def test_limit_keeps_the_first_crops(tiny_prepared: Path) -> None:
+    full, capped = PairedCropDataset(tiny_prepared, "train"), PairedCropDataset(tiny_prepared, "train", limit=2)
+    assert len(capped) == 2 and [capped[i]["id"] for i in range(2)] == [full[i]["id"] for i in range(2)]
+
+
+def test_missing_and_corrupt_crops_are_reported_by_id(tiny_prepared: Path, tmp_path: Path) -> None:
+    broken = shutil.copytree(tiny_prepared, tmp_path / "prep")
+    records = [r for r in read_manifest(broken) if r.split == "train"]
+    (broken / records[0].lr_path).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(ImageReadError, match=records[0].id):
+        PairedCropDataset(broken, "train")[0]
+    (broken / records[1].hr_path).unlink()
+    with pytest.raises(MicroGANError, match=f"missing: {records[1].id}"):
+        PairedCropDataset(broken, "train")
+
+
+def test_empty_split_is_an_error(tiny_prepared: Path) -> None:
+    with pytest.raises(MicroGANError, match="no crops in split 'nope'"):
+        PairedCropDataset(tiny_prepared, "nope")

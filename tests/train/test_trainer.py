@@ -1,0 +1,221 @@
+"""The training loop: exact resume, atomic checkpoints under crashes, NaN stops, the schedule's
+settings (warm-up, critic batches, stop criteria, precision) and masked padding."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import torch
+
+from microgan.config import apply_overrides, load_config
+from microgan.data.datasets import PairedCropDataset
+from microgan.data.samplers import pad_collate
+from microgan.errors import MicroGANError
+from microgan.train import checkpoint as ck
+from microgan.train.distributed import DistContext
+from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir
+
+from conftest import TINY
+
+CPU = DistContext(0, 1, torch.device("cpu"))
+BUCKETS = ["data.batching=bucket", "data.batch_size=2"]
+
+
+def make(data: Path, out: Path, sets: List[str], resume: bool = False, variant: str = "microgan") -> Trainer:
+    if not resume:
+        prepare_run_dir(out, resume=False, overwrite=False)
+    config = apply_overrides(load_config(variant), TINY + sets)
+    return Trainer(config, data, out, CPU, resume=resume, quiet=True)
+
+
+def state(trainer: Trainer) -> Dict[str, torch.Tensor]:
+    out = {f"g.{k}": v for k, v in trainer.generator.state_dict().items()}
+    out.update({f"c.{k}": v for k, v in trainer.critic.state_dict().items()})
+    for name, opt in (("og", trainer.opt_g), ("oc", trainer.opt_c)):
+        for i, s in opt.state_dict()["state"].items():
+            out.update({f"{name}.{i}.{k}": v for k, v in s.items()})
+    return out
+
+
+def metric_rows(run: Path) -> List[Dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_resume_continues_exactly(prepared_varied: Path, tmp_path: Path) -> None:
+    # 8 crops, batches of 2: 6 steps cross an epoch end, the critic stream crosses two
+    straight = make(prepared_varied, tmp_path / "straight", BUCKETS + ["train.steps=6"])
+    straight.fit()
+    first = make(prepared_varied, tmp_path / "resumed", BUCKETS + ["train.steps=3", "train.ckpt_every=100"])
+    first.fit()  # stops at 3 with a final checkpoint: the state a kill right after it leaves
+    del first
+    second = make(prepared_varied, tmp_path / "resumed", BUCKETS + ["train.steps=6"], resume=True)
+    assert second.step == 3
+    summary = second.fit()
+    assert summary["step"] == 6 and summary["epoch"] == straight.g_stream.epoch == 1
+    a, b = state(straight), state(second)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+    assert second.c_stream.state() == straight.c_stream.state()
+    steps = [int(r["step"]) for r in metric_rows(tmp_path / "resumed") if r["tag"] == "train/generator/loss"]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_drops_log_rows_after_the_checkpoint(prepared_varied: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    make(prepared_varied, run, ["train.steps=3", "train.ckpt_every=2"]).fit()
+    ckpt = ck.load_checkpoint(run / ck.LAST_NAME)
+    assert ckpt.meta["step"] == 3  # the final save
+    # simulate a crash after step 3's logs but with the checkpoint of step 2
+    trainer = make(prepared_varied, run, ["train.steps=2"], resume=True)
+    trainer.step = 2
+    trainer.save_last()
+    resumed = make(prepared_varied, run, ["train.steps=3"], resume=True)
+    resumed.fit()
+    steps = [int(r["step"]) for r in metric_rows(run) if r["tag"] == "train/generator/loss"]
+    assert steps == [1, 2, 3]
+
+
+def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(prepared_varied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "run"
+    trainer = make(prepared_varied, run, ["train.steps=2"])
+    trainer.fit()
+
+    def crash(tensors, path, metadata=None):
+        Path(path).write_bytes(b"half a safetensors file")
+        raise KeyboardInterrupt  # the process dies mid-write
+
+    monkeypatch.setattr(ck, "save_file", crash)
+    trainer.step = 99
+    with pytest.raises(KeyboardInterrupt):
+        trainer.save_last()
+    assert ck.load_checkpoint(run / ck.LAST_NAME).meta["step"] == 2
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_nan_loss_stops_with_crop_ids_and_keeps_the_last_good_checkpoint(prepared_varied: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    trainer = make(prepared_varied, run, ["train.steps=10"])
+    real_loss, calls = trainer.adversarial.generator_loss, []
+
+    def poisoned(critic, fake, mask=None):
+        calls.append(1)
+        loss = real_loss(critic, fake, mask)
+        return loss * math.nan if len(calls) == 3 else loss
+
+    trainer.adversarial.generator_loss = poisoned
+    with pytest.raises(TrainingDivergedError, match=r"non-finite generator loss at step 3 \(crops: train\d{3}\)"):
+        trainer.fit()
+    good = ck.load_checkpoint(run / ck.LAST_NAME)
+    assert good.meta["step"] == 2
+    assert all(torch.isfinite(t).all() for t in good.generator.values())
+
+
+def test_pixel_warmup_trains_only_the_generator(prepared_varied: Path, tmp_path: Path) -> None:
+    trainer = make(prepared_varied, tmp_path / "run", ["train.steps=2", "train.pixel_warmup_steps=2"])
+    critic_before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
+    gen_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    trainer.fit()
+    assert all(torch.equal(v, trainer.critic.state_dict()[k]) for k, v in critic_before.items())
+    assert any(not torch.equal(v, trainer.generator.state_dict()[k]) for k, v in gen_before.items())
+    assert trainer.c_stream.state() == {"epoch": 0, "index": 0}
+    tags = {r["tag"] for r in metric_rows(tmp_path / "run")}
+    assert "train/generator/pixel" in tags and not any(t.startswith("train/critic") for t in tags)
+
+
+@pytest.mark.parametrize("mode, critic_batches_used", [("fresh", 4), ("same", 0)])
+def test_critic_batches_fresh_or_same(prepared_varied: Path, tmp_path: Path, mode: str, critic_batches_used: int) -> None:
+    trainer = make(prepared_varied, tmp_path / "run", ["train.steps=2", f"train.critic_batches={mode}"])
+    trainer.fit()
+    assert trainer.c_stream.state()["index"] == critic_batches_used  # 2 steps x 2 critic steps
+    assert trainer.g_stream.state()["index"] == 2
+
+
+def test_stops_at_the_first_criterion(prepared_varied: Path, tmp_path: Path) -> None:
+    by_epochs = make(prepared_varied, tmp_path / "a", BUCKETS + ["train.epochs=1", "train.steps=100"]).fit()
+    assert by_epochs["step"] == 4 and by_epochs["epoch"] == 1 and "epochs" in by_epochs["reason"]
+    by_time = make(prepared_varied, tmp_path / "b", ["train.max_minutes=1e-9"]).fit()
+    assert by_time["step"] == 1 and "minutes" in by_time["reason"]
+
+
+def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    summary = make(prepared_varied, run, ["train.steps=4"]).fit()
+    for name in ("best.safetensors", "last.safetensors", "metrics.csv", "config.yaml"):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").iterdir())
+    rows = metric_rows(run)
+    psnrs = [float(r["value"]) for r in rows if r["tag"] == "val/psnr"]
+    assert len(psnrs) == 2 and summary["best_psnr"] == pytest.approx(max(psnrs), abs=1e-4)
+    assert {"val/psnr_input", "val/ssim_input", "train/critic/gp", "train/images_per_s"} <= {r["tag"] for r in rows}
+    best = ck.load_checkpoint(run / ck.BEST_NAME)
+    assert best.meta["metrics"]["psnr"] == pytest.approx(max(psnrs), abs=1e-4)
+    generator, meta = ck.load_generator(run)  # a run folder works wherever a model is taken
+    assert meta["path"].endswith(ck.BEST_NAME)
+
+
+def test_bf16_channels_last_keeps_losses_finite(prepared_varied: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    make(prepared_varied, run, BUCKETS + ["train.steps=2", "train.precision=bf16", "train.channels_last=true"]).fit()
+    losses = [float(r["value"]) for r in metric_rows(run) if r["tag"].startswith("train/")]
+    assert losses and all(math.isfinite(v) for v in losses)
+    assert any(r["tag"] == "train/critic/gp" and float(r["value"]) > 0 for r in metric_rows(run))
+
+
+def test_fp16_needs_cuda(prepared_varied: Path, tmp_path: Path) -> None:
+    with pytest.raises(MicroGANError, match="fp16 needs CUDA"):
+        make(prepared_varied, tmp_path / "run", ["train.precision=fp16"])
+
+
+def test_microgan_fs_trains_on_resized_crops(prepared_varied: Path, tmp_path: Path) -> None:
+    sets = ["data.resize_to=16", "critic.input_size=16", "data.batch_size=2", "train.steps=1"]
+    trainer = make(prepared_varied, tmp_path / "run", sets, variant="microgan-fs")
+    trainer.fit()
+    assert trainer.step == 1 and trainer.train_set.sizes()[0] == (16, 16)
+
+
+def test_unknown_setting_is_a_config_error(prepared_varied: Path, tmp_path: Path) -> None:
+    with pytest.raises(MicroGANError, match="unknown 'train' setting.*critc_steps"):
+        make(prepared_varied, tmp_path / "run", ["train.critc_steps=3"])
+
+
+def test_run_folder_refuses_to_mix_runs(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ck.LAST_NAME).write_bytes(b"x")
+    (run / f".{ck.LAST_NAME}.abc.tmp").write_bytes(b"left by kill -9")
+    with pytest.raises(MicroGANError, match="--resume"):
+        prepare_run_dir(run, resume=False, overwrite=False)
+    assert not list(run.glob(".*.tmp"))
+    prepare_run_dir(run, resume=False, overwrite=True)
+    assert not (run / ck.LAST_NAME).exists()
+    with pytest.raises(MicroGANError, match="nothing to resume"):
+        prepare_run_dir(run, resume=True, overwrite=False)
+
+
+def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Path) -> None:
+    trainer = make(prepared_varied, tmp_path / "run", ["losses.perceptual.weight=100"])
+    ds = PairedCropDataset(prepared_varied, "train")
+    batch = pad_collate([ds[0], ds[4]])  # 12x16 and 24x18
+    mask = batch["mask"]
+    assert mask is not None and mask.min() == 0
+    fake = batch["lr"] + 0.1 * torch.randn_like(batch["lr"])
+    noise = (1 - mask) * torch.randn_like(fake)
+    alpha = torch.tensor([0.3, 0.7])
+    wgan, critic = trainer.adversarial, trainer.critic
+    for f, h in ((fake, batch["hr"]), (fake + noise, batch["hr"] - noise)):
+        values = [
+            wgan.generator_loss(critic, f, mask),
+            critic(h, mask=mask),  # with generator_loss: the critic loss's Wasserstein terms
+            wgan.gradient_penalty(critic, h, f, mask, alpha=alpha),
+            trainer.perceptual(f, h, mask),
+            trainer.pixel(f, h, mask),
+        ]
+        if f is fake:
+            ref = values
+    for i, (got, want) in enumerate(zip(values, ref)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=f"loss {i}")
