@@ -1,0 +1,70 @@
+"""``microgan train`` end to end with tiny networks: files written, refusal to mix runs, resume
+with the run's own config, and ``kill -9`` leaving a loadable checkpoint to resume from."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from microgan import cli
+from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+
+TINY_SETS = [
+    "generator.channels=[4,8]", "critic.base=4", "losses.perceptual.weight=0", "losses.pixel.weight=1",
+    "train.critic_steps=1", "train.val_every=2", "train.ckpt_every=2", "train.val_max_crops=2", "train.threads=1",
+]
+
+
+def _args(data: Path, out: Path, *extra: str) -> List[str]:
+    sets = sum((["--set", s] for s in TINY_SETS), [])
+    return ["train", "--data", str(data), "--out", str(out), "--quiet", *sets, *extra]
+
+
+def test_train_resume_and_refusal(tiny_prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert cli.main(_args(tiny_prepared, run, "--config", "microgan", "--steps", "2")) == 0
+    for name in ("best.safetensors", "last.safetensors", "metrics.csv", "config.yaml", "tensorboard"):
+        assert (run / name).exists(), name
+    assert capsys.readouterr().out == ""  # --quiet
+
+    assert cli.main(_args(tiny_prepared, run, "--config", "microgan", "--steps", "3")) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert load_checkpoint(run / LAST_NAME).meta["step"] == 2  # untouched
+
+    # resume takes the run's saved config (no --config); the stop criterion is raised to 3 steps
+    assert cli.main(_args(tiny_prepared, run, "--resume", "--steps", "3")) == 0
+    meta = load_checkpoint(run / LAST_NAME).meta
+    assert meta["step"] == 3 and meta["config"]["generator"]["channels"] == [4, 8]
+
+
+def test_resume_without_a_checkpoint_fails(tiny_prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(_args(tiny_prepared, tmp_path / "empty", "--resume")) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_kill_9_leaves_a_checkpoint_to_resume_from(tiny_prepared: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = _args(tiny_prepared, run, "--config", "microgan", "--steps", "100000", "--set", "train.ckpt_every=1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "microgan", *args], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / LAST_NAME).is_file():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint within 2 minutes"
+            time.sleep(0.05)
+        time.sleep(0.3)  # a checkpoint is written every step: the kill lands anywhere in the loop
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    step = load_checkpoint(run / LAST_NAME).meta["step"]
+    assert 1 <= step < 100000
+    assert cli.main(_args(tiny_prepared, run, "--resume", "--steps", str(step + 2))) == 0
+    assert load_checkpoint(run / LAST_NAME).meta["step"] == step + 2
+    assert not list(run.glob(".*.tmp"))
