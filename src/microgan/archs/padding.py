@@ -30,34 +30,26 @@ def padding_for(height: int, width: int, multiple: int, min_size: int = 1) -> Pa
     return left, right, top, bottom
 
 
-def _split(extra: int) -> Tuple[int, int]:
-    return extra // 2, extra - extra // 2
-
-
 def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> Tuple[torch.Tensor, Pads]:
     """Pad ``x`` so both sides are multiples of ``multiple`` and at least ``min_size``; return the
     padded tensor and the pads to give to :func:`crop`.
 
-    Two steps, neither of which branches on the input size (so ``torch.export`` can keep H and W
-    dynamic): replicate up to ``max(min_size, multiple)`` (a no-op except for tiny inputs, too
-    small to mirror), then reflect up to the next multiple (always possible: that pad is smaller
-    than ``multiple``, hence than the side). Reflection continues image structure across the
-    border better than zeros, which would read as a dark frame.
+    Each axis is reflected (which continues image structure across the border; zeros would read
+    as a dark frame) unless its larger pad is not smaller than its length, where reflection is
+    impossible and it is replicated instead. ``microgan.export`` re-implements this rule with
+    tensor arithmetic for dynamic-size export: keep the two in step.
     """
-    height, width = x.shape[-2], x.shape[-1]
-    floor = max(min_size, multiple)
-    top1, bottom1 = _split(max(height, floor) - height)
-    left1, right1 = _split(max(width, floor) - width)
-    x = F.pad(x, (left1, right1, top1, bottom1), mode="replicate")
-    height, width = height + top1 + bottom1, width + left1 + right1
-    top2, bottom2 = _split(-(-height // multiple) * multiple - height)
-    left2, right2 = _split(-(-width // multiple) * multiple - width)
-    x = F.pad(x, (left2, right2, top2, bottom2), mode="reflect")
-    return x, (left1 + left2, right1 + right2, top1 + top2, bottom1 + bottom2)
+    pads = padding_for(x.shape[-2], x.shape[-1], multiple, min_size)
+    left, right, top, bottom = pads
+    for axis_pads, side in (((left, right, 0, 0), x.shape[-1]), ((0, 0, top, bottom), x.shape[-2])):
+        if any(axis_pads):
+            mode = "reflect" if max(axis_pads) < side else "replicate"
+            x = F.pad(x, axis_pads, mode=mode)
+    return x, pads
 
 
 def crop(x: torch.Tensor, pads: Pads) -> torch.Tensor:
-    """Undo a padding on a tensor with the padded spatial size."""
+    """Undo :func:`pad_to_multiple` on a tensor with the padded spatial size."""
     left, right, top, bottom = pads
     height, width = x.shape[-2:]
     return x[..., top : height - bottom, left : width - right]
