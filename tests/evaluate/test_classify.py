@@ -159,3 +159,14 @@ def test_sr_input_restores_lr_crops_once_and_reuses_the_cache(tmp_path, monkeypa
     monkeypatch.setattr(infer.Enhancer, "enhance", no_restoring)
     again = run_classification(data, [spec], tiny(tmp_path, folds=2), log=quiet)
     assert again["inputs"][spec]["per_fold"][0]["n_test"] == doc["inputs"][spec]["per_fold"][0]["n_test"]
+
+
+def test_runs_on_the_output_of_prepare(tiny_prepared, tmp_path):
+    from microgan.data.manifest import read_manifest
+
+    labelled = [r for r in read_manifest(tiny_prepared) if r.label]
+    doc = run_classification(tiny_prepared, ["hr", "lr"], tiny(tmp_path), log=quiet)
+    assert doc["classes"] == sorted({r.label for r in labelled})
+    assert sum(doc["class_counts"].values()) == len(labelled)
+    for kind in ("hr", "lr"):
+        assert sum(f["n_test"] for f in doc["inputs"][kind]["per_fold"]) == len(labelled)
