@@ -137,7 +137,7 @@ def _run_input(
     """Features once for this input kind, then every fold on them."""
     start = time.time()
     n = len(labelled.crops)
-    images = (to_classifier_input(a, model.input_size, settings.resize) for a in iter_images(kind, labelled, cache_dir))
+    images = (to_classifier_input(a, model.input_size, settings.resize) for a in iter_images(kind, labelled, cache_dir, device))
     step = max(1, n // 10)
 
     def progress(done: int) -> None:

@@ -78,13 +78,13 @@ def check_input(kind: InputKind, data: LabelledData) -> None:
 class _Restorer:
     """Restores LR crops with one checkpoint, reading and filling the on-disk cache."""
 
-    def __init__(self, checkpoint: str, cache_dir: Path) -> None:
+    def __init__(self, checkpoint: str, cache_dir: Path, device: str) -> None:
         from microgan.infer import Enhancer
         from microgan.train.checkpoint import resolve_model_path
 
         path = resolve_model_path(checkpoint)
         self.folder = Path(cache_dir) / f"sr-{_file_digest(path, 'sha256')[:20]}"
-        self.enhancer = Enhancer.from_model(str(path))
+        self.enhancer = Enhancer.from_model(str(path), device=device)
 
     def __call__(self, lr_path: Path) -> np.ndarray:
         key = _file_digest(lr_path, "sha1")[:24]
@@ -97,10 +97,10 @@ class _Restorer:
         return restored
 
 
-def iter_images(kind: InputKind, data: LabelledData, cache_dir: PathLike) -> Iterator[np.ndarray]:
-    """The native arrays of ``kind`` for ``data.crops``, in order."""
+def iter_images(kind: InputKind, data: LabelledData, cache_dir: PathLike, device: str = "auto") -> Iterator[np.ndarray]:
+    """The native arrays of ``kind`` for ``data.crops``, in order (``device`` restores ``sr`` inputs)."""
     if kind.kind == "sr":
-        restore: Callable[[Path], np.ndarray] = _Restorer(kind.checkpoint, Path(cache_dir))
+        restore: Callable[[Path], np.ndarray] = _Restorer(kind.checkpoint, Path(cache_dir), device)
         for crop in data.crops:
             yield restore(crop.lr)
         return

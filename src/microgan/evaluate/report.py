@@ -169,7 +169,8 @@ def results_table(evaluation: Evaluation) -> str:
     mean_input = float(np.mean([c.psnr_input for c in evaluation.crops]))
 
     def best(key: str, highest: bool = True) -> Optional[float]:
-        values = [getattr(s, key) for s in summaries.values() if getattr(s, key) is not None]
+        """Best over the restorers: the identity 'wins' nothing worth marking (its time is a copy)."""
+        values = [getattr(s, key) for n, s in summaries.items() if n != "identity" and getattr(s, key) is not None]
         return (max if highest else min)(values) if values else None
 
     top = {"psnr": best("psnr"), "ssim": best("ssim"), "time_s": best("time_s", highest=False)}
@@ -246,12 +247,17 @@ def gain_plot(evaluation: Evaluation) -> str:
         else:
             ax.plot([], [], color=colour, lw=2, label=method.name)
     if size.max() / max(size.min(), 1e-9) > 4:
+        from matplotlib.ticker import LogLocator, ScalarFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter() if size.max() / size.min() < 20 else plt.NullFormatter())
     ax.set_xlabel("crop size: sqrt(height x width), pixels")
     ax.set_ylabel("PSNR gain over LR input (dB)")
     ax.grid(True, alpha=0.3)
     if shown:
-        ax.legend(loc="best", fontsize=9, frameon=False, ncol=min(len(shown), 3))
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=9, frameon=False, ncol=min(len(shown), 5))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -273,6 +279,8 @@ def example_strip(title: str, crop: CropScore, images: Mapping[str, np.ndarray],
     zoom = zoom_for(crop.height, crop.width)
     figures = []
     for name, array in images.items():
+        if name == "identity":  # the same pixels as LR, already shown first
+            continue
         if name == "LR":
             caption = f"{crop.psnr_input:.2f} dB"
         elif name == "HR":

@@ -129,7 +129,11 @@ def load_pair(prepared: Path, record: Any) -> Tuple[np.ndarray, np.ndarray, Dict
 
 
 def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, Any], where: str) -> np.ndarray:
-    out = method.restore(lr, degradation)
+    """Restore one crop; an error or a wrong-shaped result names the method and the crop's file."""
+    try:
+        out = method.restore(lr, degradation)
+    except MicroGANError as exc:
+        raise type(exc)(f"{where}: method '{method.name}': {exc}") from None
     if out.shape != lr.shape or out.dtype != lr.dtype:
         raise MicroGANError(
             f"{where}: method '{method.name}' returned {out.shape} {out.dtype} for an input of {lr.shape} {lr.dtype}"

@@ -1,0 +1,149 @@
+"""``microgan evaluate``: score trained models and classical baselines on a prepared split.
+
+Answers "is it better than what I have?" with the paper's measures (Table 3: PSNR, SSIM, parameters,
+time per image) on held-out crops at native size, next to the classical deconvolutions a
+microscopist can already run. Baselines are tuned on the validation split (``--tune-split``) and
+frozen before the evaluated split is touched; every method is timed in this same run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from microgan.errors import ConfigError, MicroGANError
+
+#: Image names the HTML grid uses for the input and the reference: not usable as method names.
+RESERVED = {"LR", "HR"}
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="PSNR/SSIM/params/time of models and classical baselines on a prepared split",
+        description="Evaluate trained models and classical baselines on every crop of a prepared split at "
+        "native size; write report.json (machine-readable) and report.html (tables, examples, plots).",
+    )
+    p.add_argument("--data", required=True, type=Path, metavar="PREPARED", help="folder written by `microgan prepare`")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--model", action="extend", nargs="+", default=[], metavar="NAME=CHECKPOINT",
+                   help="a model to evaluate: checkpoint file or run folder, optionally named (NAME=PATH); repeatable")
+    p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
+                   help="classical baselines to include; no names: all (identity, richardson-lucy, wiener, "
+                   "unsupervised-wiener, unsharp)")
+    p.add_argument("--limit", type=_positive, default=None, metavar="N",
+                   help="evaluate N crops spread evenly over the split (default: all)")
+    p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
+    p.add_argument("--tune-limit", type=_positive, default=48, metavar="N",
+                   help="crops of the tuning split used for the grid search (default: 48)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report.json here")
+    p.add_argument("--html", type=Path, default=None, metavar="PATH", help="write the report.html here")
+    p.add_argument("--device", default="auto", help="models: auto, cpu or cuda (default: auto)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="fp32",
+                   help="models' inference precision (default: fp32, the quality reference)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def parse_models(values: List[str]) -> List[Tuple[str, Path]]:
+    """``NAME=PATH`` pairs; a bare PATH is named after its run folder or file stem."""
+    models: List[Tuple[str, Path]] = []
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            path = value
+            name = Path(value).name if Path(value).is_dir() else Path(value).stem
+        if not name or not path:
+            raise ConfigError(f"--model '{value}': expected NAME=CHECKPOINT")
+        models.append((name, Path(path)))
+    return models
+
+
+def _baseline_names(requested: Optional[List[str]]) -> List[str]:
+    from microgan.registry import BASELINES
+
+    if requested is None:
+        return []
+    names = requested or ["identity", "richardson-lucy", "wiener", "unsupervised-wiener", "unsharp"]
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINES)}")
+    return list(dict.fromkeys(names))
+
+
+def _check_names(names: List[str]) -> None:
+    seen = set()
+    for name in names:
+        if name in RESERVED:
+            raise ConfigError(f"method name '{name}' is reserved for the input/reference images; pick another")
+        if name in seen:
+            raise ConfigError(f"two methods are named '{name}'; name models with NAME=CHECKPOINT")
+        seen.add(name)
+
+
+def _progress(quiet: bool, desc: str):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, unit="crop", file=sys.stderr, dynamic_ncols=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from microgan.data.manifest import read_manifest
+    from microgan.evaluate import report as rep
+    from microgan.evaluate.baselines import tune
+    from microgan.evaluate.runner import baseline_method, evaluate, load_pair, model_method, restore_examples, select
+
+    models = parse_models(args.model)
+    baselines = _baseline_names(args.baselines)
+    _check_names([n for n, _ in models] + baselines)
+    if not models and not baselines:
+        raise ConfigError("nothing to evaluate: give --model NAME=CHECKPOINT and/or --baselines")
+
+    records = read_manifest(args.data)
+    chosen = select(records, args.split, args.limit)
+    if not chosen:
+        splits = sorted({r.split for r in records})
+        raise MicroGANError(f"{args.data}: no crops in split '{args.split}' (splits present: {', '.join(splits) or 'none'})")
+
+    methods = [model_method(name, path, args.device, args.precision) for name, path in models]
+    tuning: Optional[Dict[str, Any]] = None
+    if baselines:
+        tune_records = select(records, args.tune_split, args.tune_limit)
+        if not tune_records:
+            raise MicroGANError(f"{args.data}: no crops in split '{args.tune_split}' to tune the baselines on")
+        pairs = [load_pair(args.data, r) for r in tune_records]
+        tuning = {"split": args.tune_split, "n_images": len(pairs)}
+        for name in baselines:
+            tuned = tune(name, pairs)
+            if not args.quiet:
+                settings = ", ".join(f"{k}={v}" for k, v in tuned.params.items()) or "no parameters"
+                print(f"tuned {name} on {len(pairs)} {args.tune_split} crops: {settings} "
+                      f"(val PSNR {tuned.val_psnr:.2f} dB)", file=sys.stderr)
+            methods.append(baseline_method(tuned))
+
+    evaluation = evaluate(args.data, chosen, methods, args.split, _progress(args.quiet, f"evaluate {args.split}"))
+    report = rep.build_report(evaluation, data=str(args.data), tuning=tuning)
+    if args.json:
+        rep.write_json(args.json, report)
+    if args.html:
+        wanted = set(rep.example_ids(evaluation))
+        images = restore_examples(args.data, [r for r in chosen if r.id in wanted], methods)
+        rep.write_html(args.html, rep.render_html(evaluation, images, data=str(args.data), tuning=tuning))
+    print(rep.text_table(report))
+    for path in (args.json, args.html):
+        if path:
+            print(f"wrote {path}")
+    return 0

@@ -1,0 +1,65 @@
+"""Tune the baselines, evaluate, write the reports: the one composition every evaluation runs.
+
+``microgan evaluate`` and ``microgan demo`` both answer "how much better than the blurred input and
+the classical deconvolutions?", so both must tune the baselines the same way (on crops that are never
+scored, frozen before the scored crops are touched) and write the same two files. This module is
+that sequence, built only from the public pieces of :mod:`~microgan.evaluate.baselines`,
+:mod:`~microgan.evaluate.runner` and :mod:`~microgan.evaluate.report`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from microgan.evaluate import report as rep
+from microgan.evaluate.baselines import tune
+from microgan.evaluate.runner import Evaluation, Method, baseline_method, evaluate, load_pair, restore_examples
+
+Progress = Callable[[Iterable[Any]], Iterable[Any]]
+
+
+def tuned_baselines(
+    prepared: Path,
+    records: Sequence[Any],
+    names: Sequence[str],
+    split: str,
+    log: Optional[Callable[[str], None]] = None,
+) -> Tuple[List[Method], Dict[str, Any]]:
+    """Each named baseline tuned on ``records`` (crops of ``split`` that will not be scored) and
+    frozen as a :class:`Method`; also the report's ``tuning`` entry. ``log`` receives one line per
+    baseline with the chosen parameters."""
+    pairs = [load_pair(prepared, r) for r in records]
+    methods: List[Method] = []
+    for name in names:
+        tuned = tune(name, pairs)
+        if log is not None:
+            settings = ", ".join(f"{k}={v}" for k, v in tuned.params.items()) or "no parameters"
+            log(f"tuned {name} on {len(pairs)} {split} crops: {settings} (PSNR {tuned.val_psnr:.2f} dB)")
+        methods.append(baseline_method(tuned))
+    return methods, {"split": split, "n_images": len(pairs)}
+
+
+def evaluate_and_report(
+    prepared: Path,
+    records: Sequence[Any],
+    methods: Sequence[Method],
+    split: str,
+    *,
+    tuning: Optional[Dict[str, Any]] = None,
+    json_path: Optional[Path] = None,
+    html_path: Optional[Path] = None,
+    progress: Optional[Progress] = None,
+) -> Tuple[Evaluation, Dict[str, Any]]:
+    """Score ``methods`` on ``records`` and write ``report.json`` / ``report.html`` where asked.
+
+    The HTML page's pictures are restored again for the few crops it shows only (see
+    :func:`~microgan.evaluate.runner.restore_examples`), so memory stays flat however many crops."""
+    evaluation = evaluate(prepared, records, methods, split, progress)
+    report = rep.build_report(evaluation, data=str(prepared), tuning=tuning)
+    if json_path is not None:
+        rep.write_json(json_path, report)
+    if html_path is not None:
+        wanted = set(rep.example_ids(evaluation))
+        images = restore_examples(prepared, [r for r in records if r.id in wanted], methods)
+        rep.write_html(html_path, rep.render_html(evaluation, images, data=str(prepared), tuning=tuning))
+    return evaluation, report

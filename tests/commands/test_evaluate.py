@@ -1,0 +1,164 @@
+"""`microgan evaluate` end to end on a tiny prepared folder: baselines, a model, reports, errors."""
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import jsonschema
+import numpy as np
+import pytest
+
+from microgan.cli import main
+from microgan.data.io import write_image
+from microgan.evaluate.report import load_schema
+
+DEGRADATION = '{"type":"gaussian-blur","kernel_size":15,"sigma":2.6}'
+COLUMNS = ["id", "split", "source", "x", "y", "w", "h", "label", "degradation", "hr_path", "lr_path"]
+# (split, height, width): tiny to medium crops, a 2-px one to exercise the SSIM skip
+CROPS = [("val", 20, 24), ("val", 30, 18), ("test", 2, 9), ("test", 9, 7), ("test", 24, 30), ("test", 40, 36)]
+
+
+def _cell(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (min(h, w) / 3) ** 2
+    image = np.full((h, w, 3), 210.0)
+    image[disc] = rng.uniform(60, 160, 3)
+    return np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    """A prepared folder in the documented layout (manifest.csv + {split}/{hr,lr}/<id>.png)."""
+    root = tmp_path / "prep"
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (split, h, w) in enumerate(CROPS):
+        crop_id = f"src{i // 2:02d}_{i:03d}"
+        hr = _cell(rng, h, w)
+        lr = cv2.GaussianBlur(hr, (15, 15), 2.6, borderType=cv2.BORDER_REFLECT_101)
+        for kind, array in (("hr", hr), ("lr", lr)):
+            (root / split / kind).mkdir(parents=True, exist_ok=True)
+            write_image(root / split / kind / f"{crop_id}.png", array)
+        rows.append([crop_id, split, f"src{i // 2:02d}.jpg", 0, 0, w, h, "RBC", DEGRADATION,
+                     f"{split}/hr/{crop_id}.png", f"{split}/lr/{crop_id}.png"])
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    return root
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A tiny untrained generator saved the way training saves one."""
+    import torch
+
+    from microgan.archs import build_generator
+    from microgan.train.checkpoint import Checkpoint, save_checkpoint
+
+    spec = {"type": "unet", "in_channels": 3, "out_channels": 3, "channels": [4, 8]}
+    torch.manual_seed(0)
+    net = build_generator(spec)
+    path = tmp_path / "tiny.safetensors"
+    save_checkpoint(path, Checkpoint(meta={"config": {"name": "tiny", "generator": spec}, "step": 3}, generator=net.state_dict()))
+    return path, sum(p.numel() for p in net.parameters())
+
+
+def test_baselines_and_model_end_to_end(prepared, checkpoint, tmp_path, capsys):
+    ckpt, n_params = checkpoint
+    out_json, out_html = tmp_path / "r" / "report.json", tmp_path / "r" / "report.html"
+    code = main(["evaluate", "--data", str(prepared), "--model", f"tiny={ckpt}",
+                 "--baselines", "identity", "wiener", "unsharp", "--json", str(out_json), "--html", str(out_html),
+                 "--device", "cpu", "--quiet"])
+    assert code == 0
+    report = json.loads(out_json.read_text())
+    jsonschema.validate(report, load_schema())
+    assert report["split"] == "test" and report["n_images"] == 4
+    assert list(report["methods"]) == ["tiny", "identity", "wiener", "unsharp"]
+    assert report["methods"]["tiny"]["params"] == n_params
+    assert report["methods"]["tiny"]["settings"]["step"] == 3
+    assert report["methods"]["wiener"]["params"] is None and "balance" in report["methods"]["wiener"]["settings"]
+    assert report["tuning"] == {"split": "val", "n_images": 2}
+    assert report["n_ssim_skipped"] == 1  # the 2x9 crop
+    # identity's PSNR is the blurred input's; tuned deblurring beats it on these synthetic cells
+    assert report["methods"]["wiener"]["psnr"] > report["methods"]["identity"]["psnr"]
+    page = out_html.read_text()
+    assert "data:image/png;base64," in page and "http" not in page
+    printed = capsys.readouterr().out
+    assert "test split, 4 crops" in printed and "wiener" in printed
+
+
+def test_limit_and_bare_checkpoint_path_name(prepared, checkpoint, tmp_path):
+    ckpt, _ = checkpoint
+    out_json = tmp_path / "report.json"
+    assert main(["evaluate", "--data", str(prepared), "--model", str(ckpt), "--limit", "2",
+                 "--json", str(out_json), "--device", "cpu", "--quiet"]) == 0
+    report = json.loads(out_json.read_text())
+    assert report["n_images"] == 2 and list(report["methods"]) == ["tiny"]
+    assert "tuning" not in report
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"expected one line, got: {err!r}"
+    return err
+
+
+def test_missing_checkpoint_is_one_clear_line(prepared, tmp_path, capsys):
+    missing = tmp_path / "nope.safetensors"
+    assert main(["evaluate", "--data", str(prepared), "--model", f"m={missing}"]) == 2
+    err = _error(capsys)
+    assert "model 'm'" in err and "nope.safetensors" in err and "no such checkpoint" in err
+
+
+def test_mismatched_checkpoint_is_one_clear_line(prepared, checkpoint, tmp_path, capsys):
+    """Weights saved for one architecture but a config naming a wider one: refused, naming the file."""
+    from safetensors import safe_open
+
+    from microgan.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+    ckpt, _ = checkpoint
+    original = load_checkpoint(ckpt, generator_only=True)
+    meta = dict(original.meta)
+    meta["config"] = {"name": "tiny", "generator": {"type": "unet", "in_channels": 3, "out_channels": 3, "channels": [8, 16]}}
+    bad = tmp_path / "bad.safetensors"
+    save_checkpoint(bad, Checkpoint(meta=meta, generator=original.generator))
+    assert main(["evaluate", "--data", str(prepared), "--model", f"bad={bad}"]) == 2
+    err = _error(capsys)
+    assert "bad.safetensors" in err and "do not match" in err
+
+
+def test_grayscale_model_on_rgb_data_is_refused(prepared, tmp_path, capsys):
+    import torch
+
+    from microgan.archs import build_generator
+    from microgan.train.checkpoint import Checkpoint, save_checkpoint
+
+    spec = {"type": "unet", "in_channels": 1, "out_channels": 1, "channels": [4, 8]}
+    path = tmp_path / "gray.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(path, Checkpoint(meta={"config": {"generator": spec}}, generator=build_generator(spec).state_dict()))
+    assert main(["evaluate", "--data", str(prepared), "--model", f"gray={path}", "--device", "cpu", "--quiet"]) == 2
+    err = _error(capsys)
+    assert "RGB image given to a grayscale model" in err and ".png" in err
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "nothing to evaluate"),
+        (["--baselines", "sharpen-magic"], "unknown baseline"),
+        (["--baselines", "--split", "train"], "no crops in split 'train'"),
+        (["--baselines", "--tune-split", "train"], "no crops in split 'train' to tune"),
+        (["--model", "LR=x.safetensors"], "reserved"),
+    ],
+)
+def test_usage_errors(prepared, capsys, extra, message):
+    assert main(["evaluate", "--data", str(prepared), *extra]) == 2
+    assert message in _error(capsys)
+
+
+def test_missing_prepared_folder(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "absent"), "--baselines"]) == 2
+    assert "absent" in _error(capsys)
