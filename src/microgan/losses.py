@@ -27,10 +27,12 @@ Critic = nn.Module
 
 def _masked_mean(values: torch.Tensor, weight: Optional[torch.Tensor]) -> torch.Tensor:
     """Mean of ``values`` (N, C, H, W) over all elements, each location weighted by ``weight``
-    (N, 1, H, W); plain mean when there is no weight."""
+    (N, 1, H, W); plain mean when there is no weight. Summed in float32 even under bf16/fp16
+    autocast, where large sums lose too many digits."""
+    values = values.float()
     if weight is None:
         return values.mean()
-    weight = weight.to(values.dtype)
+    weight = weight.float()
     return (values * weight).sum() / (weight.sum() * values.shape[1]).clamp_min(1e-12)
 
 
@@ -64,8 +66,9 @@ class WGANGPLoss:
         x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
         scores = critic(x_hat, mask=mask)
         (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+        grad = grad.float()  # the norm in float32 also under autocast
         if mask is not None:
-            grad = grad * mask.to(grad.dtype)
+            grad = grad * mask.float()
         norms = grad.flatten(1).norm(2, dim=1)
         return ((norms - 1) ** 2).mean()
 
@@ -101,7 +104,7 @@ class PixelLoss(nn.Module):
         self.kind = kind
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        diff = fake - real
+        diff = fake.float() - real.float()
         return _masked_mean(diff.abs() if self.kind == "l1" else diff * diff, mask)
 
 
@@ -196,7 +199,7 @@ class PerceptualLoss(nn.Module):
         with torch.no_grad():
             f_real = self._features(real, mask)
         weight = None if mask is None else F.adaptive_avg_pool2d(mask.to(fake.dtype), f_fake.shape[-2:])
-        return _masked_mean((f_fake - f_real) ** 2, weight)
+        return _masked_mean((f_fake.float() - f_real.float()) ** 2, weight)
 
 
 def build_loss(spec: Mapping[str, Any]) -> Any:
