@@ -43,9 +43,11 @@ def test_channels_follow_the_model(tiny_prepared: Path) -> None:
     assert gray["hr"].shape[0] == 1
 
 
-def test_limit_keeps_the_first_crops(tiny_prepared: Path) -> None:
+def test_limit_keeps_evenly_spaced_crops(tiny_prepared: Path) -> None:
     full, capped = PairedCropDataset(tiny_prepared, "train"), PairedCropDataset(tiny_prepared, "train", limit=2)
-    assert len(capped) == 2 and [capped[i]["id"] for i in range(2)] == [full[i]["id"] for i in range(2)]
+    n = len(full)
+    assert n > 2 and [r.id for r in capped.records] == [full.records[0].id, full.records[n // 2].id]
+    assert len(PairedCropDataset(tiny_prepared, "train", limit=10 * n)) == n
 
 
 def test_missing_and_corrupt_crops_are_reported_by_id(tiny_prepared: Path, tmp_path: Path) -> None:

@@ -56,8 +56,9 @@ def _resize(array01: np.ndarray, size: int) -> np.ndarray:
 class PairedCropDataset(Dataset):
     """Samples ``{"lr", "hr": float32 (C, H, W) in [-1, 1], "id": str}`` of one split.
 
-    ``channels`` is the model's input channel count (None: as stored). ``limit`` keeps the first
-    ``limit`` crops in manifest order (validation caps its cost this way, deterministically).
+    ``channels`` is the model's input channel count (None: as stored). ``limit`` keeps ``limit``
+    crops evenly spaced in manifest order: validation caps its cost this way, deterministically,
+    while still covering many source images (the manifest lists crops image by image).
     """
 
     def __init__(
@@ -75,7 +76,9 @@ class PairedCropDataset(Dataset):
         records = [r for r in read_manifest(self.root) if r.split == split]
         if not records:
             raise MicroGANError(f"{self.root / 'manifest.csv'}: no crops in split '{split}'")
-        self.records: List[CropRecord] = records[:limit] if limit else records
+        if limit and limit < len(records):
+            records = [records[i * len(records) // limit] for i in range(limit)]
+        self.records: List[CropRecord] = records
         missing = [r.id for r in self.records if not (self.root / r.hr_path).is_file() or not (self.root / r.lr_path).is_file()]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

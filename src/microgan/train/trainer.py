@@ -341,13 +341,19 @@ class Trainer:
         if self._bad is None and not torch.isfinite(loss.detach()).item():
             self._bad = f"non-finite {what} loss at step {self.step + 1} (crops: {', '.join(ids)})"
 
-    def critic_step(self, batch: Dict[str, Any]) -> Dict[str, float]:
-        lr, hr, mask = self._batch(batch)
+    def fake(self, batch: Dict[str, Any]) -> torch.Tensor:
+        """Generator output for the critic (no gradient, no DDP sync)."""
         with torch.no_grad(), self.precision.autocast():
-            fake = self.generator(lr)
+            return self.generator(self._batch(batch)[0]).float()
+
+    def critic_step(self, batch: Dict[str, Any], fake: Optional[torch.Tensor] = None) -> Dict[str, float]:
+        """One critic update; ``fake`` may be given when the batch's generator output is known."""
+        _, hr, mask = self._batch(batch)
+        if fake is None:
+            fake = self.fake(batch)
         self.opt_c.zero_grad(set_to_none=True)
         with self.precision.autocast():
-            loss, stats = self.adversarial.critic_loss(self.critic_ddp, hr, fake.float(), mask)
+            loss, stats = self.adversarial.critic_loss(self.critic_ddp, hr, fake, mask)
         self._finite(loss, "critic", batch["id"])
         self.precision.step("critic", loss, self.opt_c)
         return {"critic/loss": float(loss.detach()), **{f"critic/{k}": float(v) for k, v in stats.items()}}
@@ -381,9 +387,11 @@ class Trainer:
         stats: Dict[str, float] = {}
         g_batch = next(self.g_stream)
         if not warmup:
+            # same batch: the generator does not change during the critic updates, so one fake serves all
+            same_fake = self.fake(g_batch) if self.cfg.critic_batches == "same" else None
             for _ in range(self.cfg.critic_steps):
-                c_batch = g_batch if self.cfg.critic_batches == "same" else next(self.c_stream)
-                for k, v in self.critic_step(c_batch).items():
+                c_batch = g_batch if same_fake is not None else next(self.c_stream)
+                for k, v in self.critic_step(c_batch, same_fake).items():
                     stats[k] = stats.get(k, 0.0) + v / self.cfg.critic_steps
         stats.update(self.generator_step(g_batch, warmup))
         self.step += 1
