@@ -162,3 +162,19 @@ def test_usage_errors(prepared, capsys, extra, message):
 def test_missing_prepared_folder(tmp_path, capsys):
     assert main(["evaluate", "--data", str(tmp_path / "absent"), "--baselines"]) == 2
     assert "absent" in _error(capsys)
+
+
+def test_on_the_output_of_prepare(tiny_prepared, tmp_path, capsys):
+    """The folder `microgan prepare` really writes (shared fixture), not only our hand-made layout."""
+    from microgan.data.manifest import read_manifest
+
+    out_json = tmp_path / "report.json"
+    assert main(["evaluate", "--data", str(tiny_prepared), "--baselines", "identity", "wiener",
+                 "--json", str(out_json)]) == 0
+    err = capsys.readouterr().err
+    n_val = sum(r.split == "val" for r in read_manifest(tiny_prepared))
+    assert f"tuned wiener on {n_val} val crops: balance=" in err and "; grid: balance=0.001: " in err
+    report = json.loads(out_json.read_text())
+    jsonschema.validate(report, load_schema())
+    assert report["n_images"] == sum(r.split == "test" for r in read_manifest(tiny_prepared))
+    assert report["methods"]["wiener"]["psnr"] > report["methods"]["identity"]["psnr"]

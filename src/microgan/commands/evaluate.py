@@ -92,6 +92,18 @@ def _check_names(names: List[str]) -> None:
         seen.add(name)
 
 
+def _tuning_line(tuned: Any, split: str) -> str:
+    """What tuning chose and the whole grid's scores, so a choice at the grid's edge is visible."""
+
+    def show(params: Dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+
+    line = f"tuned {tuned.name} on {tuned.n_images} {split} crops: {show(tuned.params)} (val PSNR {tuned.val_psnr:.2f} dB)"
+    if len(tuned.scores) > 1:
+        line += "; grid: " + "; ".join(f"{show(p)}: {score:.2f}" for p, score in tuned.scores)
+    return line
+
+
 def _progress(quiet: bool, desc: str):
     if quiet:
         return None
@@ -129,9 +141,7 @@ def run(args: argparse.Namespace) -> int:
         for name in baselines:
             tuned = tune(name, pairs)
             if not args.quiet:
-                settings = ", ".join(f"{k}={v}" for k, v in tuned.params.items()) or "no parameters"
-                print(f"tuned {name} on {len(pairs)} {args.tune_split} crops: {settings} "
-                      f"(val PSNR {tuned.val_psnr:.2f} dB)", file=sys.stderr)
+                print(_tuning_line(tuned, args.tune_split), file=sys.stderr)
             methods.append(baseline_method(tuned))
 
     evaluation = evaluate(args.data, chosen, methods, args.split, _progress(args.quiet, f"evaluate {args.split}"))
