@@ -381,8 +381,9 @@ class Trainer:
             self.critic.requires_grad_(True)
         return {"generator/loss": float(loss.detach()), **{f"generator/{k}": float(v.detach()) for k, v in terms.items()}}
 
-    def train_step(self) -> Tuple[Dict[str, float], int]:
-        """One generator update (and its critic updates); returns stats and generator images."""
+    def train_step(self) -> Tuple[Dict[str, float], int, int]:
+        """One generator update (and its critic updates); returns stats, the generator batch's
+        crop count and its real (unpadded) pixel count."""
         warmup = self.step < self.cfg.pixel_warmup_steps
         stats: Dict[str, float] = {}
         g_batch = next(self.g_stream)
@@ -395,7 +396,9 @@ class Trainer:
                     stats[k] = stats.get(k, 0.0) + v / self.cfg.critic_steps
         stats.update(self.generator_step(g_batch, warmup))
         self.step += 1
-        return stats, len(g_batch["id"])
+        mask, hr = g_batch["mask"], g_batch["hr"]
+        pixels = int(mask.sum()) if mask is not None else hr.shape[0] * hr.shape[-2] * hr.shape[-1]
+        return stats, len(g_batch["id"]), pixels
 
     # ----------------------------------------------------------------------------- validation
 
@@ -478,21 +481,23 @@ class Trainer:
             self.log.message(note)
         reason = self._stop_reason()
         sums: Dict[str, float] = {}
-        count, images, tick = 0, 0, time.monotonic()
+        count, images, pixels, tick = 0, 0, 0, time.monotonic()
         try:
             while reason is None:
-                stats, n = self.train_step()
+                stats, n, px = self.train_step()
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
-                count, images = count + 1, images + n
+                count, images, pixels = count + 1, images + n, pixels + px
                 reason = self._end_of_step(started)
                 # images/s counts generator crops on all ranks: the speed at which epochs go by
-                speed = images * self.ctx.world_size / max(time.monotonic() - tick, 1e-9)
+                seconds = max(time.monotonic() - tick, 1e-9)
+                speed = images * self.ctx.world_size / seconds
                 self.log.progress(1, {"G": stats["generator/loss"], "C": stats.get("critic/loss", math.nan), "img/s": speed})
                 if self.step % self.cfg.log_every == 0 or reason:
                     means = {f"train/{k}": v / count for k, v in sums.items()}
-                    self.log.scalars(self.step, self.g_stream.epoch, {**means, "train/images_per_s": speed})
-                    sums, count, images, tick = {}, 0, 0, time.monotonic()
+                    rates = {"train/images_per_s": speed, "train/megapixels_per_s": pixels * self.ctx.world_size / seconds / 1e6}
+                    self.log.scalars(self.step, self.g_stream.epoch, {**means, **rates})
+                    sums, count, images, pixels, tick = {}, 0, 0, 0, time.monotonic()
                 if self.step % self.cfg.val_every == 0 or reason:
                     self._validate_and_keep_best()
                 if self.step % self.cfg.ckpt_every == 0 or reason:
