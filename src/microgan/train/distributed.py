@@ -91,14 +91,11 @@ def shutdown(ctx: DistContext) -> None:
 
 
 def wrap(module: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
-    """DDP-wrap a module in a distributed run (gradients averaged over ranks in backward)."""
+    """DDP-wrap a module in a distributed run (gradients averaged over ranks in backward).
+
+    The trainer keeps the plain module too and uses it wherever no gradient must be synchronised:
+    fakes for the critic, the frozen critic in the generator step, validation and saving."""
     if not ctx.distributed:
         return module
     ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
-
-
-def unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    """The plain module inside a DDP wrapper: used where no gradient must be synchronised
-    (fake images for the critic, the frozen critic in the generator step, validation, saving)."""
-    return module.module if isinstance(module, DistributedDataParallel) else module

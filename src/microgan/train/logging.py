@@ -1,9 +1,9 @@
 """Run logs: ``metrics.csv``, TensorBoard scalars and sample images, and the progress bar.
 
-``metrics.csv`` is in long form (``step, epoch, wall_s, tag, value``) because train losses, loss
-statistics and validation metrics arrive at different steps and their set depends on the config;
-one row per value keeps the file valid whatever is logged and makes appending after a resume
-trivial. Rows after the resumed step (written between the last checkpoint and a crash) are dropped
+``metrics.csv`` is in long form (``step, epoch, wall_s, tag, value``; ``wall_s`` counts from the
+start of the invocation that logged the row) because train losses, loss statistics and validation
+metrics arrive at different steps and their set depends on the config; one row per value keeps
+the file valid whatever is logged and makes appending after a resume trivial. Rows after the resumed step (written between the last checkpoint and a crash) are dropped
 on resume, and TensorBoard is told to purge the same steps, so both logs match the training that
 actually survived.
 

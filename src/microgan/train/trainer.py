@@ -7,7 +7,8 @@ generator's batch (``same``, as DeblurGAN's code does). An *epoch* is one pass o
 every training crop: with batch size 1 that is the paper's "trained for each example", and the
 critic then sees every crop ``critic_steps`` times per epoch. Generator loss: WGAN generator loss +
 ``perceptual.weight`` x perceptual (+ ``pixel.weight`` x pixel); an optional pixel-only warm-up
-comes first. Training stops at ``epochs``, ``steps`` or ``max_minutes``, whichever comes first.
+comes first (its steps count as steps and toward epochs). Training stops at ``epochs``, ``steps``
+or ``max_minutes``, whichever comes first.
 
 Reproducibility. The data order is a function of ``(seed, epoch)`` (see
 :mod:`microgan.data.samplers`), the only other randomness is torch's RNG (gradient-penalty
@@ -25,7 +26,7 @@ import contextlib
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -37,7 +38,7 @@ from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import DEFAULT_BUCKET_RATIO, BatchStream, BucketBatchSampler
 from microgan.errors import ConfigError, MicroGANError
 from microgan.train import checkpoint as ck
-from microgan.train.distributed import DistContext, unwrap, wrap
+from microgan.train.distributed import DistContext, wrap
 from microgan.train.logging import CSV_NAME, TB_DIR, RunLogger
 
 CONFIG_NAME = "config.yaml"
@@ -85,7 +86,7 @@ class TrainSettings:
     epochs: Optional[int] = 200
     steps: Optional[int] = None
     max_minutes: Optional[float] = None
-    optimizer: Dict[str, Any] = None  # type: ignore[assignment]
+    optimizer: Dict[str, Any] = field(default_factory=dict)
     critic_steps: int = 4
     critic_batches: str = "fresh"
     pixel_warmup_steps: int = 0
@@ -100,7 +101,7 @@ class TrainSettings:
     threads: Optional[int] = None  # torch intra-op threads; None = torch's default (all cores)
 
     def __post_init__(self) -> None:
-        self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **(self.optimizer or {})}
+        self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.critic_batches not in ("fresh", "same"):
@@ -254,7 +255,7 @@ class Trainer:
     # ----------------------------------------------------------------------------- state
 
     def _total_steps(self) -> Optional[int]:
-        by_epochs = self.cfg.epochs * len(self.g_stream.sampler) + self.cfg.pixel_warmup_steps if self.cfg.epochs else None
+        by_epochs = self.cfg.epochs * len(self.g_stream.sampler) if self.cfg.epochs else None
         candidates = [s for s in (self.cfg.steps, by_epochs) if s]
         return min(candidates) if candidates else None
 
@@ -492,7 +493,8 @@ class Trainer:
                 # images/s counts generator crops on all ranks: the speed at which epochs go by
                 seconds = max(time.monotonic() - tick, 1e-9)
                 speed = images * self.ctx.world_size / seconds
-                self.log.progress(1, {"G": stats["generator/loss"], "C": stats.get("critic/loss", math.nan), "img/s": speed})
+                shown = {"G": stats["generator/loss"], "C": stats.get("critic/loss"), "img/s": speed}
+                self.log.progress(1, {k: v for k, v in shown.items() if v is not None})
                 if self.step % self.cfg.log_every == 0 or reason:
                     means = {f"train/{k}": v / count for k, v in sums.items()}
                     rates = {"train/images_per_s": speed, "train/megapixels_per_s": pixels * self.ctx.world_size / seconds / 1e6}
