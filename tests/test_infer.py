@@ -92,10 +92,26 @@ def test_rgb_image_on_gray_model_is_refused_unless_per_channel() -> None:
         np.testing.assert_array_equal(y[:, :, c], _enh(net).enhance(x[:, :, c]))
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.int32), np.zeros((4, 4, 4), np.uint8), np.zeros((0, 3), np.uint8)])
-def test_unsupported_arrays_are_clear_errors(bad: np.ndarray) -> None:
-    with pytest.raises(MicroGANError):
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        (np.zeros((4, 4), np.int32), "sample type int32"),
+        (np.zeros((4, 4, 4), np.uint8), r"\(H, W\) or \(H, W, 3\)"),
+        (np.zeros((0, 3), np.uint8), "empty image"),
+        (np.full((4, 4), np.nan, np.float32), "NaN"),
+        (np.full((4, 4), 4095.0, np.float32), "outside the \\[0, 1\\]"),
+    ],
+)
+def test_unsupported_arrays_are_clear_errors(bad: np.ndarray, reason: str) -> None:
+    with pytest.raises(MicroGANError, match=reason):
         _enh(_net()).enhance(bad)
+
+
+def test_float_image_in_any_range_with_the_percentile_normalizer() -> None:
+    x = np.random.default_rng(11).random((20, 24), dtype=np.float32) * 4000 + 100
+    y = _enh(_identity(1), normalizer="percentile").enhance(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, x, rtol=1e-5)  # identity model: values beyond the percentiles kept
 
 
 def test_tiled_equals_whole_when_overlap_covers_the_receptive_field() -> None:

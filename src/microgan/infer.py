@@ -414,6 +414,15 @@ class Enhancer:
             raise MicroGANError(f"expected an (H, W) or (H, W, 3) image, got shape {array.shape}")
         if array.shape[0] < 1 or array.shape[1] < 1:
             raise MicroGANError(f"empty image of shape {array.shape}")
+        if array.dtype.kind == "f":
+            low, high = float(array.min()), float(array.max())
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise MicroGANError("float image holds NaN or Inf values")
+            if self.normalizer.name == "range" and (low < 0 or high > 1):
+                raise MicroGANError(
+                    f"float image values span [{low:.4g}, {high:.4g}], outside the [0, 1] that range "
+                    "normalization expects: use the percentile normalizer (--normalize percentile)"
+                )
 
     def _to_batch(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
         """Images of one shape -> (N, C_model, H, W) in [-1, 1]. Gray images on an RGB model are
