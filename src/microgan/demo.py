@@ -1,0 +1,342 @@
+"""``microgan demo``: the paper's pipeline end to end, in minutes, on real microscopy already on disk.
+
+A newcomer should see MicroGAN restore real cells, and by how much, before preparing data or training
+anything. The demo therefore only *chooses* its inputs and settings; every step is the toolkit's own
+public code, so what it shows is what the commands do:
+
+1. **Images.** BCCD where it is found (:func:`microgan.data.sources.find_bccd`): a spread of its test
+   images to score, a few of its validation images to tune the baselines on (and, with ``train``, a
+   spread of its training images). Without BCCD, the two microscopy images scikit-image ships inside
+   its wheel (:func:`skimage_images`), which need no download. Either way they are copied to
+   ``OUT/source/{train,val,test}/`` so the report's inputs stay next to it.
+2. **Segment and degrade** with :func:`microgan.data.prepare.prepare` (folder source, the paper's
+   segmentation, the paper's 15x15 Gaussian blur) into ``OUT/prepared``.
+3. **Model.** The bundled pretrained generator, a given checkpoint, or (``train``) a fresh one trained
+   within a time budget by :func:`microgan.train.trainer.run_training` into ``OUT/run``.
+4. **Evaluate** against the blurred input and Richardson-Lucy tuned on the validation crops, with
+   :mod:`microgan.evaluate.pipeline`: ``OUT/report.json`` and the self-contained ``OUT/report.html``.
+
+Speed: Richardson-Lucy is the slow part (about a second per crop at the iteration count tuning picks
+on BCCD, on a 2-core CPU), so the demo scores an evenly spread subset of the test crops (``limit``)
+and tunes on a few validation crops (``tune_limit``); docs/notes/demo-notes.md has the timings.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from microgan.errors import CheckpointError, ConfigError, MicroGANError
+
+DEFAULT_OUT = Path("microgan-demo")
+MODEL_NAME = "microgan"
+INPUT_NAME = "identity"  # the blurred input, scored as a method
+RL_NAME = "richardson-lucy"
+BASELINES = (INPUT_NAME, RL_NAME)
+#: What a demo writes into OUT; ``overwrite`` removes exactly these and nothing else.
+OUTPUTS = ("source", "prepared", "run", "report.json", "report.html")
+TRAIN_CONFIG = "microgan"
+#: Validation crops scored during --train: enough to pick the best checkpoint, few enough that one
+#: validation costs seconds, not a minute, on a CPU.
+TRAIN_VAL_CROPS = 16
+
+#: scikit-image's images are a gray single cell and a dense RGB tissue section, not blood smears:
+#: the BCCD-tuned segmentation merges the tissue into one object. Without dilation and with a
+#: smaller minimum area it cuts nuclei and gland fragments of 14..90 px (measured in demo-notes).
+#: :class:`~microgan.data.segment.SegmentationParams` keyword arguments.
+SKIMAGE_SEGMENTATION = {"dilate_iterations": 0, "min_area": 150}
+#: Row bands of the tissue image that stand in for the missing splits (fractions of its height):
+#: the top half trains (``train`` only), the next band tunes the baselines, the bottom is scored.
+SKIMAGE_BANDS = {"train": (0.0, 0.5), "val": (0.5, 0.6875), "test": (0.6875, 1.0)}
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class DemoConfig:
+    """What to run; the defaults are the ``microgan demo`` ones (under 5 minutes on 2 CPU cores)."""
+
+    out: Path = DEFAULT_OUT
+    data: Optional[Path] = None  # where to look for BCCD (None: find_bccd's default places)
+    images: int = 12  # BCCD test images segmented
+    val_images: int = 3  # BCCD validation images segmented (baseline tuning, training validation)
+    train_images: int = 48  # BCCD training images segmented (train only)
+    limit: Optional[int] = 32  # test crops scored, evenly spread (None: all)
+    tune_limit: int = 8  # validation crops Richardson-Lucy is tuned on
+    model: Optional[Path] = None  # checkpoint or run folder; None: the bundled model
+    train: bool = False
+    max_minutes: float = 5.0  # training budget (train only)
+    overrides: Sequence[str] = ()  # training config overrides, KEY=VALUE
+    device: str = "auto"
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("images", "val_images", "tune_limit"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"demo {name} must be at least 1, got {getattr(self, name)}")
+        if self.train and self.train_images < 1:
+            raise ConfigError(f"demo train_images must be at least 1, got {self.train_images}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"demo limit must be at least 1, got {self.limit}")
+        if self.train and self.model is not None:
+            raise ConfigError("give either a model to evaluate or train=True (--train), not both")
+        if self.max_minutes <= 0:
+            raise ConfigError(f"demo max_minutes must be positive, got {self.max_minutes}")
+
+
+@dataclass
+class DemoImages:
+    """The raw images the demo copied to ``OUT/source/<split>/`` and how to segment them."""
+
+    origin: str  # a sentence for the console and the notes
+    counts: Dict[str, int]  # images per split
+    segmentation: Dict[str, Any] = field(default_factory=dict)  # SegmentationParams changes from the defaults
+
+
+@dataclass
+class Headline:
+    """The numbers the demo prints: the model's mean PSNR/SSIM and its gains over the others."""
+
+    psnr: Dict[str, float]
+    ssim: Dict[str, Optional[float]]
+
+    def gain(self, other: str, metric: str = "psnr") -> Optional[float]:
+        values = self.psnr if metric == "psnr" else self.ssim
+        mine, theirs = values[MODEL_NAME], values[other]
+        return None if mine is None or theirs is None else mine - theirs
+
+    def lines(self, rl_iterations: Optional[int] = None) -> List[str]:
+        out = []
+        for other, label in ((INPUT_NAME, "the blurred input"), (RL_NAME, "Richardson-Lucy")):
+            if rl_iterations is not None and other == RL_NAME:
+                label += f" ({rl_iterations} iterations)"
+            ssim = self.gain(other, "ssim")
+            ssim_text = "n/a" if ssim is None else f"{ssim:+.4f}"
+            out.append(f"MicroGAN vs {label}: PSNR {self.gain(other):+.2f} dB, SSIM {ssim_text}")
+        return out
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    report_json: Path
+    report_html: Path
+    report: Dict[str, Any]
+    images: DemoImages
+    model: Path
+    headline: Headline
+    seconds: Dict[str, float]  # wall time per phase
+    train_steps: Optional[int] = None  # generator steps trained here (train only)
+
+    @property
+    def rl_iterations(self) -> Optional[int]:
+        return self.report["methods"][RL_NAME]["settings"].get("num_iter")
+
+
+# ----------------------------------------------------------------------------------- output folder
+
+
+def claim_output(out: Path, overwrite: bool) -> None:
+    """Refuse a folder holding an earlier demo unless ``overwrite``; then remove only its outputs."""
+    present = [name for name in OUTPUTS if (out / name).exists()]
+    if present and not overwrite:
+        raise MicroGANError(f"{out}: already holds a previous demo ({', '.join(present)}); pass --overwrite to replace it")
+    for name in present:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def pretrained_model(model: Optional[Path]) -> Path:
+    """The checkpoint to evaluate: ``model`` or the bundled default, checked before any work starts."""
+    from microgan.train.checkpoint import BUNDLED_DEFAULT, BUNDLED_DIR, resolve_model_path
+
+    if model is None and not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
+        raise CheckpointError(
+            f"the bundled pretrained model ({BUNDLED_DIR / BUNDLED_DEFAULT}.safetensors) is not installed: "
+            "pass --model CHECKPOINT (a .safetensors file or training run folder), or --train to train one first"
+        )
+    return resolve_model_path(model)
+
+
+# ----------------------------------------------------------------------------------- images
+
+
+def _spread(items: Sequence[Any], n: int) -> List[Any]:
+    """``n`` items evenly spaced over ``items`` (all of them when there are fewer): a quick demo
+    still sees smears from across the data set rather than its first few files."""
+    import numpy as np
+
+    if n >= len(items):
+        return list(items)
+    return [items[i] for i in np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))]
+
+
+def bccd_images(root: Path, dest: Path, config: DemoConfig) -> DemoImages:
+    """Copy a spread of BCCD's own test and val (and train) images to ``dest/<split>/`` unchanged."""
+    from microgan.data.sources import BCCDSource
+
+    entries = BCCDSource(root, crops="segment").images()  # segment: no annotation parsing needed
+    wanted = {"test": config.images, "val": config.val_images}
+    if config.train:
+        wanted["train"] = config.train_images
+    counts: Dict[str, int] = {}
+    for split, n in wanted.items():
+        chosen = _spread([e for e in entries if e.split_hint == split], n)
+        if not chosen:
+            raise MicroGANError(f"{root}: BCCD lists no {split} images (ImageSets/Main/{split}.txt)")
+        (dest / split).mkdir(parents=True, exist_ok=True)
+        for entry in chosen:
+            shutil.copyfile(entry.path, dest / split / entry.path.name)
+        counts[split] = len(chosen)
+    return DemoImages(origin=f"BCCD blood smears from {root}", counts=counts)
+
+
+def skimage_images(dest: Path, train: bool) -> DemoImages:
+    """scikit-image's bundled microscopy, written as PNG: ``cell`` (a gray single cell, 660x550) is
+    scored whole; ``immunohistochemistry`` (RGB tissue, 512x512) is cut into row bands that stand in
+    for the splits BCCD would provide (:data:`SKIMAGE_BANDS`), so the baselines are still tuned on
+    pixels that are never scored."""
+    import numpy as np
+    from skimage import data as skdata
+
+    from microgan.data.io import write_image
+
+    counts: Dict[str, int] = {}
+
+    def put(split: str, name: str, array: "np.ndarray") -> None:
+        write_image(dest / split / f"{name}.png", array)
+        counts[split] = counts.get(split, 0) + 1
+
+    put("test", "cell", skdata.cell())
+    tissue = skdata.immunohistochemistry()
+    for split, (top, bottom) in SKIMAGE_BANDS.items():
+        if split == "train" and not train:
+            continue
+        rows = slice(round(top * tissue.shape[0]), round(bottom * tissue.shape[0]))
+        put(split, f"immunohistochemistry-{split}", np.ascontiguousarray(tissue[rows]))
+    origin = "scikit-image's bundled microscopy (skimage.data.cell, skimage.data.immunohistochemistry)"
+    return DemoImages(origin=origin, counts=counts, segmentation=dict(SKIMAGE_SEGMENTATION))
+
+
+def gather_images(config: DemoConfig, dest: Path, log: Log) -> DemoImages:
+    """BCCD when found, else scikit-image's images (saying why)."""
+    from microgan.data.sources import find_bccd
+
+    try:
+        root = find_bccd(config.data)
+    except MicroGANError as exc:
+        log(f"{exc.args[0].split(';')[0]}: using scikit-image's bundled microscopy instead")
+        return skimage_images(dest, config.train)
+    return bccd_images(root, dest, config)
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def train_model(config: DemoConfig, prepared: Path, run: Path) -> Tuple[Path, Dict[str, Any]]:
+    """Train the paper's MicroGAN config from scratch on the demo's train crops within the budget.
+
+    Validation runs every 50 steps on a few crops so ``best.safetensors`` exists early and tracks the
+    best model seen; ``overrides`` (``--set``) come last and win. Returns the checkpoint to evaluate
+    and the trainer's summary (steps, stop reason, validation scores)."""
+    from microgan.config import apply_overrides, load_config
+    from microgan.train.checkpoint import resolve_model_path
+    from microgan.train.trainer import run_training
+
+    defaults = [
+        f"train.max_minutes={config.max_minutes}",
+        "train.val_every=50",
+        f"train.val_max_crops={TRAIN_VAL_CROPS}",
+        "train.ckpt_every=1000000",  # last is saved at the end anyway; no mid-run writes
+    ]
+    settings = apply_overrides(load_config(TRAIN_CONFIG), [*defaults, *config.overrides])
+    summary = run_training(settings, prepared, run, overwrite=True, quiet=not config.progress, device=config.device)
+    return resolve_model_path(run), summary
+
+
+# ----------------------------------------------------------------------------------- the demo
+
+
+def _progress(enabled: bool, desc: str):
+    if not enabled:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, unit="crop", file=sys.stderr, dynamic_ncols=True)
+
+
+def headline(report: Dict[str, Any]) -> Headline:
+    methods = report["methods"]
+    return Headline(
+        psnr={name: methods[name]["psnr"] for name in (MODEL_NAME, *BASELINES)},
+        ssim={name: methods[name]["ssim"] for name in (MODEL_NAME, *BASELINES)},
+    )
+
+
+def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
+    """Run the whole demo into ``config.out``; ``log`` receives one line per step."""
+    from microgan.data.manifest import read_manifest
+    from microgan.data.prepare import PrepareConfig, prepare
+    from microgan.data.segment import SegmentationParams
+    from microgan.evaluate.pipeline import evaluate_and_report, tuned_baselines
+    from microgan.evaluate.runner import model_method, select
+
+    out = Path(config.out)
+    model = None if config.train else pretrained_model(config.model)  # fail before any work
+    claim_output(out, config.overwrite)
+    seconds: Dict[str, float] = {}
+    train_steps: Optional[int] = None
+    started = time.perf_counter()
+
+    images = gather_images(config, out / "source", log)
+    log(f"images: {images.origin}; " + ", ".join(f"{n} {s}" for s, n in images.counts.items()))
+    summary = prepare(
+        PrepareConfig(out=out / "prepared", source="folder", data=out / "source", segmentation=SegmentationParams(**images.segmentation)),
+        progress=config.progress,
+    )
+    prepared = summary.out
+    seconds["prepare"] = time.perf_counter() - started
+    log(summary.lines()[0])
+
+    if model is None:
+        tick = time.perf_counter()
+        log(f"training a fresh MicroGAN for up to {config.max_minutes:g} min into {out / 'run'}")
+        model, trained = train_model(config, prepared, out / "run")
+        seconds["train"] = time.perf_counter() - tick
+        train_steps = int(trained["step"])
+        log(f"trained {train_steps} steps in {seconds['train']:.1f} s ({trained['reason']}): {model}")
+
+    tick = time.perf_counter()
+    records = read_manifest(prepared)
+    test = select(records, "test", config.limit)
+    tune_on = select(records, "val", config.tune_limit)
+    if not test or not tune_on:
+        missing = "test" if not test else "val"
+        raise MicroGANError(f"{prepared}: segmentation found no {missing} crops in the demo images")
+    methods = [model_method(MODEL_NAME, model, config.device)]
+    baselines, tuning = tuned_baselines(prepared, tune_on, BASELINES, "val", log)
+    methods.extend(baselines)
+    seconds["tune"] = time.perf_counter() - tick
+    log(f"loaded the model and tuned the baselines in {seconds['tune']:.1f} s")
+
+    tick = time.perf_counter()
+    report_json, report_html = out / "report.json", out / "report.html"
+    _, report = evaluate_and_report(
+        prepared, test, methods, "test", tuning=tuning, json_path=report_json, html_path=report_html,
+        progress=_progress(config.progress, "evaluate"),
+    )
+    seconds["evaluate"] = time.perf_counter() - tick
+    log(f"scored {len(test)} test crops and wrote the reports in {seconds['evaluate']:.1f} s")
+    seconds["total"] = time.perf_counter() - started
+    return DemoResult(
+        out=out, report_json=report_json, report_html=report_html, report=report, images=images,
+        model=Path(model), headline=headline(report), seconds=seconds, train_steps=train_steps,
+    )

@@ -1,0 +1,135 @@
+"""`microgan demo` end to end on a tiny budget: BCCD and scikit-image routes, --train, refusals, errors.
+
+A stand-in checkpoint (a tiny untrained U-Net) replaces the bundled model, and Richardson-Lucy's grid
+is cut to two short iteration counts: the demo's own steps are under test, not RL's convergence
+(tests/evaluate covers that)."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from microgan.cli import main
+from microgan.evaluate.baselines import RichardsonLucy
+from microgan.evaluate.report import load_schema
+from microgan.train import checkpoint as ck
+
+TINY_TRAIN = ["--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
+              "--set", "losses.pixel.weight=1.0", "--set", "train.steps=2", "--set", "train.critic_steps=1",
+              "--set", "train.threads=1"]
+SMALL = ["--limit", "2", "--tune-limit", "1", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def short_rl(monkeypatch):
+    monkeypatch.setattr(RichardsonLucy, "grid", {"num_iter": (2, 4)})
+
+
+@pytest.fixture
+def stand_in(tmp_path_factory):
+    """A tiny untrained generator saved the way training saves one."""
+    import torch
+
+    from microgan.archs import build_generator
+
+    spec = {"type": "unet", "in_channels": 3, "out_channels": 3, "channels": [4, 8]}
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "stand-in.safetensors"
+    meta = {"config": {"name": "stand-in", "generator": spec}, "step": 7}
+    ck.save_checkpoint(path, ck.Checkpoint(meta=meta, generator=build_generator(spec).state_dict()))
+    return path
+
+
+def _check_reports(out):
+    report = json.loads((out / "report.json").read_text())
+    jsonschema.validate(report, load_schema())
+    assert list(report["methods"]) == ["microgan", "identity", "richardson-lucy"]
+    assert report["split"] == "test" and report["tuning"]["split"] == "val"
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "data:image/png;base64," in page and "<script" not in page and 'src="http' not in page
+    return report
+
+
+def test_bccd_route_end_to_end(bccd_root, stand_in, tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--data", str(bccd_root), "--images", "1", "--model", str(stand_in), *SMALL])
+    assert code == 0
+    report = _check_reports(out)
+    assert report["n_images"] == 2
+    assert report["methods"]["microgan"]["settings"]["checkpoint"] == str(stand_in)
+    assert len(list((out / "source" / "test").iterdir())) == 1
+    assert len(list((out / "source" / "val").iterdir())) == 3
+    printed = capsys.readouterr().out
+    assert "MicroGAN vs the blurred input: PSNR" in printed and "MicroGAN vs Richardson-Lucy" in printed
+    assert f"report: {out / 'report.html'}" in printed
+    gain = report["methods"]["microgan"]["psnr"] - report["methods"]["identity"]["psnr"]
+    assert f"PSNR {gain:+.2f} dB" in printed
+
+
+def test_skimage_route_when_bccd_is_not_found(stand_in, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--data", str(empty), "--model", str(stand_in),
+                 "--limit", "2", "--tune-limit", "1", "--device", "cpu"])
+    assert code == 0
+    assert "using scikit-image's bundled microscopy" in capsys.readouterr().err
+    assert (out / "source" / "test" / "cell.png").is_file()
+    _check_reports(out)
+
+
+def test_refuses_a_previous_demo_without_overwrite(stand_in, tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+    code = main(["demo", "--out", str(out), "--model", str(stand_in), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "report.json").read_text() == "{}"
+    assert not (out / "source").exists()
+
+
+def test_overwrite_replaces_a_previous_demo(stand_in, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "demo"
+    (out / "prepared").mkdir(parents=True)
+    (out / "prepared" / "stale.png").write_text("old")
+    (out / "report.json").write_text("{}")
+    code = main(["demo", "--out", str(out), "--data", str(empty), "--model", str(stand_in), "--overwrite", *SMALL])
+    assert code == 0
+    assert not (out / "prepared" / "stale.png").exists()
+    _check_reports(out)
+
+
+def test_missing_bundled_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path / "no-weights")
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "--train" in err and "--model" in err
+    assert not out.exists()  # nothing done before the check
+
+
+def test_train_a_tiny_model_then_evaluate_it(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--data", str(empty), "--train", *TINY_TRAIN, *SMALL])
+    assert code == 0
+    assert (out / "run" / ck.BEST_NAME).is_file() and (out / "source" / "train").is_dir()
+    report = _check_reports(out)
+    settings = report["methods"]["microgan"]["settings"]
+    assert settings["checkpoint"] == str(out / "run" / ck.BEST_NAME) and settings["step"] == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "train.steps=1"], "needs --train"),
+    (["--train", "--model", "x.safetensors"], "not both"),
+])
+def test_contradictory_options(tmp_path, capsys, argv, message):
+    code = main(["demo", "--out", str(tmp_path / "demo"), *argv, "--quiet"])
+    assert code == 2 and message in capsys.readouterr().err
