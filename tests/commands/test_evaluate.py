@@ -114,8 +114,6 @@ def test_missing_checkpoint_is_one_clear_line(prepared, tmp_path, capsys):
 
 def test_mismatched_checkpoint_is_one_clear_line(prepared, checkpoint, tmp_path, capsys):
     """Weights saved for one architecture but a config naming a wider one: refused, naming the file."""
-    from safetensors import safe_open
-
     from microgan.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
     ckpt, _ = checkpoint

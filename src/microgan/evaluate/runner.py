@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from microgan.data.io import read_image
+from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
 from microgan.evaluate.baselines import TuningResult, parse_degradation
 from microgan.evaluate.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
@@ -105,7 +106,7 @@ class Evaluation:
         return sum(1 for c in self.crops if ssim_win_size(c.height, c.width) is None)
 
 
-def select(records: Sequence[Any], split: str, limit: Optional[int] = None) -> List[Any]:
+def select(records: Sequence[CropRecord], split: str, limit: Optional[int] = None) -> List[CropRecord]:
     """The records of ``split`` sorted by id; with ``limit``, an evenly spaced subset of that many.
 
     Evenly spaced rather than the first N so that a quick run still covers many source images
@@ -117,7 +118,7 @@ def select(records: Sequence[Any], split: str, limit: Optional[int] = None) -> L
     return chosen
 
 
-def load_pair(prepared: Path, record: Any) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+def load_pair(prepared: Path, record: CropRecord) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
     """(LR array, HR array, degradation dict) of one manifest record, checked to match in shape."""
     lr = read_image(Path(prepared) / record.lr_path).array
     hr = read_image(Path(prepared) / record.hr_path).array
@@ -143,7 +144,7 @@ def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, A
 
 def evaluate(
     prepared: Path,
-    records: Sequence[Any],
+    records: Sequence[CropRecord],
     methods: Sequence[Method],
     split: str,
     progress: Optional[Callable[[Iterable[Any]], Iterable[Any]]] = None,
@@ -173,7 +174,7 @@ def evaluate(
 
 
 def restore_examples(
-    prepared: Path, records: Sequence[Any], methods: Sequence[Method]
+    prepared: Path, records: Sequence[CropRecord], methods: Sequence[Method]
 ) -> Dict[str, Dict[str, np.ndarray]]:
     """Restore a few crops again for the report's picture grid: ``{id: {"LR": .., name: .., "HR": ..}}``.
 
