@@ -219,3 +219,10 @@ def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Pa
             ref = values
     for i, (got, want) in enumerate(zip(values, ref)):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=f"loss {i}")
+
+
+def test_resume_refuses_changed_data(prepared_varied: Path, tiny_prepared: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    make(prepared_varied, run, ["train.steps=1"]).fit()
+    with pytest.raises(ck.CheckpointError, match="trained on 8 crops"):
+        make(tiny_prepared, run, ["train.steps=2"], resume=True)

@@ -286,6 +286,7 @@ class Trainer:
             "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
             "position": {"generator": self.g_stream.state(), "critic": self.c_stream.state()},
             "world_size": self.ctx.world_size,
+            "train_crops": len(self.train_set),
         }
 
     def _check_weights(self) -> None:
@@ -322,6 +323,11 @@ class Trainer:
         for k, scaler in self.precision.scalers.items():
             if f"scaler_{k}" in state.optimizers:
                 scaler.load_state_dict(state.optimizers[f"scaler_{k}"])
+        if meta.get("train_crops") != len(self.train_set):
+            raise ck.CheckpointError(
+                f"{path}: the checkpoint was trained on {meta.get('train_crops')} crops, the data now has "
+                f"{len(self.train_set)}: the data order cannot be continued (start a new run)"
+            )
         self.step = int(meta["step"])
         self.best_psnr = meta["best_psnr"] if meta.get("best_psnr") is not None else -math.inf
         self.last_val = dict(meta.get("metrics") or {})
