@@ -140,3 +140,12 @@ def test_each_axis_reflects_when_possible_and_replicates_when_not():
     padded, pads = pad_to_multiple(x, 4)  # width 3 -> 4: reflect (pad 1 < 3); height 1 -> 4: replicate
     assert pads == (0, 1, 1, 2)
     assert torch.equal(padded[0, 0], torch.tensor([[0.0, 1.0, 2.0, 1.0]] * 4))
+
+
+@pytest.mark.parametrize("spec", [{"type": "unet", "channels": [16, 32]}, {"type": "resnet-deblurgan", "base": 8, "blocks": 1}])
+def test_residual_generators_start_as_the_identity(spec: dict) -> None:
+    x = torch.rand(1, 3, 19, 23) * 2 - 1
+    assert torch.equal(build_generator({**spec, "identity_init": True})(x), x)
+    assert not torch.allclose(build_generator(spec)(x), x)
+    with pytest.raises(ConfigError, match="residual"):
+        build_generator({**spec, "identity_init": True, "residual": False})

@@ -49,6 +49,7 @@ class ResNetGenerator(SizeInvariantGenerator):
         dropout: float = 0.0,
         residual: bool = True,
         output_activation: str = "tanh",
+        identity_init: bool = False,
     ) -> None:
         downs = 2
         super().__init__(
@@ -74,3 +75,5 @@ class ResNetGenerator(SizeInvariantGenerator):
             ch //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7)]
         self.body = nn.Sequential(*layers)
+        if identity_init:
+            self.start_at_identity()

@@ -82,6 +82,7 @@ class UNet(SizeInvariantGenerator):
         norm: str = "none",
         residual: bool = True,
         output_activation: str = "none",
+        identity_init: bool = False,
     ) -> None:
         if len(channels) < 2 or any(int(c) < 1 for c in channels):
             raise ConfigError(f"unet channels must list at least two positive widths, got {list(channels)}")
@@ -97,6 +98,8 @@ class UNet(SizeInvariantGenerator):
         )
         self.channels = tuple(int(c) for c in channels)
         self.body = _UNetBody(in_channels, out_channels, self.channels, norm)
+        if identity_init:
+            self.start_at_identity()
 
 
 @ARCHS.register("unet-trimmed")
