@@ -262,6 +262,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--size", type=_size, default=(1024, 768), help="whole-vs-tiled image WxH")
     parser.add_argument("--tile", type=int, default=512, help="tile side for the tiled case")
+    parser.add_argument("--modes", nargs="+", default=["whole", "tiled"], choices=("whole", "tiled"),
+                        help="memory cases to run (tiled alone makes the full 4096x3072 field affordable)")
     parser.add_argument("--memory-variants", nargs="+", default=["microgan"], choices=VARIANTS)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "notes" / "inference-benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -291,6 +293,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for variant in args.memory_variants:
             saved = [f"{tmp}/{variant}-whole.npy", f"{tmp}/{variant}-tiled.npy"]
             for tile, save in zip((None, args.tile), saved):
+                if ("whole" if tile is None else "tiled") not in args.modes:
+                    continue
                 case = {"variant": variant, "width": width, "height": height, "tile": tile, "save": save}
                 memory.append(_child(case))
                 print(json.dumps(memory[-1]), flush=True)

@@ -35,6 +35,7 @@ def test_wrapper_pads_exactly_like_the_generator(spec: dict) -> None:
             assert torch.equal(wrapper(x), net(x).clamp(-1, 1))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_matches_pytorch_on_random_sizes(fmt: str, tmp_path: Path) -> None:
     net = _net(SPECS[0])

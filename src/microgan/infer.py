@@ -434,7 +434,7 @@ class Enhancer:
             if self.channels == 3 and x.shape[0] == 1:
                 x = np.repeat(x, 3, axis=0)
             planes.extend([x] if self.channels == 3 else list(x[:, None]))
-        return torch.from_numpy(np.ascontiguousarray(np.stack(planes))) * 2 - 1
+        return torch.from_numpy(np.stack(planes)).mul_(2).sub_(1)
 
     def _from_batch(self, out: torch.Tensor, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
         """(N, C_model, H, W) in [-1, 1] -> arrays shaped and typed like ``arrays``.
@@ -446,8 +446,8 @@ class Enhancer:
         denormalization clips to the sample type instead.
         """
         if self.normalizer.name == "range":
-            out = out.clamp(-1, 1)
-        values = ((out + 1) / 2).numpy()
+            out.clamp_(-1, 1)
+        values = out.add_(1).div_(2).numpy()  # in place: image-sized buffers add up on large fields
         results, i = [], 0
         for array in arrays:
             gray = array.ndim == 2 or array.shape[2] == 1
@@ -465,9 +465,10 @@ class Enhancer:
 
     # ------------------------------------------------------------------ forward passes
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Generator on a canvas already padded to its multiple: [-1, 1] float32 on the CPU."""
+        """Generator on a canvas already padded to its multiple: [-1, 1] float32 on the CPU.
+        (no_grad rather than inference_mode: the outputs are post-processed in place.)"""
         with _autocast(self.device, self.precision):
             y = self.generator(x.to(self.device))
         return y.float().cpu()
@@ -496,7 +497,7 @@ class Enhancer:
                 w = torch.from_numpy(np.outer(wy, wx))
                 acc[:, :, r : r + th, c : c + tw] += out[k] * w
                 weight_sum[r : r + th, c : c + tw] += w
-        return acc / weight_sum
+        return acc.div_(weight_sum)
 
     def _run(self, x: torch.Tensor, limit: Optional[int]) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1] -> same, whole or tiled as ``tile`` and the budget decide."""
