@@ -68,6 +68,9 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path, inputs: P
     assert _run("--model", model, str(inputs / "a.png"), "-o", str(out)) == 0
     assert (out / "a.png").read_bytes() == b"sentinel"
     assert "enhanced 0, skipped 1" in capsys.readouterr().out
+    # nothing to do: the model is not even loaded (a missing one is then no error)
+    assert _run("--model", str(tmp_path / "gone.safetensors"), str(inputs / "a.png"), "-o", str(out)) == 0
+    assert "enhanced 0, skipped 1" in capsys.readouterr().out
     assert _run("--model", model, str(inputs / "a.png"), "-o", str(out), "--overwrite", "--quiet") == 0
     assert read_image(out / "a.png").array.shape == (20, 30, 3)
     assert capsys.readouterr().out == ""  # --quiet: no summary when nothing failed

@@ -158,10 +158,12 @@ def run(args: argparse.Namespace) -> int:
     failed = list(plan.failed)
     done = 0
 
-    enhancer = Enhancer.from_model(
-        args.model, device=args.device, precision=args.precision, tile=args.tile,
-        overlap=args.overlap, normalizer=args.normalize, per_channel=args.per_channel,
-    )
+    enhancer = None
+    if todo:  # loading a model only to skip every file would be slow for nothing
+        enhancer = Enhancer.from_model(
+            args.model, device=args.device, precision=args.precision, tile=args.tile,
+            overlap=args.overlap, normalizer=args.normalize, per_channel=args.per_channel,
+        )
     bar = tqdm(total=len(todo), unit="img", disable=args.quiet, file=sys.stderr)
 
     def fail(src: Path, reason: str) -> None:
