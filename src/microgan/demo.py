@@ -37,7 +37,9 @@ RL_NAME = "richardson-lucy"
 BASELINES = (INPUT_NAME, RL_NAME)
 #: What a demo writes into OUT; ``overwrite`` removes exactly these and nothing else.
 OUTPUTS = ("source", "prepared", "run", "report.json", "report.html")
-TRAIN_CONFIG = "microgan"
+#: The recipe of the bundled model (configs/microgan-bccd.yaml: MicroGAN's networks with an L1 warm-up
+#: and term, sized for a CPU budget), so ``--train`` shows how the pretrained model came to be.
+TRAIN_CONFIG = "microgan-bccd"
 #: Validation crops scored during --train: enough to pick the best checkpoint, few enough that one
 #: validation costs seconds, not a minute, on a CPU.
 TRAIN_VAL_CROPS = 16
@@ -63,11 +65,12 @@ class DemoConfig:
     images: int = 12  # BCCD test images segmented
     val_images: int = 3  # BCCD validation images segmented (baseline tuning, training validation)
     train_images: int = 48  # BCCD training images segmented (train only)
-    limit: Optional[int] = 32  # test crops scored, evenly spread (None: all)
+    limit: Optional[int] = 24  # test crops scored, evenly spread (None: all)
     tune_limit: int = 8  # validation crops Richardson-Lucy is tuned on
     model: Optional[Path] = None  # checkpoint or run folder; None: the bundled model
     train: bool = False
     max_minutes: float = 5.0  # training budget (train only)
+    train_config: str = TRAIN_CONFIG  # bundled config name or YAML file (train only)
     overrides: Sequence[str] = ()  # training config overrides, KEY=VALUE
     device: str = "auto"
     overwrite: bool = False
@@ -143,7 +146,9 @@ def claim_output(out: Path, overwrite: bool) -> None:
     """Refuse a folder holding an earlier demo unless ``overwrite``; then remove only its outputs."""
     present = [name for name in OUTPUTS if (out / name).exists()]
     if present and not overwrite:
-        raise MicroGANError(f"{out}: already holds a previous demo ({', '.join(present)}); pass --overwrite to replace it")
+        raise MicroGANError(
+            f"{out}: already holds a previous demo ({', '.join(present)}); pass --overwrite to replace it"
+        )
     for name in present:
         path = out / name
         if path.is_dir() and not path.is_symlink():
@@ -239,23 +244,29 @@ def gather_images(config: DemoConfig, dest: Path, log: Log) -> DemoImages:
 # ----------------------------------------------------------------------------------- training
 
 
-def train_model(config: DemoConfig, prepared: Path, run: Path) -> Tuple[Path, Dict[str, Any]]:
-    """Train the paper's MicroGAN config from scratch on the demo's train crops within the budget.
+def training_settings(config: DemoConfig) -> Dict[str, Any]:
+    """The run config for ``train``: ``config.train_config`` with the demo's cadence, then the user's
+    overrides (``--set``, last, so they win). Built before any work so a bad key fails at once.
 
     Validation runs every 50 steps on a few crops so ``best.safetensors`` exists early and tracks the
-    best model seen; ``overrides`` (``--set``) come last and win. Returns the checkpoint to evaluate
-    and the trainer's summary (steps, stop reason, validation scores)."""
+    best model seen; no mid-run ``last`` checkpoints (one is written at the end anyway)."""
     from microgan.config import apply_overrides, load_config
-    from microgan.train.checkpoint import resolve_model_path
-    from microgan.train.trainer import run_training
 
     defaults = [
         f"train.max_minutes={config.max_minutes}",
         "train.val_every=50",
         f"train.val_max_crops={TRAIN_VAL_CROPS}",
-        "train.ckpt_every=1000000",  # last is saved at the end anyway; no mid-run writes
+        "train.ckpt_every=1000000",
     ]
-    settings = apply_overrides(load_config(TRAIN_CONFIG), [*defaults, *config.overrides])
+    return apply_overrides(load_config(config.train_config), [*defaults, *config.overrides])
+
+
+def train_model(config: DemoConfig, settings: Dict[str, Any], prepared: Path, run: Path) -> Tuple[Path, Dict[str, Any]]:
+    """Train from scratch on the demo's train crops within the time budget; returns the checkpoint
+    to evaluate and the trainer's summary (steps, stop reason, validation scores)."""
+    from microgan.train.checkpoint import resolve_model_path
+    from microgan.train.trainer import run_training
+
     summary = run_training(settings, prepared, run, overwrite=True, quiet=not config.progress, device=config.device)
     return resolve_model_path(run), summary
 
@@ -290,7 +301,9 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     from microgan.evaluate.runner import model_method, select
 
     out = Path(config.out)
-    model = None if config.train else pretrained_model(config.model)  # fail before any work
+    # fail before any work: no model to evaluate, or a training config that does not load
+    model = None if config.train else pretrained_model(config.model)
+    settings = training_settings(config) if config.train else None
     claim_output(out, config.overwrite)
     seconds: Dict[str, float] = {}
     train_steps: Optional[int] = None
@@ -298,18 +311,19 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
 
     images = gather_images(config, out / "source", log)
     log(f"images: {images.origin}; " + ", ".join(f"{n} {s}" for s, n in images.counts.items()))
+    segmentation = SegmentationParams(**images.segmentation)
     summary = prepare(
-        PrepareConfig(out=out / "prepared", source="folder", data=out / "source", segmentation=SegmentationParams(**images.segmentation)),
+        PrepareConfig(out=out / "prepared", source="folder", data=out / "source", segmentation=segmentation),
         progress=config.progress,
     )
     prepared = summary.out
     seconds["prepare"] = time.perf_counter() - started
     log(summary.lines()[0])
 
-    if model is None:
+    if settings is not None:
         tick = time.perf_counter()
         log(f"training a fresh MicroGAN for up to {config.max_minutes:g} min into {out / 'run'}")
-        model, trained = train_model(config, prepared, out / "run")
+        model, trained = train_model(config, settings, prepared, out / "run")
         seconds["train"] = time.perf_counter() - tick
         train_steps = int(trained["step"])
         log(f"trained {train_steps} steps in {seconds['train']:.1f} s ({trained['reason']}): {model}")

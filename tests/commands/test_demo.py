@@ -17,6 +17,7 @@ from microgan.train import checkpoint as ck
 
 TINY_TRAIN = ["--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
               "--set", "losses.pixel.weight=1.0", "--set", "train.steps=2", "--set", "train.critic_steps=1",
+              "--set", "train.pixel_warmup_steps=1", "--set", "data.batch_size=2",
               "--set", "train.threads=1"]
 SMALL = ["--limit", "2", "--tune-limit", "1", "--device", "cpu", "--quiet"]
 
@@ -54,7 +55,8 @@ def _check_reports(out):
 
 def test_bccd_route_end_to_end(bccd_root, stand_in, tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--data", str(bccd_root), "--images", "1", "--model", str(stand_in), *SMALL])
+    code = main(["demo", "--out", str(out), "--data", str(bccd_root), "--images", "1", "--model", str(stand_in),
+                 *SMALL])
     assert code == 0
     report = _check_reports(out)
     assert report["n_images"] == 2
@@ -124,6 +126,7 @@ def test_train_a_tiny_model_then_evaluate_it(tmp_path, capsys):
     report = _check_reports(out)
     settings = report["methods"]["microgan"]["settings"]
     assert settings["checkpoint"] == str(out / "run" / ck.BEST_NAME) and settings["step"] == 2
+    assert settings["config"] == "microgan-bccd"  # the pretrained model's recipe by default
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "against the blurred input and Richardson-Lucy (tuned on validation crops). Writes DIR/report.json "
         "and DIR/report.html.",
     )
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default: ./{DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                   help=f"output folder (default: ./{DEFAULT_OUT})")
     p.add_argument("--data", type=Path, metavar="PATH",
                    help="folder holding BCCD (BCCD/JPEGImages, BCCD/Annotations); if BCCD is not there, the demo "
                    "uses scikit-image's images")
@@ -57,6 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="train a fresh MicroGAN on BCCD train images (or the fallback images) first and evaluate it")
     p.add_argument("--max-minutes", type=_minutes, default=defaults.max_minutes, metavar="M",
                    help=f"training budget with --train, minutes (default: {defaults.max_minutes:g})")
+    p.add_argument("--config", default=defaults.train_config,
+                   help=f"with --train: bundled config name or YAML file (default: {defaults.train_config}, the "
+                   "recipe of the pretrained model; microgan is the paper's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="with --train: override a training config key, e.g. --set train.precision=bf16 (repeatable)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
@@ -74,11 +78,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--set changes the training config: it needs --train")
     config = DemoConfig(
         out=args.out, data=args.data, images=args.images, limit=args.limit, tune_limit=args.tune_limit,
-        model=args.model, train=args.train, max_minutes=args.max_minutes, overrides=args.overrides,
+        model=args.model, train=args.train, max_minutes=args.max_minutes, train_config=args.config,
+        overrides=args.overrides,
         device=args.device, overwrite=args.overwrite, progress=not args.quiet,
     )
     log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     result = run_demo(config, log)
+    counts = ", ".join(f"{n} {split}" for split, n in result.images.counts.items())
+    print(f"images: {result.images.origin} ({counts}); model: {result.model}")
     print(text_table(result.report))
     print("\n".join(result.headline.lines(result.rl_iterations)))
     if result.train_steps is not None and (result.headline.gain(INPUT_NAME) or 0.0) < 0:

@@ -34,7 +34,7 @@ def tuned_baselines(
         tuned = tune(name, pairs)
         if log is not None:
             settings = ", ".join(f"{k}={v}" for k, v in tuned.params.items()) or "no parameters"
-            log(f"tuned {name} on {len(pairs)} {split} crops: {settings} (PSNR {tuned.val_psnr:.2f} dB)")
+            log(f"tuned {name} on {len(pairs)} {split} crops: {settings} ({split} PSNR {tuned.val_psnr:.2f} dB)")
         methods.append(baseline_method(tuned))
     return methods, {"split": split, "n_images": len(pairs)}
 
