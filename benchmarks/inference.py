@@ -4,8 +4,9 @@ and peak memory of a large image restored whole vs tiled.
     .venv/bin/python benchmarks/inference.py                       # reduced default, < ~10 min here
     .venv/bin/python benchmarks/inference.py --size 4096x3072      # the issue's full field
 
-Generators are built from the bundled configs with random weights (speed and memory do not depend
-on the weights; the bf16/fp16 error does somewhat: it is measured on random weights, as a guide).
+Generators are built from the bundled configs with random weights, identity start off (speed and
+memory do not depend on the weights; the bf16/fp16 error does somewhat: it is measured on random
+weights, as a guide).
 Every peak-memory case runs in a fresh subprocess and reads its own ``ru_maxrss``, because the
 allocator never returns memory to the OS and torch's allocations are invisible to tracemalloc.
 The compute limit is the measured fp32 matmul GFLOP/s divided by the model's FLOPs per pixel
@@ -44,8 +45,10 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _generator(variant: str) -> nn.Module:
+    """Random weights everywhere: the configs' identity start (a zeroed last layer) would make the
+    generator an exact identity, hiding precision errors and tile seams."""
     torch.manual_seed(0)
-    return build_generator(load_config(variant)["generator"]).eval()
+    return build_generator({**load_config(variant)["generator"], "identity_init": False}).eval()
 
 
 def flops_per_pixel(net: nn.Module, side: int = 128) -> float:

@@ -173,6 +173,8 @@ def test_tile_geometry_covers_aligned_and_ends_at_the_border() -> None:
 def test_receptive_radius_is_measured_and_global_norm_is_unbounded() -> None:
     two_convs = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 5, padding=2))
     assert receptive_radius(two_convs, 1, torch.device("cpu")) == 3
+    # the weights do not matter: an identity-initialized generator (zero last layer) sees as far
+    assert receptive_radius(_identity(), 3, torch.device("cpu")) == receptive_radius(_net(), 3, torch.device("cpu")) > 8
     instance = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1))
     assert receptive_radius(instance, 1, torch.device("cpu")) is None
     assert _enh(instance, tile=256).overlap == infer.FALLBACK_OVERLAP

@@ -22,6 +22,7 @@ make that hold for a 9x5 crop as well as a 4096x3072 field:
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import warnings
@@ -193,37 +194,56 @@ def has_global_normalization(generator: nn.Module) -> bool:
     return False
 
 
+def _structural_copy(generator: nn.Module) -> nn.Module:
+    """A copy of ``generator`` whose every path carries signal: convolutions average (positive
+    weights summing to one, no bias), batch norms are identities, max pools become average pools
+    of the same window. The gradient of such a copy is positive over the whole theoretical
+    receptive field, whatever the trained weights (a zero-initialized last layer, dead ReLUs or a
+    max pool's single winner would hide parts of it)."""
+    probe = copy.deepcopy(generator).float().eval()
+    for module in list(probe.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.MaxPool2d):
+                setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
+    with torch.no_grad():
+        for module in probe.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                module.weight.fill_(1.0 / module.weight[0].numel())
+                if module.bias is not None:
+                    module.bias.zero_()
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
+                if module.affine:
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
+    return probe
+
+
 def receptive_radius(generator: nn.Module, channels: int, device: torch.device) -> Optional[int]:
     """Radius (pixels) of the input region that one output pixel depends on, measured.
 
-    The gradient of a centre output pixel with respect to a random input is non-zero exactly where
-    that pixel can see (for generic weights), so its extent is the receptive field of the actual
-    network, whatever its architecture. The probe doubles until the field stops touching the probe
-    border. ``None`` means unbounded: global normalization layers, or a field still touching the
-    border of a :data:`MAX_PROBE`-pixel probe.
+    The gradient of a centre output pixel of :func:`_structural_copy` with respect to a positive
+    input is non-zero exactly where that pixel can see, so its extent is the theoretical receptive
+    field of the actual module graph, whatever its architecture or weights. The probe doubles until
+    the field stops touching the probe border. ``None`` means unbounded: global normalization
+    layers, or a field still touching the border of a :data:`MAX_PROBE`-pixel probe.
     """
     if has_global_normalization(generator):
         return None
     multiple, min_size = size_multiple(generator)
+    probe = _structural_copy(generator).to(device)
     side = max(64, 4 * multiple, min_size)
-    generator_state = torch.get_rng_state()
-    torch.manual_seed(0)
-    try:
-        while side <= MAX_PROBE:
-            side = -(-side // multiple) * multiple
-            x = (torch.rand(1, channels, side, side, device=device) * 2 - 1).requires_grad_(True)
-            out = generator(x)
-            c = side // 2
-            out[0, :, c, c].sum().backward()
-            hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
-            radius = int((hit - c).abs().max()) if len(hit) else 0
-            if radius < c - 1:
-                return radius
-            side *= 2
-        return None
-    finally:
-        torch.set_rng_state(generator_state)
-        generator.zero_grad(set_to_none=True)
+    while side <= MAX_PROBE:
+        side = -(-side // multiple) * multiple
+        x = torch.full((1, channels, side, side), 0.5, device=device, requires_grad=True)
+        c = side // 2
+        probe(x)[0, :, c, c].sum().backward()
+        hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
+        radius = int((hit - c).abs().max()) if len(hit) else 0
+        if radius < c - 1:
+            return radius
+        side *= 2
+    return None
 
 
 # --------------------------------------------------------------------------- tiling geometry
