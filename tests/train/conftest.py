@@ -1,9 +1,9 @@
-"""Fixtures for training tests: a small prepared folder with crops of varied sizes and tiny nets.
+"""Fixtures for training tests: prepared folders with controlled crop sizes, and tiny networks.
 
-The folder follows the prepared-data contract (``manifest.csv`` + ``{split}/{hr,lr}/<id>.png``)
-and is written directly so the tests control the crop sizes (the bucket sampler and padding are
-what is being tested). HR crops are smooth random blobs, LR their Gaussian blur, so a generator
-can learn something measurable in a few steps.
+The folders follow the prepared-data contract (``manifest.csv`` + ``{split}/{hr,lr}/<id>.png``)
+and are written directly so the tests control the crop sizes (the bucket sampler and padding are
+what is being tested). HR crops are smooth random blobs, LR their Gaussian blur. Shared values are
+fixtures, not imports: ``from conftest import ...`` is ambiguous when several test folders run.
 """
 from __future__ import annotations
 
@@ -54,6 +54,14 @@ def make_prepared(root: Path, sizes: Dict[str, Sequence[Tuple[int, int]]], seed:
         writer.writeheader()
         writer.writerows(rows)
     return root
+
+
+
+
+@pytest.fixture(scope="session")
+def tiny_sets() -> List[str]:
+    """Config overrides for tiny networks and frequent validation/checkpoints."""
+    return list(TINY)
 
 
 @pytest.fixture(scope="session")

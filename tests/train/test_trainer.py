@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import pytest
 import torch
@@ -18,17 +18,21 @@ from microgan.train import checkpoint as ck
 from microgan.train.distributed import DistContext
 from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir
 
-from conftest import TINY
-
 CPU = DistContext(0, 1, torch.device("cpu"))
 BUCKETS = ["data.batching=bucket", "data.batch_size=2"]
 
 
-def make(data: Path, out: Path, sets: List[str], resume: bool = False, variant: str = "microgan") -> Trainer:
-    if not resume:
-        prepare_run_dir(out, resume=False, overwrite=False)
-    config = apply_overrides(load_config(variant), TINY + sets)
-    return Trainer(config, data, out, CPU, resume=resume, quiet=True)
+@pytest.fixture
+def make(tiny_sets: List[str]) -> Callable[..., Trainer]:
+    """``make(data, out, sets, resume=False, variant="microgan")``: a Trainer with tiny networks."""
+
+    def build(data: Path, out: Path, sets: List[str], resume: bool = False, variant: str = "microgan") -> Trainer:
+        if not resume:
+            prepare_run_dir(out, resume=False, overwrite=False)
+        config = apply_overrides(load_config(variant), tiny_sets + sets)
+        return Trainer(config, data, out, CPU, resume=resume, quiet=True)
+
+    return build
 
 
 def state(trainer: Trainer) -> Dict[str, torch.Tensor]:
@@ -45,7 +49,7 @@ def metric_rows(run: Path) -> List[Dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_resume_continues_exactly(prepared_varied: Path, tmp_path: Path) -> None:
+def test_resume_continues_exactly(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     # 8 crops, batches of 2: 6 steps cross an epoch end, the critic stream crosses two
     straight = make(prepared_varied, tmp_path / "straight", BUCKETS + ["train.steps=6"])
     straight.fit()
@@ -65,7 +69,7 @@ def test_resume_continues_exactly(prepared_varied: Path, tmp_path: Path) -> None
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
-def test_resume_drops_log_rows_after_the_checkpoint(prepared_varied: Path, tmp_path: Path) -> None:
+def test_resume_drops_log_rows_after_the_checkpoint(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     make(prepared_varied, run, ["train.steps=3", "train.ckpt_every=2"]).fit()
     ckpt = ck.load_checkpoint(run / ck.LAST_NAME)
@@ -80,7 +84,7 @@ def test_resume_drops_log_rows_after_the_checkpoint(prepared_varied: Path, tmp_p
     assert steps == [1, 2, 3]
 
 
-def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(prepared_varied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(prepared_varied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     trainer = make(prepared_varied, run, ["train.steps=2"])
     trainer.fit()
@@ -97,7 +101,7 @@ def test_crash_while_writing_a_checkpoint_keeps_the_previous_one(prepared_varied
     assert not list(run.glob(".*.tmp"))
 
 
-def test_nan_loss_stops_with_crop_ids_and_keeps_the_last_good_checkpoint(prepared_varied: Path, tmp_path: Path) -> None:
+def test_nan_loss_stops_with_crop_ids_and_keeps_the_last_good_checkpoint(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     trainer = make(prepared_varied, run, ["train.steps=10"])
     real_loss, calls = trainer.adversarial.generator_loss, []
@@ -115,7 +119,7 @@ def test_nan_loss_stops_with_crop_ids_and_keeps_the_last_good_checkpoint(prepare
     assert all(torch.isfinite(t).all() for t in good.generator.values())
 
 
-def test_pixel_warmup_trains_only_the_generator(prepared_varied: Path, tmp_path: Path) -> None:
+def test_pixel_warmup_trains_only_the_generator(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     trainer = make(prepared_varied, tmp_path / "run", ["train.steps=2", "train.pixel_warmup_steps=2"])
     critic_before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
     gen_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
@@ -128,21 +132,21 @@ def test_pixel_warmup_trains_only_the_generator(prepared_varied: Path, tmp_path:
 
 
 @pytest.mark.parametrize("mode, critic_batches_used", [("fresh", 4), ("same", 0)])
-def test_critic_batches_fresh_or_same(prepared_varied: Path, tmp_path: Path, mode: str, critic_batches_used: int) -> None:
+def test_critic_batches_fresh_or_same(prepared_varied: Path, tmp_path: Path, mode: str, critic_batches_used: int, make: Callable[..., Trainer]) -> None:
     trainer = make(prepared_varied, tmp_path / "run", ["train.steps=2", f"train.critic_batches={mode}"])
     trainer.fit()
     assert trainer.c_stream.state()["index"] == critic_batches_used  # 2 steps x 2 critic steps
     assert trainer.g_stream.state()["index"] == 2
 
 
-def test_stops_at_the_first_criterion(prepared_varied: Path, tmp_path: Path) -> None:
+def test_stops_at_the_first_criterion(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     by_epochs = make(prepared_varied, tmp_path / "a", BUCKETS + ["train.epochs=1", "train.steps=100"]).fit()
     assert by_epochs["step"] == 4 and by_epochs["epoch"] == 1 and "epochs" in by_epochs["reason"]
     by_time = make(prepared_varied, tmp_path / "b", ["train.max_minutes=1e-9"]).fit()
     assert by_time["step"] == 1 and "minutes" in by_time["reason"]
 
 
-def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: Path) -> None:
+def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     summary = make(prepared_varied, run, ["train.steps=4"]).fit()
     for name in ("best.safetensors", "last.safetensors", "metrics.csv", "config.yaml"):
@@ -158,7 +162,7 @@ def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: P
     assert meta["path"].endswith(ck.BEST_NAME)
 
 
-def test_bf16_channels_last_keeps_losses_finite(prepared_varied: Path, tmp_path: Path) -> None:
+def test_bf16_channels_last_keeps_losses_finite(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     make(prepared_varied, run, BUCKETS + ["train.steps=2", "train.precision=bf16", "train.channels_last=true"]).fit()
     losses = [float(r["value"]) for r in metric_rows(run) if r["tag"].startswith("train/")]
@@ -166,19 +170,19 @@ def test_bf16_channels_last_keeps_losses_finite(prepared_varied: Path, tmp_path:
     assert any(r["tag"] == "train/critic/gp" and float(r["value"]) > 0 for r in metric_rows(run))
 
 
-def test_fp16_needs_cuda(prepared_varied: Path, tmp_path: Path) -> None:
+def test_fp16_needs_cuda(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     with pytest.raises(MicroGANError, match="fp16 needs CUDA"):
         make(prepared_varied, tmp_path / "run", ["train.precision=fp16"])
 
 
-def test_microgan_fs_trains_on_resized_crops(prepared_varied: Path, tmp_path: Path) -> None:
+def test_microgan_fs_trains_on_resized_crops(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     sets = ["data.resize_to=16", "critic.input_size=16", "data.batch_size=2", "train.steps=1"]
     trainer = make(prepared_varied, tmp_path / "run", sets, variant="microgan-fs")
     trainer.fit()
     assert trainer.step == 1 and trainer.train_set.sizes()[0] == (16, 16)
 
 
-def test_unknown_setting_is_a_config_error(prepared_varied: Path, tmp_path: Path) -> None:
+def test_unknown_setting_is_a_config_error(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     with pytest.raises(MicroGANError, match="unknown 'train' setting.*critc_steps"):
         make(prepared_varied, tmp_path / "run", ["train.critc_steps=3"])
 
@@ -197,7 +201,7 @@ def test_run_folder_refuses_to_mix_runs(tmp_path: Path) -> None:
         prepare_run_dir(run, resume=True, overwrite=False)
 
 
-def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Path) -> None:
+def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     trainer = make(prepared_varied, tmp_path / "run", ["losses.perceptual.weight=100"])
     ds = PairedCropDataset(prepared_varied, "train")
     batch = pad_collate([ds[0], ds[4]])  # 12x16 and 24x18
@@ -221,7 +225,7 @@ def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Pa
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=f"loss {i}")
 
 
-def test_resume_refuses_changed_data(prepared_varied: Path, tiny_prepared: Path, tmp_path: Path) -> None:
+def test_resume_refuses_changed_data(prepared_varied: Path, tiny_prepared: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     make(prepared_varied, run, ["train.steps=1"]).fit()
     with pytest.raises(ck.CheckpointError, match="trained on 8 crops"):
