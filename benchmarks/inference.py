@@ -222,8 +222,9 @@ def report(limits: Dict[str, Any], speed: List[Dict[str, Any]], memory: List[Dic
         "",
         "## Tiling geometry",
         "",
-        "Receptive radius measured from the gradient support of one output pixel (none: instance "
-        "norm, every pixel sees the whole image); auto overlap = 2 x radius + 32-pixel ramp; the "
+        "Receptive radius measured from the gradient support of one output pixel of a structural "
+        "copy of the generator (averaging convolutions, average pools; none: instance norm, every "
+        "pixel sees the whole image); auto overlap = 2 x radius + 32-pixel ramp; the "
         "estimate is the upper bound the auto tile size is computed from (all leaf outputs alive), "
         "to compare with the measured growth per pixel above.",
         "",

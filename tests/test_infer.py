@@ -12,7 +12,7 @@ import microgan
 from microgan import infer
 from microgan.archs import build_generator
 from microgan.errors import CheckpointError, MicroGANError
-from microgan.infer import Enhancer, blend_window, receptive_radius, split_overlap, tile_starts
+from microgan.infer import Enhancer, blend_window, fit_tile, plan_tiles, receptive_radius, split_overlap, tile_starts
 from microgan.train import checkpoint as ck
 
 SPEC = {"type": "unet", "channels": [4, 8, 16]}  # depth 2: pads to multiples of 4
@@ -150,12 +150,24 @@ def test_auto_tiles_only_when_memory_is_short(monkeypatch: pytest.MonkeyPatch) -
     x = np.random.default_rng(6).random((120, 130, 3), dtype=np.float32)
     whole = _enh(net).enhance(x)
     enh = _enh(net, tile="auto")
-    assert enh.tile_size(120, 132) is None  # plenty of memory here
+    assert enh.tile_shape(120, 132) is None  # plenty of memory here
     budget = int(enh._bytes_per_pixel * 80 * 80 / infer.MEMORY_FRACTION)
     monkeypatch.setattr(infer, "available_memory", lambda device: budget)
-    tile = enh.tile_size(120, 132)
-    assert tile is not None and tile % enh.multiple == 0 and tile < 120
+    tile = enh.tile_shape(120, 132)
+    assert tile is not None and tile[0] * tile[1] <= 80 * 80 and tile[0] % enh.multiple == 0
     assert np.abs(enh.enhance(x) - whole).max() * 255 < 0.01
+
+
+def test_tile_plan_fits_the_budget_and_wastes_little() -> None:
+    # a 4096x3072 field with room for 6.8 MP: two 3072x2112 tiles, not four 2608x2608 squares
+    th, tw = plan_tiles(3072, 4096, 6_820_000, overlap=124, multiple=8, floor=136)
+    assert th * tw <= 6_820_000 and th % 8 == 0 and tw % 8 == 0
+    tiles = len(tile_starts(3072, th, 124, 8)) * len(tile_starts(4096, tw, 124, 8))
+    assert tiles * th * tw <= 1.1 * 3072 * 4096
+    for length, count in [(4096, 3), (1000, 7), (96, 2)]:
+        side = fit_tile(length, count, 20, 8)
+        assert len(tile_starts(length, side, 20, 8)) == count
+        assert len(tile_starts(length, side - 8, 20, 8)) > count  # and it is the smallest such side
 
 
 def test_tile_geometry_covers_aligned_and_ends_at_the_border() -> None:

@@ -17,8 +17,9 @@ make that hold for a 9x5 crop as well as a 4096x3072 field:
   less, the ramp still hides the seams. Edge tiles are never padded with invented context: they end
   where the padded canvas ends, exactly like the whole-image pass.
 * **Memory-aware tile size.** ``tile="auto"`` runs whole images that fit half of the free memory
-  (``MemAvailable`` / cgroup limit on CPU, ``cuda.mem_get_info`` on GPU) and tiles the others with
-  the largest tile that fits, estimated from the activation sizes of one small forward pass.
+  (``MemAvailable`` / cgroup limit on CPU, ``cuda.mem_get_info`` on GPU), as estimated from the
+  activation sizes of one small forward pass, and tiles the others with the grid of (rectangular)
+  tiles that fits the budget and re-computes the fewest overlapping pixels (:func:`plan_tiles`).
 """
 from __future__ import annotations
 
@@ -261,6 +262,64 @@ def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> List[int
     return list(range(0, length - tile, step)) + [length - tile]
 
 
+def _tile_count(length: int, tile: int, overlap: int, multiple: int) -> int:
+    """``len(tile_starts(...))`` without building the list."""
+    if length <= tile:
+        return 1
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    return -(-(length - tile) // step) + 1
+
+
+def fit_tile(length: int, count: int, overlap: int, multiple: int) -> int:
+    """Smallest tile length (a multiple of ``multiple``) that covers ``length`` with ``count`` tiles."""
+    if count <= 1:
+        return length
+    side = -(-(length + (count - 1) * overlap) // count)
+    side = -(-side // multiple) * multiple
+    while side < length and _tile_count(length, side, overlap, multiple) > count:
+        side += multiple
+    return min(side, length)
+
+
+def plan_tiles(height: int, width: int, pixels: int, overlap: int, multiple: int, floor: int) -> Tuple[int, int]:
+    """Tile (height, width) of at most ``pixels`` pixels that computes the fewest pixels in all.
+
+    Largest-square tiles can waste a lot (a 4096x3072 field under a 2600-px limit would run as
+    four 2600x2600 tiles, 2.2x its area); instead grids of ny x nx tiles are tried, each with the
+    smallest tiles that cover it, and the cheapest that fits wins. For a given ny the fewest
+    columns that fit are best (each extra column re-computes an overlap), so one search per row
+    count suffices. Tiles are never shorter than ``floor`` (overlap + stride) unless the image is.
+    """
+
+    def options(length: int) -> List[Tuple[int, int]]:
+        found, count = [(1, length)], 2
+        while found[-1][1] > floor:
+            side = fit_tile(length, count, overlap, multiple)
+            if side < floor:
+                break
+            found.append((count, side))
+            count += 1
+        return found
+
+    columns = options(width)  # tile widths shrink as the count grows
+    best: Optional[Tuple[int, int, int, int]] = None
+    for ny, th in options(height):
+        lo, hi = 0, len(columns)  # first column count whose width fits pixels // th
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if columns[mid][1] * th <= pixels:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < len(columns):
+            nx, tw = columns[lo]
+            key = (ny * nx * th * tw, ny * nx, th, tw)
+            best = key if best is None or key < best else best
+    if best is None:  # not even the smallest tiles fit the budget: use them anyway
+        return min(height, floor), min(width, floor)
+    return best[2], best[3]
+
+
 def blend_window(size: int, left_inside: bool, right_inside: bool, context: int, ramp: int) -> np.ndarray:
     """1-D tile weight: 0 within ``context`` of an edge that lies inside the image, then a
     raised-cosine rise over ``ramp`` pixels, 1 elsewhere. Edges on the image border weigh fully."""
@@ -391,10 +450,11 @@ class Enhancer:
         """Pixel budget of one pass for this call (None: no limit, ``tile=None`` or a fixed tile)."""
         return self.max_pixels() if self.tile == "auto" else None
 
-    def tile_size(self, height: int, width: int, count: int = 1, limit: Optional[int] = None) -> Optional[int]:
-        """Tile side for ``count`` padded canvases of ``height x width``, or None to run them whole.
-
-        ``limit`` is the pixel budget of one pass (``tile="auto"``; default: measured now).
+    def tile_shape(
+        self, height: int, width: int, count: int = 1, limit: Optional[int] = None
+    ) -> Optional[Tuple[int, int]]:
+        """Tile (height, width) for ``count`` padded canvases of ``height x width``, or None to
+        run them whole. ``limit``: pixel budget of one pass (``tile="auto"``; default: measured now).
         """
         if self.tile is None:
             return None
@@ -403,16 +463,14 @@ class Enhancer:
             if count * height * width <= limit:
                 return None
             overlap = self.overlap
-            side = int(math.isqrt(limit // count)) // self.multiple * self.multiple
-            floor = -(-(overlap + 2 * self.multiple) // self.multiple) * self.multiple
-            side = max(side, floor, self.min_size)
-        else:
-            side = max(-(-int(self.tile) // self.multiple) * self.multiple, self.min_size)
-            if height <= side and width <= side:
-                return None
-            if side <= self.overlap:
-                raise MicroGANError(f"tile {self.tile} must be larger than the overlap ({self.overlap} pixels)")
-        return None if height <= side and width <= side else side
+            floor = max(-(-(overlap + 2 * self.multiple) // self.multiple) * self.multiple, self.min_size)
+            return plan_tiles(height, width, limit // count, overlap, self.multiple, floor)
+        side = max(-(-int(self.tile) // self.multiple) * self.multiple, self.min_size)
+        if height <= side and width <= side:
+            return None
+        if side <= self.overlap:
+            raise MicroGANError(f"tile {self.tile} must be larger than the overlap ({self.overlap} pixels)")
+        return min(side, height), min(side, width)
 
     # ------------------------------------------------------------------ channels and values
 
@@ -493,16 +551,16 @@ class Enhancer:
             y = self.generator(x.to(self.device))
         return y.float().cpu()
 
-    def _forward_tiled(self, canvas: torch.Tensor, tile: int, limit: Optional[int]) -> torch.Tensor:
-        """Blend tiles of ``tile`` pixels over a padded canvas (see the module docstring)."""
+    def _forward_tiled(self, canvas: torch.Tensor, tile: Tuple[int, int], limit: Optional[int]) -> torch.Tensor:
+        """Blend tiles of ``tile`` = (height, width) over a padded canvas (module docstring)."""
         count, channels, height, width = canvas.shape
         overlap = self.overlap
         context, ramp = split_overlap(overlap)
-        th, tw = min(tile, height), min(tile, width)
+        th, tw = tile
         boxes = [
             (r, c)
-            for r in tile_starts(height, tile, overlap, self.multiple)
-            for c in tile_starts(width, tile, overlap, self.multiple)
+            for r in tile_starts(height, th, overlap, self.multiple)
+            for c in tile_starts(width, tw, overlap, self.multiple)
         ]
         acc = torch.zeros(count, channels, height, width)
         weight_sum = torch.zeros(height, width)
@@ -522,7 +580,7 @@ class Enhancer:
     def _run(self, x: torch.Tensor, limit: Optional[int]) -> torch.Tensor:
         """(N, C, H, W) in [-1, 1] -> same, whole or tiled as ``tile`` and the budget decide."""
         canvas, pads = pad_to_multiple(x, self.multiple, self.min_size)
-        tile = self.tile_size(canvas.shape[-2], canvas.shape[-1], canvas.shape[0], limit)
+        tile = self.tile_shape(canvas.shape[-2], canvas.shape[-1], canvas.shape[0], limit)
         if tile is None:
             return crop(self._forward(canvas), pads)
         return crop(self._forward_tiled(canvas, tile, limit), pads)
