@@ -29,7 +29,7 @@ from microgan.evaluate.runner import CropScore, Evaluation, MethodSummary
 
 N_WORST = 4
 #: Crops are zoomed so their longer side reaches about this many CSS pixels (integer factor, 1..4).
-TARGET_SIDE = 96
+TARGET_SIDE = 128
 
 
 def load_schema() -> Dict[str, Any]:
