@@ -87,6 +87,7 @@ def test_baselines_and_model_end_to_end(prepared, checkpoint, tmp_path, capsys):
     assert "data:image/png;base64," in page and "http" not in page
     printed = capsys.readouterr().out
     assert "test split, 4 crops" in printed and "wiener" in printed
+    assert "tiny: PSNR " in printed and "vs best baseline" in printed
 
 
 def test_limit_and_bare_checkpoint_path_name(prepared, checkpoint, tmp_path):

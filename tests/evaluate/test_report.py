@@ -136,6 +136,18 @@ def test_png_uri_round_trips_16_bit_and_gray():
     assert decoded.shape == (3, 4) and np.array_equal(decoded, (gray16 >> 8).astype(np.uint8))
 
 
+def test_verdict_says_by_how_much_a_model_wins_or_loses():
+    report = rep.build_report(_fake_evaluation())
+    for m, (p, s) in {"microgan": (30.0, 0.90), "identity": (27.0, 0.85), "wiener": (31.0, 0.88)}.items():
+        report["methods"][m].update(psnr=p, ssim=s)
+    (line,) = rep.verdicts(report)
+    assert line == ("microgan: PSNR -1.00 dB vs best baseline wiener (+3.00 dB vs input); "
+                    "SSIM +0.0200 vs best baseline wiener (+0.0500 vs input): does not beat PSNR (wiener).")
+    report["methods"]["wiener"]["psnr"] = 29.0
+    assert rep.verdicts(report)[0].endswith("beats every baseline.")
+    assert rep.verdicts(rep.build_report(_fake_evaluation(with_model=False))) == []
+
+
 def test_text_table_lists_every_method():
     text = rep.text_table(rep.build_report(_fake_evaluation()))
     assert all(name in text for name in ("microgan", "identity", "wiener"))

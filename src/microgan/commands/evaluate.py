@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         images = restore_examples(args.data, [r for r in chosen if r.id in wanted], methods)
         rep.write_html(args.html, rep.render_html(evaluation, images, data=str(args.data), tuning=tuning))
     print(rep.text_table(report))
+    for line in rep.verdicts(report):
+        print(line)
     for path in (args.json, args.html):
         if path:
             print(f"wrote {path}")

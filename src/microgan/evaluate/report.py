@@ -106,6 +106,34 @@ def text_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verdicts(report: Mapping[str, Any]) -> List[str]:
+    """For each model, the issue's question in one sentence: does it beat the blurred input and the
+    best classical baseline in both PSNR and SSIM, and by how much (or by how much not)?"""
+    methods = report["methods"]
+    baselines = {n: m for n, m in methods.items() if m.get("kind") == "baseline"}
+    lines = []
+    for name, model in methods.items():
+        if model.get("kind") != "model":
+            continue
+        parts, failed = [], []
+        for metric, unit, spec in (("psnr", " dB", "+.2f"), ("ssim", "", "+.4f")):
+            rivals = {n: m[metric] for n, m in baselines.items() if m[metric] is not None}
+            if model[metric] is None or not rivals:
+                continue
+            best = max(rivals, key=rivals.get)
+            delta = model[metric] - rivals[best]
+            label = "the blurred input" if best == "identity" else f"best baseline {best}"
+            parts.append(f"{metric.upper()} {format(delta, spec)}{unit} vs {label}")
+            if "identity" in rivals and best != "identity":
+                parts[-1] += f" ({format(model[metric] - rivals['identity'], spec)}{unit} vs input)"
+            if delta <= 0:
+                failed.append(f"{metric.upper()} ({best})")
+        if parts:
+            verdict = "beats every baseline" if not failed else "does not beat " + ", ".join(failed)
+            lines.append(f"{name}: {'; '.join(parts)}: {verdict}.")
+    return lines
+
+
 # ----------------------------------------------------------------------------- choosing crops
 
 
@@ -201,7 +229,8 @@ def results_table(evaluation: Evaluation) -> str:
 
 
 def notes_html(evaluation: Evaluation, tuning: Optional[Mapping[str, Any]]) -> str:
-    notes = ["Mean &plusmn; standard deviation over crops; PSNR and SSIM computed by scikit-image on the 8/16-bit values."]
+    notes = [f"<b>{html.escape(v)}</b>" for v in verdicts(build_report(evaluation))]
+    notes.append("Mean &plusmn; standard deviation over crops; PSNR and SSIM computed by scikit-image on the 8/16-bit values.")
     skipped = evaluation.n_ssim_skipped
     if skipped:
         notes.append(f"{skipped} crop(s) under 3 px on a side have no SSIM window and are left out of the SSIM columns.")
