@@ -62,7 +62,8 @@ def throughput(base: Dict[str, Any], data: Path, names: List[str], rounds: int, 
     totals = {n: {"seconds": 0.0, "images": 0, "megapixels": 0.0, "finite": True} for n in names}
     for name, trainer in trainers.items():  # warm-up: first-call allocations, oneDNN kernel choice
         trainer.train_step()
-    for _ in range(rounds):
+    for r in range(rounds):
+        print(f"round {r + 1}/{rounds}", file=sys.stderr, flush=True)
         for name, trainer in trainers.items():
             sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
             sync()
