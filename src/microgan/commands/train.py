@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--config", help="bundled config (microgan, microgan-fs, microgan-nt, deblurgan) or a YAML file; "
-                   "with --resume the run's saved config is used and this is not needed")
+                   "with --resume the run's saved config is used and this option is ignored")
     p.add_argument("--data", required=True, type=Path, help="prepared folder (output of microgan prepare)")
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--epochs", type=int, help="stop after this many epochs (sets train.epochs)")
