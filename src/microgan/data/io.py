@@ -24,7 +24,6 @@ import mmap
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 import tifffile
 
+from microgan.atomic import atomic_write_bytes
 from microgan.errors import ImageReadError, MicroGANError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -447,13 +447,5 @@ def write_image(
                 f"{path}: a float array needs like=<source Image> (or from_float) to pick its bit depth"
             )
     encoded = _encode(fmt, np.ascontiguousarray(array))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(encoded)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, encoded)
     return path

@@ -14,11 +14,11 @@ import csv
 import io
 import json
 import os
-import tempfile
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterable, List, Union
 
+from microgan.atomic import atomic_write_bytes
 from microgan.errors import MicroGANError
 
 MANIFEST_NAME = "manifest.csv"
@@ -77,15 +77,7 @@ def write_manifest(out_dir: PathLike, records: Iterable[CropRecord], overwrite: 
     writer.writerow(COLUMNS)
     for record in records:
         writer.writerow(astuple(record))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buffer.getvalue().encode())
     return path
 
 

@@ -11,8 +11,6 @@ Tensor keys: ``generator.<param>``, ``critic.<param>``, ``optim.<name>.<path>``,
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -21,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from microgan.atomic import atomic_write
 from microgan.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -70,27 +69,6 @@ def _unflatten(skel: Any, tensors: Dict[str, torch.Tensor]) -> Any:
     if isinstance(skel, list):
         return [_unflatten(v, tensors) for v in skel]
     return skel
-
-
-def atomic_write(path: PathLike, write: Any) -> None:
-    """Call ``write(tmp_path)`` then fsync and rename onto ``path`` (same folder, so rename is atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_checkpoint(path: PathLike, ckpt: Checkpoint, weights_dtype: Optional[torch.dtype] = None) -> None:
