@@ -269,7 +269,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--modes", nargs="+", default=["whole", "tiled"], choices=("whole", "tiled"),
                         help="memory cases to run (tiled alone makes the full 4096x3072 field affordable)")
     parser.add_argument("--memory-variants", nargs="+", default=["microgan"], choices=VARIANTS)
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "notes" / "inference-benchmarks.md")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -15,7 +15,7 @@ Quality (``--quality-minutes M``): the paper setting and the fastest safe one ea
 minutes from scratch with ``microgan train``'s code; their final validation PSNR/SSIM is reported
 beside the degraded input's.
 
-``--write`` appends the markdown to docs/notes/training-benchmarks.md; it is always printed.
+``--write`` appends the markdown to docs/benchmarks.md; it is always printed.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from microgan.train.distributed import DistContext
 from microgan.train.trainer import Trainer, prepare_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
-NOTES = REPO / "docs" / "notes" / "training-benchmarks.md"
+NOTES = REPO / "docs" / "benchmarks.md"
 PAPER = "paper: batch 1, fp32"
 # name -> config overrides; the first is the paper's schedule
 SETTINGS: Dict[str, List[str]] = {

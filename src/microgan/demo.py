@@ -18,7 +18,7 @@ public code, so what it shows is what the commands do:
 
 Speed: Richardson-Lucy is the slow part (about a second per crop at the iteration count tuning picks
 on BCCD, on a 2-core CPU), so the demo scores an evenly spread subset of the test crops (``limit``)
-and tunes on a few validation crops (``tune_limit``); docs/notes/demo-notes.md has the timings.
+and tunes on a few validation crops (``tune_limit``); docs/paper-notes.md has the timings.
 """
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class SizeInvariantGenerator(nn.Module):
     (replicate where too small to reflect), the body's output cropped back, passed through
     ``output_activation`` and, if ``residual``, added to the input: the net only predicts the
     correction, which is small for restoration, and no squashing is needed because data are in
-    [-1, 1] and clipping happens at inference (see docs/notes/networks-paper-notes.md).
+    [-1, 1] and clipping happens at inference (see docs/paper-notes.md).
     """
 
     body: nn.Module

@@ -21,7 +21,7 @@ from microgan.registry import ARCHS
 FULL_CHANNELS = (64, 128, 256, 512, 1024)
 # MicroGAN's trimming (the paper's Fig. 1 is missing): drop Ronneberger's deepest level (the
 # 1024-wide "semantic" one, depth 4 -> 3) and scale the widths by 5/8. 3,008,043 parameters for
-# RGB, paper: 3.063M; the search is in docs/notes/networks-paper-notes.md.
+# RGB, paper: 3.063M; the search is in docs/paper-notes.md.
 TRIMMED_CHANNELS = (40, 80, 160, 320)
 
 

@@ -33,7 +33,7 @@ class BucketBatchSampler:
     ``sizes[i]`` is crop ``i``'s ``(height, width)``. Within an epoch crops are shuffled, stably
     sorted by geometric size bin ``(h_bin, w_bin)`` (so each bin keeps a random order; bins are
     ``bucket_ratio`` wide: 1.1 pads 6.4 % of the pixels of BCCD's 2804 training cells in batches
-    of 4, against 38 % for random batches - see docs/notes/training-benchmarks.md), cut into
+    of 4, against 38 % for random batches - see docs/benchmarks.md), cut into
     global batches of ``batch_size * world_size`` crops and the batch order is shuffled. Rank ``r``
     of ``world_size`` gets the ``r``-th slice of ``batch_size`` crops of every global batch, so a
     distributed run sees exactly the batches of a single process with the global batch size.

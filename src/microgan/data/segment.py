@@ -3,7 +3,7 @@
 Paper: "1. apply adaptive mean thresholding with a window size of 11x11, 2. apply dilation, flood
 filling and opening morphological operations, 3. finally, crop the single cell images by using
 bounding box around the segmented regions." Everything the paper leaves open is a parameter of
-:class:`SegmentationParams`, defaults chosen on BCCD (see docs/notes/data-paper-notes.md):
+:class:`SegmentationParams`, defaults chosen on BCCD (see docs/paper-notes.md):
 
 * polarity: in brightfield, cells are darker than the background, so a pixel is foreground when it
   is darker than its 11x11 mean minus ``c`` (``THRESH_BINARY_INV``); ``polarity="bright"`` for

@@ -13,7 +13,7 @@ is most of the crop, and the result rings or darkens there. We reflect-pad each 
 crops) and crop back afterwards. A pad of one PSF radius is not enough: the boundary error of the
 padded image still creeps inward by about a radius per Richardson-Lucy iteration, so we pad by
 :data:`PAD_KERNELS` kernel widths, beyond which the result no longer changes (measured in
-docs/notes/evaluation-paper-notes.md). ``tests/evaluate/test_baselines.py`` shows the gain.
+docs/paper-notes.md). ``tests/evaluate/test_baselines.py`` shows the gain.
 
 Tuning (:func:`tune`): an exhaustive search of each baseline's small grid for the best mean PSNR on a
 subsample of the validation crops; the winner is then frozen for the test split.
