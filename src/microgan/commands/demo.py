@@ -6,27 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from microgan.commands.argtypes import positive_int, positive_minutes
 from microgan.demo import DEFAULT_OUT, INPUT_NAME, DemoConfig
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
-def _minutes(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a number of minutes") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,17 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, metavar="PATH",
                    help="folder holding BCCD (BCCD/JPEGImages, BCCD/Annotations); if BCCD is not there, the demo "
                    "uses scikit-image's images")
-    p.add_argument("--images", type=_positive, default=defaults.images, metavar="N",
+    p.add_argument("--images", type=positive_int, default=defaults.images, metavar="N",
                    help=f"BCCD test images to segment (default: {defaults.images})")
-    p.add_argument("--limit", type=_positive, default=defaults.limit, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=defaults.limit, metavar="N",
                    help=f"test crops scored, spread evenly over the images (default: {defaults.limit})")
-    p.add_argument("--tune-limit", type=_positive, default=defaults.tune_limit, metavar="N",
+    p.add_argument("--tune-limit", type=positive_int, default=defaults.tune_limit, metavar="N",
                    help=f"validation crops Richardson-Lucy is tuned on (default: {defaults.tune_limit})")
     p.add_argument("--model", type=Path, metavar="MODEL",
                    help="checkpoint (.safetensors) or training run folder (default: the bundled pretrained model)")
     p.add_argument("--train", action="store_true",
                    help="train a fresh MicroGAN on BCCD train images (or the fallback images) first and evaluate it")
-    p.add_argument("--max-minutes", type=_minutes, default=defaults.max_minutes, metavar="M",
+    p.add_argument("--max-minutes", type=positive_minutes, default=defaults.max_minutes, metavar="M",
                    help=f"training budget with --train, minutes (default: {defaults.max_minutes:g})")
     p.add_argument("--config", default=defaults.train_config,
                    help=f"with --train: bundled config name or YAML file (default: {defaults.train_config}, the "

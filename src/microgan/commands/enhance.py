@@ -14,34 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Set, Tuple, Union
 
+from microgan.commands.argtypes import bounded
 from microgan.errors import MicroGANError
 
 #: Image suffixes taken from folders when no --glob is given (what data.io reads and writes).
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
-def _tile(value: str) -> Union[str, int, None]:
-    if value in ("auto", "off"):
-        return None if value == "off" else value
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not auto, off or a number of pixels") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"tile must be at least 1 pixel, got {number}")
-    return number
-
-
-def _overlap(value: str) -> Union[str, int]:
-    if value == "auto":
-        return value
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not auto or a number of pixels") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"overlap must be >= 0, got {number}")
-    return number
+_tile = bounded(int, 1, words={"auto": "auto", "off": None}, what="a number of pixels")
+_overlap = bounded(int, 0, words={"auto": "auto"}, what="a number of pixels")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

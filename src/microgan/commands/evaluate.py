@@ -12,20 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from microgan.commands.argtypes import positive_int
 from microgan.errors import ConfigError, MicroGANError
 
 #: Image names the HTML grid uses for the input and the reference: not usable as method names.
 RESERVED = {"LR", "HR"}
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,10 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
                    help="classical baselines to include; no names: all (identity, richardson-lucy, wiener, "
                    "unsupervised-wiener, unsharp)")
-    p.add_argument("--limit", type=_positive, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate N crops spread evenly over the split (default: all)")
     p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
-    p.add_argument("--tune-limit", type=_positive, default=48, metavar="N",
+    p.add_argument("--tune-limit", type=positive_int, default=48, metavar="N",
                    help="crops of the tuning split used for the grid search (default: 48)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report.json here")
     p.add_argument("--html", type=Path, default=None, metavar="PATH", help="write the report.html here")
