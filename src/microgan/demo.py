@@ -274,16 +274,6 @@ def train_model(config: DemoConfig, settings: Dict[str, Any], prepared: Path, ru
 # ----------------------------------------------------------------------------------- the demo
 
 
-def _progress(enabled: bool, desc: str):
-    if not enabled:
-        return None
-    import sys
-
-    from tqdm import tqdm
-
-    return lambda items: tqdm(items, desc=desc, unit="crop", file=sys.stderr, dynamic_ncols=True)
-
-
 def headline(report: Dict[str, Any]) -> Headline:
     methods = report["methods"]
     return Headline(
@@ -297,7 +287,7 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     from microgan.data.manifest import read_manifest
     from microgan.data.prepare import PrepareConfig, prepare
     from microgan.data.segment import SegmentationParams
-    from microgan.evaluate.pipeline import evaluate_and_report, tuned_baselines
+    from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
     from microgan.evaluate.runner import model_method, select
 
     out = Path(config.out)
@@ -345,7 +335,7 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     report_json, report_html = out / "report.json", out / "report.html"
     _, report = evaluate_and_report(
         prepared, test, methods, "test", tuning=tuning, json_path=report_json, html_path=report_html,
-        progress=_progress(config.progress, "evaluate"),
+        progress=crop_progress(config.progress, "evaluate"),
     )
     seconds["evaluate"] = time.perf_counter() - tick
     log(f"scored {len(test)} test crops and wrote the reports in {seconds['evaluate']:.1f} s")

@@ -83,31 +83,11 @@ def _check_names(names: List[str]) -> None:
         seen.add(name)
 
 
-def _tuning_line(tuned: Any, split: str) -> str:
-    """What tuning chose and the whole grid's scores, so a choice at the grid's edge is visible."""
-
-    def show(params: Dict[str, Any]) -> str:
-        return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
-
-    line = f"tuned {tuned.name} on {tuned.n_images} {split} crops: {show(tuned.params)} (val PSNR {tuned.val_psnr:.2f} dB)"
-    if len(tuned.scores) > 1:
-        line += "; grid: " + "; ".join(f"{show(p)}: {score:.2f}" for p, score in tuned.scores)
-    return line
-
-
-def _progress(quiet: bool, desc: str):
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    return lambda items: tqdm(items, desc=desc, unit="crop", file=sys.stderr, dynamic_ncols=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from microgan.data.manifest import read_manifest
     from microgan.evaluate import report as rep
-    from microgan.evaluate.baselines import tune
-    from microgan.evaluate.runner import baseline_method, evaluate, load_pair, model_method, restore_examples, select
+    from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
+    from microgan.evaluate.runner import model_method, select
 
     models = parse_models(args.model)
     baselines = _baseline_names(args.baselines)
@@ -127,22 +107,14 @@ def run(args: argparse.Namespace) -> int:
         tune_records = select(records, args.tune_split, args.tune_limit)
         if not tune_records:
             raise MicroGANError(f"{args.data}: no crops in split '{args.tune_split}' to tune the baselines on")
-        pairs = [load_pair(args.data, r) for r in tune_records]
-        tuning = {"split": args.tune_split, "n_images": len(pairs)}
-        for name in baselines:
-            tuned = tune(name, pairs)
-            if not args.quiet:
-                print(_tuning_line(tuned, args.tune_split), file=sys.stderr)
-            methods.append(baseline_method(tuned))
+        log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+        tuned, tuning = tuned_baselines(args.data, tune_records, baselines, args.tune_split, log, grid=True)
+        methods += tuned
 
-    evaluation = evaluate(args.data, chosen, methods, args.split, _progress(args.quiet, f"evaluate {args.split}"))
-    report = rep.build_report(evaluation, data=str(args.data), tuning=tuning)
-    if args.json:
-        rep.write_json(args.json, report)
-    if args.html:
-        wanted = set(rep.example_ids(evaluation))
-        images = restore_examples(args.data, [r for r in chosen if r.id in wanted], methods)
-        rep.write_html(args.html, rep.render_html(evaluation, images, data=str(args.data), tuning=tuning))
+    _, report = evaluate_and_report(
+        args.data, chosen, methods, args.split, tuning=tuning, json_path=args.json, html_path=args.html,
+        progress=crop_progress(not args.quiet, f"evaluate {args.split}"),
+    )
     print(rep.text_table(report))
     for line in rep.verdicts(report):
         print(line)

@@ -18,23 +18,47 @@ from microgan.evaluate.runner import Evaluation, Method, baseline_method, evalua
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
 
+def crop_progress(enabled: bool, desc: str) -> Optional[Progress]:
+    """A tqdm bar over crops on stderr (stdout keeps the table), or None when quiet."""
+    if not enabled:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, unit="crop", file=sys.stderr, dynamic_ncols=True)
+
+
+def tuning_line(tuned: Any, split: str, grid: bool = False) -> str:
+    """What tuning chose; with ``grid``, every grid point's score too, so a choice at the grid's edge
+    is visible."""
+
+    def show(params: Dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+
+    line = f"tuned {tuned.name} on {tuned.n_images} {split} crops: {show(tuned.params)} ({split} PSNR {tuned.val_psnr:.2f} dB)"
+    if grid and len(tuned.scores) > 1:
+        line += "; grid: " + "; ".join(f"{show(p)}: {score:.2f}" for p, score in tuned.scores)
+    return line
+
+
 def tuned_baselines(
     prepared: Path,
     records: Sequence[Any],
     names: Sequence[str],
     split: str,
     log: Optional[Callable[[str], None]] = None,
+    grid: bool = False,
 ) -> Tuple[List[Method], Dict[str, Any]]:
     """Each named baseline tuned on ``records`` (crops of ``split`` that will not be scored) and
     frozen as a :class:`Method`; also the report's ``tuning`` entry. ``log`` receives one line per
-    baseline with the chosen parameters."""
+    baseline with the chosen parameters (and, with ``grid``, the whole grid's scores)."""
     pairs = [load_pair(prepared, r) for r in records]
     methods: List[Method] = []
     for name in names:
         tuned = tune(name, pairs)
         if log is not None:
-            settings = ", ".join(f"{k}={v}" for k, v in tuned.params.items()) or "no parameters"
-            log(f"tuned {name} on {len(pairs)} {split} crops: {settings} ({split} PSNR {tuned.val_psnr:.2f} dB)")
+            log(tuning_line(tuned, split, grid))
         methods.append(baseline_method(tuned))
     return methods, {"split": split, "n_images": len(pairs)}
 
