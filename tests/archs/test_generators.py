@@ -149,3 +149,22 @@ def test_residual_generators_start_as_the_identity(spec: dict) -> None:
     assert not torch.allclose(build_generator(spec)(x), x)
     with pytest.raises(ConfigError, match="residual"):
         build_generator({**spec, "identity_init": True, "residual": False})
+
+
+def test_unet_keeps_the_signal_scale_to_its_head() -> None:
+    """He initialization: the features entering the head are as large as the input, not ~40x
+    smaller as with PyTorch's default init (which starved an identity-initialized generator)."""
+    torch.manual_seed(0)
+    net = build_generator({"type": "unet-trimmed"})
+    seen = {}
+
+    def keep_head_input(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> None:
+        seen["x"] = args[0]
+
+    net.body.head.register_forward_hook(keep_head_input)
+    x = torch.rand(2, 3, 96, 96) * 2 - 1
+    net(x)
+    rms_in, rms_head = x.pow(2).mean().sqrt(), seen["x"].pow(2).mean().sqrt()
+    assert 0.3 < rms_head / rms_in < 3.0
+    up = net.body.up[0][0]
+    assert float(up.weight.std()) == pytest.approx((2.0 / up.in_channels) ** 0.5, rel=0.05)

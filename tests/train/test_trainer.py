@@ -146,6 +146,25 @@ def test_stops_at_the_first_criterion(prepared_varied: Path, tmp_path: Path, mak
     assert by_time["step"] == 1 and "minutes" in by_time["reason"]
 
 
+def test_cosine_schedule_decays_to_lr_min_at_the_last_step(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    sets = ["train.steps=4", "train.lr_schedule=cosine", "train.optimizer.lr=1e-3", "train.lr_min=1e-5", "train.log_every=1"]
+    trainer = make(prepared_varied, tmp_path / "run", sets)
+    trainer.fit()
+    logged = [float(r["value"]) for r in metric_rows(tmp_path / "run") if r["tag"] == "train/lr"]
+    expected = [1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
+    assert logged == pytest.approx(expected)
+    assert logged[0] == pytest.approx(1e-3) and logged[-1] < logged[0] / 5
+    # the rate is a function of the step alone: a resumed run sets the one the straight run had
+    assert trainer.opt_g.param_groups[0]["lr"] == trainer.opt_c.param_groups[0]["lr"] == pytest.approx(expected[-1])
+
+
+def test_cosine_schedule_needs_a_step_count(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    with pytest.raises(MicroGANError, match="train.steps"):
+        make(prepared_varied, tmp_path / "run", ["train.lr_schedule=cosine", "train.steps=null"])
+    with pytest.raises(MicroGANError, match="lr_schedule"):
+        make(prepared_varied, tmp_path / "run2", ["train.lr_schedule=step"])
+
+
 def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     summary = make(prepared_varied, run, ["train.steps=4"]).fit()

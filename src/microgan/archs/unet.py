@@ -52,6 +52,27 @@ class _UNetBody(nn.Module):
             self.up.append(nn.Sequential(nn.ConvTranspose2d(deep, skip, 2, stride=2), nn.ReLU(inplace=True)))
             self.merge.append(_conv_block(2 * skip, skip, norm))
         self.head = nn.Conv2d(channels[0], out_channels, 1)
+        self._he_init()
+
+    def _he_init(self) -> None:
+        """Ronneberger's initialization: Gaussian weights with std sqrt(2 / fan-in), zero biases.
+
+        PyTorch's default (uniform, variance 1 / (3 fan-in)) shrinks the signal about 2.4x per
+        conv + ReLU: the features reaching the head were ~0.013 for inputs of ~0.5 (measured), so
+        an identity-initialized generator learnt its correction at a crawl. He's rule keeps the
+        scale. A 2x2 stride-2 up-convolution feeds each output pixel from one kernel tap per input
+        channel, so its fan-in is its input width (PyTorch's fan computation would count 4 taps).
+        """
+        for m in self.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                fan_in = m.in_channels * (m.kernel_size[0] // m.stride[0]) * (m.kernel_size[1] // m.stride[1])
+                nn.init.normal_(m.weight, std=(2.0 / fan_in) ** 0.5)
+            elif isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            else:
+                continue
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips: List[torch.Tensor] = []

@@ -79,6 +79,20 @@ class DataSettings:
             raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(settings: "TrainSettings", step: int) -> float:
+    """The learning rate of both optimizers at ``step``: constant, or a cosine from the configured
+    rate down to ``lr_min`` at ``steps``. A function of the step alone, so a resumed run sets exactly
+    the rate the uninterrupted run would have (nothing extra to checkpoint)."""
+    base = float(settings.optimizer["lr"])
+    if settings.lr_schedule == "constant":
+        return base
+    progress = min(step / settings.steps, 1.0)
+    return settings.lr_min + 0.5 * (base - settings.lr_min) * (1.0 + math.cos(math.pi * progress))
+
+
 @dataclass
 class TrainSettings:
     """The config's ``train:`` section (see the bundled configs for what each key means)."""
@@ -87,6 +101,8 @@ class TrainSettings:
     steps: Optional[int] = None
     max_minutes: Optional[float] = None
     optimizer: Dict[str, Any] = field(default_factory=dict)
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
     critic_steps: int = 4
     critic_batches: str = "fresh"
     pixel_warmup_steps: int = 0
@@ -104,6 +120,10 @@ class TrainSettings:
         self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got '{self.lr_schedule}'")
+        if self.lr_schedule == "cosine" and not self.steps:
+            raise ConfigError("train.lr_schedule cosine decays over train.steps: set train.steps (or --steps)")
         if self.critic_batches not in ("fresh", "same"):
             raise ConfigError(f"train.critic_batches must be 'fresh' or 'same', got '{self.critic_batches}'")
         if self.critic_steps < 1:
@@ -392,7 +412,11 @@ class Trainer:
         """One generator update (and its critic updates); returns stats, the generator batch's
         crop count and its real (unpadded) pixel count."""
         warmup = self.step < self.cfg.pixel_warmup_steps
-        stats: Dict[str, float] = {}
+        rate = scheduled_lr(self.cfg, self.step)
+        for opt in (self.opt_g, self.opt_c):
+            for group in opt.param_groups:
+                group["lr"] = rate
+        stats: Dict[str, float] = {"lr": rate}
         g_batch = next(self.g_stream)
         if not warmup:
             # same batch: the generator does not change during the critic updates, so one fake serves all
