@@ -1,7 +1,10 @@
 """Run configuration: YAML files (bundled by name or any path) plus dotted command-line overrides.
 
 A bundled config is referred to by its variant name (``microgan``, ``microgan-fs``, ...) or by the
-repository path ``configs/<name>.yaml``; any other path is read as a file.
+repository path ``configs/<name>.yaml``; any other path is read as a file. A config may start from
+another with ``base: NAME-OR-PATH`` (a path relative to the config's folder) and state only what
+differs: mappings merge key by key, anything else replaces. The variants do this, so that the
+paper's schedule is written once (``microgan.yaml``) and a variant file shows what makes it one.
 """
 from __future__ import annotations
 
@@ -20,15 +23,20 @@ def bundled_config_names() -> list[str]:
     return sorted(p.stem for p in BUNDLED_CONFIGS.glob("*.yaml"))
 
 
-def load_config(ref: str | Path) -> Dict[str, Any]:
-    """Load a config by bundled name or path and return a fresh dict."""
+def _resolve(ref: str | Path, relative_to: Path | None = None) -> Path:
     path = Path(ref)
-    if not path.is_file():
-        candidate = BUNDLED_CONFIGS / f"{path.stem}.yaml"
-        if not candidate.is_file():
-            names = ", ".join(bundled_config_names())
-            raise ConfigError(f"{ref}: no such config file or bundled config (bundled: {names})")
-        path = candidate
+    if relative_to is not None and not path.is_absolute() and (relative_to / path).is_file():
+        return relative_to / path
+    if path.is_file():
+        return path
+    candidate = BUNDLED_CONFIGS / f"{path.stem}.yaml"
+    if not candidate.is_file():
+        names = ", ".join(bundled_config_names())
+        raise ConfigError(f"{ref}: no such config file or bundled config (bundled: {names})")
+    return candidate
+
+
+def _read(path: Path) -> Dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -36,6 +44,32 @@ def load_config(ref: str | Path) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping at the top level")
     return data
+
+
+def merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> Dict[str, Any]:
+    """``child`` over ``base``: nested mappings merge key by key, any other value replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in child.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(ref: str | Path, _chain: tuple[Path, ...] = ()) -> Dict[str, Any]:
+    """Load a config by bundled name or path (following ``base:``) and return a fresh dict."""
+    path = _resolve(ref, _chain[-1].parent if _chain else None).resolve()
+    if path in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path))
+        raise ConfigError(f"{path}: config inherits from itself ({cycle})")
+    data = _read(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, (str, Path)):
+        raise ConfigError(f"{path}: 'base' must name a config, got {base!r}")
+    return merge(load_config(base, (*_chain, path)), data)
 
 
 def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> Dict[str, Any]:
