@@ -49,7 +49,7 @@ def microgan(*args: str) -> None:
 
 def table(report: dict, minutes: float) -> str:
     lines = [
-        f"| Method | PSNR (dB) ours | SSIM ours | PSNR paper | SSIM paper | Params ours | Params paper | Time/img ours (s) | Time paper (s) |",
+        "| Method | PSNR (dB) ours | SSIM ours | PSNR paper | SSIM paper | Params ours | Params paper | Time/img ours (s) | Time paper (s) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in report["methods"].items():

@@ -7,10 +7,11 @@ would hide checkpoints and images from the rest of a lab group), then replace th
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, Callable, Mapping, Union
 
 PathLike = Union[str, Path]
 
@@ -41,3 +42,9 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_json(path: PathLike, doc: Mapping[str, Any]) -> Path:
+    """Indented JSON, strict: NaN or infinity raise ValueError instead of writing invalid JSON."""
+    text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

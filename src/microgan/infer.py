@@ -24,7 +24,6 @@ make that hold for a 9x5 crop as well as a 4096x3072 field:
 from __future__ import annotations
 
 import copy
-import math
 import os
 import warnings
 from pathlib import Path

@@ -12,7 +12,8 @@ import pytest
 
 from microgan.data.io import read_image, write_image
 from microgan.errors import CheckpointError, ImageReadError, MicroGANError
-from microgan.evaluate.classify import ClassifySettings, run_classification, write_json
+from microgan.atomic import atomic_write_json
+from microgan.evaluate.classify import ClassifySettings, run_classification
 
 FIELDS = ["id", "split", "source", "x", "y", "w", "h", "label", "degradation", "hr_path", "lr_path"]
 
@@ -80,7 +81,7 @@ def test_folder_per_class_learns_a_separable_task_and_writes_outputs(tmp_path):
     png = read_image(tmp_path / "out" / "confusion-lr.png")
     assert png.width > 100 and png.height > 100
     assert "| lr |" in (tmp_path / "out" / "summary.md").read_text()
-    path = write_json(tmp_path / "classify.json", doc)
+    path = atomic_write_json(tmp_path / "classify.json", doc)
     loaded = json.loads(path.read_text())
     assert set(loaded["inputs"]["lr"]) >= {"accuracy", "accuracy_std", "macro_f1", "per_fold", "confusion"}
     assert loaded["settings"]["classifier"] == "tiny"

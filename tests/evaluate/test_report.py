@@ -10,6 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from microgan.atomic import atomic_write_json
 from microgan.evaluate import report as rep
 from microgan.evaluate.runner import CropScore, Evaluation, Method
 
@@ -47,7 +48,7 @@ def test_report_json_validates_against_schema(tmp_path):
     evaluation = _fake_evaluation()
     report = rep.build_report(evaluation, data="/prep", tuning={"split": "val", "n_images": 3})
     path = tmp_path / "report.json"
-    rep.write_json(path, report)
+    atomic_write_json(path, report)
     loaded = json.loads(path.read_text())
     jsonschema.validate(loaded, rep.load_schema())
     assert loaded["split"] == "test" and loaded["n_images"] == 5

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from microgan.evaluate.classify import ClassifySettings, run_classification, write_json
+    from microgan.atomic import atomic_write_json
+    from microgan.evaluate.classify import ClassifySettings, run_classification
 
     if args.folds < 2:
         raise MicroGANError(f"--folds must be at least 2, got {args.folds}")
@@ -60,6 +61,6 @@ def run(args: argparse.Namespace) -> int:
         vgg_weights=args.vgg_weights, device=args.device, cache_dir=args.cache_dir,
     )
     doc = run_classification(args.data, args.inputs, settings, out_dir=args.out, log=lambda m: print(m, flush=True))
-    path = write_json(args.json_path, doc)
+    path = atomic_write_json(args.json_path, doc)
     print(f"wrote {path}" + (f" and heat maps in {args.out}" if args.out else ""))
     return 0

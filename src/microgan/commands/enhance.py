@@ -12,7 +12,7 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Set, Tuple, Union
+from typing import Iterable, List, Optional, Set, Tuple
 
 from microgan.commands.argtypes import bounded
 from microgan.errors import MicroGANError

@@ -8,7 +8,6 @@ for model selection, as the paper's 80/10/10 split does.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, replace
@@ -173,10 +172,3 @@ def _write_outputs(out: Path, doc: Dict[str, object], kinds: Sequence[InputKind]
         (out / f"confusion-{kind.slug}.csv").write_text("\n".join(rows) + "\n")
         sections += [f"## {kind.spec}", "", confusion_table(classes, r["confusion"]), ""]
     (out / "summary.md").write_text("\n".join(sections))
-
-
-def write_json(path: PathLike, doc: Dict[str, object]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    return path

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from microgan.atomic import atomic_write_json
 from microgan.evaluate import report as rep
 from microgan.evaluate.baselines import tune
 from microgan.evaluate.runner import Evaluation, Method, baseline_method, evaluate, load_pair, restore_examples
@@ -81,7 +82,7 @@ def evaluate_and_report(
     evaluation = evaluate(prepared, records, methods, split, progress)
     report = rep.build_report(evaluation, data=str(prepared), tuning=tuning)
     if json_path is not None:
-        rep.write_json(json_path, report)
+        atomic_write_json(json_path, report)
     if html_path is not None:
         wanted = set(rep.example_ids(evaluation))
         images = restore_examples(prepared, [r for r in records if r.id in wanted], methods)

@@ -79,11 +79,6 @@ def build_report(
     return report
 
 
-def write_json(path: Path, report: Mapping[str, Any]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-
 def text_table(report: Mapping[str, Any]) -> str:
     """The report's table as aligned plain text, for the terminal."""
     header = ("method", "PSNR dB", "+-", "SSIM", "+-", "params", "ms/image", "MP/s")
