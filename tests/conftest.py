@@ -71,3 +71,25 @@ def tiny_prepared(tmp_path_factory) -> Path:
     )
     prepare(config, progress=False)
     return config.out
+
+
+TINY_GENERATOR = {"type": "unet", "channels": [4, 8]}
+
+
+@pytest.fixture(scope="session")
+def save_tiny_generator():
+    """``save(path, in_channels=3, name="tiny", step=1) -> path``: a tiny untrained U-Net (seed 0)
+    saved the way training saves a generator, for tests of the commands that take ``--model``."""
+    import torch
+
+    from microgan.archs import build_generator
+    from microgan.train.checkpoint import Checkpoint, save_checkpoint
+
+    def save(path: Path, in_channels: int = 3, name: str = "tiny", step: int = 1) -> Path:
+        spec = {**TINY_GENERATOR, "in_channels": in_channels, "out_channels": in_channels}
+        torch.manual_seed(0)
+        meta = {"config": {"name": name, "generator": spec}, "step": step, "epoch": 0}
+        save_checkpoint(Path(path), Checkpoint(meta=meta, generator=build_generator(spec).state_dict()))
+        return Path(path)
+
+    return save

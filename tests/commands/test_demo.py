@@ -17,7 +17,7 @@ from microgan.train import checkpoint as ck
 
 TINY_TRAIN = ["--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
               "--set", "losses.pixel.weight=1.0", "--set", "train.steps=2", "--set", "train.critic_steps=1",
-              "--set", "train.pixel_warmup_steps=1", "--set", "data.batch_size=2",
+              "--set", "train.pixel_warmup_steps=1",
               "--set", "train.threads=1"]
 SMALL = ["--limit", "2", "--tune-limit", "1", "--device", "cpu", "--quiet"]
 
@@ -28,18 +28,9 @@ def short_rl(monkeypatch):
 
 
 @pytest.fixture
-def stand_in(tmp_path_factory):
+def stand_in(tmp_path_factory, save_tiny_generator):
     """A tiny untrained generator saved the way training saves one."""
-    import torch
-
-    from microgan.archs import build_generator
-
-    spec = {"type": "unet", "in_channels": 3, "out_channels": 3, "channels": [4, 8]}
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "stand-in.safetensors"
-    meta = {"config": {"name": "stand-in", "generator": spec}, "step": 7}
-    ck.save_checkpoint(path, ck.Checkpoint(meta=meta, generator=build_generator(spec).state_dict()))
-    return path
+    return save_tiny_generator(tmp_path_factory.mktemp("model") / "stand-in.safetensors", name="stand-in", step=7)
 
 
 def _check_reports(out):

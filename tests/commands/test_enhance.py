@@ -3,23 +3,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Dict
+from typing import Callable, Dict
 
 import numpy as np
 import pytest
-import torch
 
 from microgan import cli
-from microgan.archs import build_generator
 from microgan.data.io import read_image, write_image
 from microgan.train import checkpoint as ck
-
-
-def _checkpoint(path: Path, in_channels: int = 3) -> Path:
-    torch.manual_seed(0)
-    spec = {"type": "unet", "in_channels": in_channels, "out_channels": in_channels, "channels": [4, 8]}
-    ck.save_checkpoint(path, ck.Checkpoint(meta={"config": {"generator": spec}}, generator=build_generator(spec).state_dict()))
-    return path
 
 
 def _hashes(folder: Path) -> Dict[str, str]:
@@ -43,9 +34,8 @@ def _run(*argv: str) -> int:
 
 
 def test_folder_recursive_keeps_structure_format_and_bit_depth(
-    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    model = _checkpoint(tmp_path / "m.safetensors")
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = save_tiny_generator(tmp_path / "m.safetensors")
     before = _hashes(inputs)
     out = tmp_path / "out"
     assert _run("--model", str(model), str(inputs), "-o", str(out), "--recursive", "--suffix", "_sr") == 1
@@ -59,8 +49,8 @@ def test_folder_recursive_keeps_structure_format_and_bit_depth(
     assert _hashes(inputs) == before  # inputs never modified
 
 
-def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = str(_checkpoint(tmp_path / "m.safetensors"))
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
     out = tmp_path / "out"
     assert _run("--model", model, str(inputs / "a.png"), "-o", str(out)) == 0
     (out / "a.png").write_bytes(b"sentinel")
@@ -76,8 +66,8 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path, inputs: P
     assert capsys.readouterr().out == ""  # --quiet: no summary when nothing failed
 
 
-def test_output_folder_inside_input_folder_is_not_read_again(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = str(_checkpoint(tmp_path / "m.safetensors"))
+def test_output_folder_inside_input_folder_is_not_read_again(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
     out = inputs / "restored"
     for _ in range(2):
         _run("--model", model, str(inputs), "-o", str(out), "--recursive", "--overwrite")
@@ -85,8 +75,8 @@ def test_output_folder_inside_input_folder_is_not_read_again(tmp_path: Path, inp
     assert sorted(_hashes(out)) == ["a.png", "sub/b.tif", "sub/c.jpg"]
 
 
-def test_same_folder_needs_a_suffix_and_skips_suffixed_files(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = str(_checkpoint(tmp_path / "m.safetensors"))
+def test_same_folder_needs_a_suffix_and_skips_suffixed_files(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
     assert _run("--model", model, str(inputs), "-o", str(inputs)) == 2
     assert "give a --suffix" in capsys.readouterr().err
     for _ in range(2):
@@ -95,8 +85,8 @@ def test_same_folder_needs_a_suffix_and_skips_suffixed_files(tmp_path: Path, inp
     assert (inputs / "a_sr.png").is_file() and not (inputs / "a_sr_sr.png").exists()
 
 
-def test_glob_without_recursion_and_missing_inputs(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = str(_checkpoint(tmp_path / "m.safetensors"))
+def test_glob_without_recursion_and_missing_inputs(tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
     out = tmp_path / "out"
     assert _run("--model", model, str(inputs / "sub"), "-o", str(out), "--glob", "*.tif") == 0
     assert sorted(_hashes(out)) == ["b.tif"]
@@ -108,9 +98,8 @@ def test_glob_without_recursion_and_missing_inputs(tmp_path: Path, inputs: Path,
 
 
 def test_rgb_on_gray_model_fails_that_file_only_and_per_channel_restores_it(
-    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    model = str(_checkpoint(tmp_path / "gray.safetensors", in_channels=1))
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "gray.safetensors", in_channels=1))
     out = tmp_path / "out"
     assert _run("--model", model, str(inputs / "a.png"), str(inputs / "sub" / "b.tif"), "-o", str(out)) == 1
     captured = capsys.readouterr()
@@ -119,8 +108,8 @@ def test_rgb_on_gray_model_fails_that_file_only_and_per_channel_restores_it(
     assert read_image(out / "a.png").array.shape == (20, 30, 3)
 
 
-def test_fixed_tiles_match_the_whole_image(tmp_path: Path) -> None:
-    model = str(_checkpoint(tmp_path / "m.safetensors"))
+def test_fixed_tiles_match_the_whole_image(tmp_path: Path, save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
     rng = np.random.default_rng(1)
     write_image(tmp_path / "big.tif", rng.integers(0, 65535, (150, 170), dtype=np.uint16))
     assert _run("--model", model, str(tmp_path / "big.tif"), "-o", str(tmp_path / "w"), "--tile", "off", "--quiet") == 0

@@ -50,19 +50,12 @@ def prepared(tmp_path):
 
 
 @pytest.fixture
-def checkpoint(tmp_path):
-    """A tiny untrained generator saved the way training saves one."""
-    import torch
+def checkpoint(tmp_path, save_tiny_generator):
+    """A tiny untrained generator saved the way training saves one, and its parameter count."""
+    from microgan.train.checkpoint import load_checkpoint
 
-    from microgan.archs import build_generator
-    from microgan.train.checkpoint import Checkpoint, save_checkpoint
-
-    spec = {"type": "unet", "in_channels": 3, "out_channels": 3, "channels": [4, 8]}
-    torch.manual_seed(0)
-    net = build_generator(spec)
-    path = tmp_path / "tiny.safetensors"
-    save_checkpoint(path, Checkpoint(meta={"config": {"name": "tiny", "generator": spec}, "step": 3}, generator=net.state_dict()))
-    return path, sum(p.numel() for p in net.parameters())
+    path = save_tiny_generator(tmp_path / "tiny.safetensors", step=3)
+    return path, sum(t.numel() for t in load_checkpoint(path, generator_only=True).generator.values())
 
 
 def test_baselines_and_model_end_to_end(prepared, checkpoint, tmp_path, capsys):

@@ -127,22 +127,9 @@ def test_one_class_is_a_clear_error(tmp_path):
         run_classification(tmp_path / "cells", ["lr"], tiny(tmp_path), log=quiet)
 
 
-def _tiny_checkpoint(path: Path) -> Path:
-    import torch
-
-    from microgan.archs import build_generator
-    from microgan.train.checkpoint import Checkpoint, save_checkpoint
-
-    spec = {"type": "unet", "in_channels": 3, "out_channels": 3, "channels": [4, 8]}
-    torch.manual_seed(0)
-    net = build_generator(spec)
-    save_checkpoint(path, Checkpoint(meta={"config": {"generator": spec}, "step": 1, "epoch": 0}, generator=net.state_dict()))
-    return path
-
-
-def test_sr_input_restores_lr_crops_once_and_reuses_the_cache(tmp_path, monkeypatch):
+def test_sr_input_restores_lr_crops_once_and_reuses_the_cache(tmp_path, monkeypatch, save_tiny_generator):
     data = make_prepared(tmp_path / "prep", n_sources=4, unlabelled=0)
-    ckpt = _tiny_checkpoint(tmp_path / "run" / "best.safetensors")
+    ckpt = save_tiny_generator(tmp_path / "run" / "best.safetensors")
     spec = f"sr:{ckpt}"
     doc = run_classification(data, ["lr", spec], tiny(tmp_path, folds=2), out_dir=tmp_path / "out", log=quiet)
     assert set(doc["inputs"]) == {"lr", spec}
