@@ -35,4 +35,5 @@ def test_bundled_model_restores_blurred_bccd_cells_better_than_the_input(bccd_ro
             lr = blur(hr, np.random.default_rng(0))
             gains.append(psnr(enhancer.enhance(lr), hr) - psnr(lr, hr))
     assert len(gains) >= 4
-    assert np.mean(gains) > 0.3, gains
+    # measured: +5.34 dB mean, +3.99 dB worst over these 8 crops; the old 75-minute model gave ~+3
+    assert np.mean(gains) > 4.0 and min(gains) > 2.0, gains

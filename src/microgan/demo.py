@@ -97,6 +97,7 @@ class DemoImages:
     origin: str  # a sentence for the console and the notes
     counts: Dict[str, int]  # images per split
     segmentation: Dict[str, Any] = field(default_factory=dict)  # SegmentationParams changes from the defaults
+    blood_smears: bool = True  # False for the scikit-image fallback, unlike the bundled model's training data
 
 
 @dataclass
@@ -226,7 +227,7 @@ def skimage_images(dest: Path, train: bool) -> DemoImages:
         rows = slice(round(top * tissue.shape[0]), round(bottom * tissue.shape[0]))
         put(split, f"immunohistochemistry-{split}", np.ascontiguousarray(tissue[rows]))
     origin = "scikit-image's bundled microscopy (skimage.data.cell, skimage.data.immunohistochemistry)"
-    return DemoImages(origin=origin, counts=counts, segmentation=dict(SKIMAGE_SEGMENTATION))
+    return DemoImages(origin=origin, counts=counts, segmentation=dict(SKIMAGE_SEGMENTATION), blood_smears=False)
 
 
 def gather_images(config: DemoConfig, dest: Path, log: Log) -> DemoImages:

@@ -68,8 +68,13 @@ def test_skimage_route_when_bccd_is_not_found(stand_in, tmp_path, capsys):
     code = main(["demo", "--out", str(out), "--data", str(empty), "--model", str(stand_in),
                  "--limit", "2", "--tune-limit", "1", "--device", "cpu"])
     assert code == 0
-    assert "using scikit-image's bundled microscopy" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "using scikit-image's bundled microscopy" in captured.err
     assert (out / "source" / "test" / "cell.png").is_file()
+    # the untrained stand-in trails Richardson-Lucy: the user is told why and what to do
+    report = json.loads((out / "report.json").read_text())
+    trails = report["methods"]["microgan"]["psnr"] < report["methods"]["richardson-lucy"]["psnr"]
+    assert trails == ("unlike the BCCD blood smears" in captured.out)
     _check_reports(out)
 
 

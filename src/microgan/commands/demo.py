@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from microgan.commands.argtypes import positive_int, positive_minutes
-from microgan.demo import DEFAULT_OUT, INPUT_NAME, DemoConfig
+from microgan.demo import DEFAULT_OUT, INPUT_NAME, RL_NAME, DemoConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,5 +72,9 @@ def run(args: argparse.Namespace) -> int:
     if result.train_steps is not None and (result.headline.gain(INPUT_NAME) or 0.0) < 0:
         print(f"note: the model trained here for {result.train_steps} steps trails the blurred input; the paper trains "
               "200 epochs: give it more --max-minutes, a GPU, or evaluate the pretrained model (no --train)")
+    if not result.images.blood_smears and (result.headline.gain(RL_NAME) or 0.0) < 0:
+        print("note: scikit-image's cell and tissue images are unlike the BCCD blood smears the bundled model learnt "
+              "from, and Richardson-Lucy is given the exact blur kernel; point --data at BCCD, or fine-tune on your "
+              "own images (microgan prepare, then microgan train --config microgan-bccd)")
     print(f"report: {result.report_html} (numbers: {result.report_json}); took {result.seconds['total']:.0f} s")
     return 0
