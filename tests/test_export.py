@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from microgan import export
+from microgan.export import portable
 from microgan.archs import build_generator
 from microgan.errors import MicroGANError
 from microgan.export import ExportWrapper, export_generator
@@ -65,7 +65,7 @@ def test_instance_norm_generator_exports_to_onnx(tmp_path: Path) -> None:
 
 
 def test_a_disagreeing_export_is_removed_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export, "TOLERANCE", -1.0)
+    monkeypatch.setattr(portable, "TOLERANCE", -1.0)
     path = tmp_path / "g.pt"
     with pytest.raises(MicroGANError, match="differs from PyTorch"):
         export_generator(_net(SPECS[1]), path, "torchscript", check_sizes=[(5, 6)])
