@@ -28,7 +28,7 @@ import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -69,6 +69,8 @@ class DataSettings:
     batch_size: int = 1  # per process
     bucket_ratio: float = DEFAULT_BUCKET_RATIO
     num_workers: int = 0
+    degradation: Optional[Dict[str, Any]] = None  # spec drawn per crop visit; None: the prepared LR crops (paper)
+    augment: Optional[Dict[str, Any]] = None  # flips / stain jitter of the HR crop (needs degradation)
 
     def __post_init__(self) -> None:
         if self.batching not in ("single", "bucket"):
@@ -213,7 +215,16 @@ class Trainer:
     command line uses the checkpoint's own, plus any overrides).
     """
 
-    def __init__(self, config: Dict[str, Any], data: Path, out: Path, ctx: DistContext, resume: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        data: Union[Path, Sequence[Path]],
+        out: Path,
+        ctx: DistContext,
+        resume: bool = False,
+        quiet: bool = False,
+        init_from: Optional[str] = None,
+    ) -> None:
         from microgan.archs import build_critic, build_generator
 
         self.config = config
@@ -228,11 +239,16 @@ class Trainer:
         self.memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
 
         channels = int(config["generator"].get("in_channels", 3))
-        self.train_set = PairedCropDataset(data, "train", resize_to=self.data_cfg.resize_to, channels=channels)
-        # validation always at native size: the generator is applied to native crops at inference
-        self.val_set = PairedCropDataset(data, "val", channels=channels, limit=self.cfg.val_max_crops)
+        degradation, seed = self.data_cfg.degradation, self.cfg.seed
+        self.train_set = PairedCropDataset(
+            data, "train", resize_to=self.data_cfg.resize_to, channels=channels, degradation=degradation,
+            augment=self.data_cfg.augment, seed=seed,
+        )
+        # validation always at native size (the generator is applied to native crops at inference),
+        # with one fixed draw of the training degradation per crop
+        self.val_set = PairedCropDataset(data, "val", channels=channels, limit=self.cfg.val_max_crops, degradation=degradation, seed=seed)
         sizes = self.train_set.sizes()
-        bs, seed = self.data_cfg.batch_size, self.cfg.seed
+        bs = self.data_cfg.batch_size
         g_sampler = BucketBatchSampler(sizes, bs, seed, ctx.rank, ctx.world_size, self.data_cfg.bucket_ratio)
         c_sampler = BucketBatchSampler(sizes, bs, seed + 1, ctx.rank, ctx.world_size, self.data_cfg.bucket_ratio)
         self.g_stream = BatchStream(self.train_set, g_sampler, num_workers=self.data_cfg.num_workers)
@@ -257,6 +273,9 @@ class Trainer:
             if isinstance(loss, torch.nn.Module):
                 loss.to(self.device)
 
+        self.init_from: Optional[Dict[str, Any]] = None
+        if init_from is not None and not resume:
+            self._init_generator(init_from)
         self.step = 0
         self.notes: List[str] = []
         self.best_psnr = -math.inf
@@ -297,6 +316,17 @@ class Trainer:
         gathered = self.ctx.gather(state)
         return {k: [g[k] for g in gathered] for k in state}
 
+    def _init_generator(self, model: str) -> None:
+        """Start the generator from another model's weights (fine-tuning); the critic and the
+        optimizers start fresh. The architectures must match."""
+        source, meta = ck.load_generator(model)
+        try:
+            self.generator.load_state_dict(source.state_dict())
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ck.CheckpointError(f"--init-from {model}: its generator does not match this config's ({first})") from None
+        self.init_from = {"model": str(model), "path": meta.get("path"), "name": (meta.get("config") or {}).get("name"), "step": meta.get("step")}
+
     def _meta(self) -> Dict[str, Any]:
         return {
             "config": self.config,
@@ -307,6 +337,8 @@ class Trainer:
             "position": {"generator": self.g_stream.state(), "critic": self.c_stream.state()},
             "world_size": self.ctx.world_size,
             "train_crops": len(self.train_set),
+            "training_data": self.train_set.identity(),
+            "init_from": self.init_from,
         }
 
     def _check_weights(self) -> None:
@@ -348,6 +380,10 @@ class Trainer:
                 f"{path}: the checkpoint was trained on {meta.get('train_crops')} crops, the data now has "
                 f"{len(self.train_set)}: the data order cannot be continued (start a new run)"
             )
+        saved = (meta.get("training_data") or {}).get("crop_ids_sha256")
+        if saved and saved != self.train_set.identity()["crop_ids_sha256"]:
+            raise ck.CheckpointError(f"{path}: the checkpoint was trained on another set of {len(self.train_set)} crops (crop ids differ): start a new run")
+        self.init_from = meta.get("init_from")
         self.step = int(meta["step"])
         self.best_psnr = meta["best_psnr"] if meta.get("best_psnr") is not None else -math.inf
         self.last_val = dict(meta.get("metrics") or {})
@@ -542,13 +578,14 @@ class Trainer:
 
 def run_training(
     config: Dict[str, Any],
-    data: Path,
+    data: Union[Path, Sequence[Path]],
     out: Path,
     *,
     resume: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
     device: str = "auto",
+    init_from: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Train in this process (joining the ``torchrun`` process group if there is one).
 
@@ -568,6 +605,6 @@ def run_training(
         errors = [e for e in ctx.gather(error) if e]
         if errors:
             raise MicroGANError(errors[0])
-        return Trainer(config, Path(data), Path(out), ctx, resume=resume, quiet=quiet).fit()
+        return Trainer(config, data, Path(out), ctx, resume=resume, quiet=quiet, init_from=init_from).fit()
     finally:
         shutdown(ctx)
