@@ -19,9 +19,9 @@ import torch
 
 from microgan.data.io import read_image
 from microgan.data.manifest import read_manifest
-from microgan.evaluate.metrics import psnr
+from microgan.core.metrics import psnr
 from microgan.infer import Enhancer
-from microgan.train.checkpoint import load_checkpoint, load_generator, resolve_model_path, save_checkpoint
+from microgan.core.checkpoint import load_checkpoint, load_generator, resolve_model_path, save_checkpoint
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/microgan/weights/microgan-bccd.safetensors"
 

@@ -18,7 +18,7 @@ from microgan.demo import (
     skimage_images,
 )
 from microgan.errors import CheckpointError, ConfigError, MicroGANError
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 
 def _fake_bccd(root, counts):

@@ -10,8 +10,8 @@ import microgan
 from microgan.data.degrade import GaussianBlur
 from microgan.data.io import read_image
 from microgan.data.sources import BCCDSource
-from microgan.evaluate.metrics import psnr
-from microgan.train.checkpoint import BUNDLED_DIR, BUNDLED_DEFAULT, load_checkpoint
+from microgan.core.metrics import psnr
+from microgan.core.checkpoint import BUNDLED_DIR, BUNDLED_DEFAULT, load_checkpoint
 
 
 def test_bundled_model_is_small_generator_only_and_documented() -> None:

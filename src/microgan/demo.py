@@ -160,14 +160,14 @@ def claim_output(out: Path, overwrite: bool) -> None:
 
 def pretrained_model(model: Optional[Path]) -> Path:
     """The checkpoint to evaluate: ``model`` or the bundled default, checked before any work starts."""
-    from microgan.train.checkpoint import BUNDLED_DEFAULT, BUNDLED_DIR, resolve_model_path
+    from microgan.core.checkpoint import resolve_model_path
 
-    if model is None and not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
-        raise CheckpointError(
-            f"the bundled pretrained model ({BUNDLED_DIR / BUNDLED_DEFAULT}.safetensors) is not installed: "
-            "pass --model CHECKPOINT (a .safetensors file or training run folder), or --train to train one first"
-        )
-    return resolve_model_path(model)
+    try:
+        return resolve_model_path(model)
+    except CheckpointError as exc:
+        if model is None:  # the bundled model is missing: the demo can also train one
+            raise CheckpointError(f"{exc}, or --train to train one first") from None
+        raise
 
 
 # ----------------------------------------------------------------------------------- images
@@ -265,7 +265,7 @@ def training_settings(config: DemoConfig) -> Dict[str, Any]:
 def train_model(config: DemoConfig, settings: Dict[str, Any], prepared: Path, run: Path) -> Tuple[Path, Dict[str, Any]]:
     """Train from scratch on the demo's train crops within the time budget; returns the checkpoint
     to evaluate and the trainer's summary (steps, stop reason, validation scores)."""
-    from microgan.train.checkpoint import resolve_model_path
+    from microgan.core.checkpoint import resolve_model_path
     from microgan.train.trainer import run_training
 
     summary = run_training(settings, prepared, run, overwrite=True, quiet=not config.progress, device=config.device)

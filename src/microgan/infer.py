@@ -23,7 +23,6 @@ make that hold for a 9x5 crop as well as a 4096x3072 field:
 """
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from pathlib import Path
@@ -35,71 +34,22 @@ from torch import nn
 
 from microgan.archs.padding import crop, pad_to_multiple
 from microgan.config import deep_get
+from microgan.core.checkpoint import load_generator
+from microgan.core.device import DeviceLike, autocast, resolve_device, resolve_precision
+from microgan.core.geometry import model_channels, padded_size, receptive_radius, size_multiple
 from microgan.data.normalize import Normalizer, build_normalizer
-from microgan.errors import CheckpointError, MicroGANError
+from microgan.errors import MicroGANError
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: Width of the raised-cosine hand-over between tiles (the rest of the overlap is context).
 DEFAULT_RAMP = 32
 #: Overlap used when the receptive field is unbounded (global normalization layers).
 FALLBACK_OVERLAP = 96
 #: Share of the free memory a forward pass may plan to use.
 MEMORY_FRACTION = 0.5
-#: Largest probe used to measure the receptive field; beyond it the field counts as global.
-MAX_PROBE = 1024
-
-DeviceLike = Union[str, torch.device, None]
 TileLike = Union[None, str, int]
 
 
-# --------------------------------------------------------------------------- device and precision
-
-
-def resolve_device(device: DeviceLike = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error."""
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise MicroGANError(f"device '{device}': no CUDA device is available to PyTorch {torch.__version__}")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise MicroGANError(f"device '{device}': not a device name (use auto, cpu or cuda)") from None
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bfloat16 in hardware (x86 AVX512-BF16 / AMX, Arm BF16).
-
-    Elsewhere PyTorch emulates bf16 convolutions and they run slower than fp32, so ``auto`` only
-    picks bf16 where it is a speed-up. Read from /proc/cpuinfo flags (Linux).
-    """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[1].split())
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."""
-    if precision not in PRECISIONS:
-        raise MicroGANError(f"precision '{precision}': choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
-
-
-def _autocast(device: torch.device, precision: str):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+# --------------------------------------------------------------------------- memory
 
 
 def available_memory(device: torch.device) -> int:
@@ -125,40 +75,6 @@ def available_memory(device: torch.device) -> int:
     return max(int(free), 0)
 
 
-# --------------------------------------------------------------------------- generator geometry
-
-
-def size_multiple(generator: nn.Module) -> Tuple[int, int]:
-    """(multiple, min_size) the generator pads its input to.
-
-    MicroGAN generators declare them (``SizeInvariantGenerator``); for any other module the
-    product of all downsampling strides is a multiple of the true stride, which is all tiling needs.
-    """
-    multiple = getattr(generator, "multiple", None)
-    if multiple:
-        return int(multiple), int(getattr(generator, "min_size", multiple))
-    product = 1
-    for module in generator.modules():
-        stride = getattr(module, "stride", None)
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and stride is not None:
-            product *= int(stride if isinstance(stride, int) else stride[0])
-    return product, product
-
-
-def model_channels(generator: nn.Module, meta: Optional[Mapping[str, Any]] = None) -> int:
-    """Input channels of the generator: declared, from the checkpoint config, or the first conv."""
-    declared = getattr(generator, "in_channels", None)
-    if declared:
-        return int(declared)
-    spec = deep_get(meta or {}, "config.generator.in_channels")
-    if spec:
-        return int(spec)
-    for module in generator.modules():
-        if isinstance(module, nn.Conv2d):
-            return int(module.in_channels)
-    raise MicroGANError("cannot tell how many channels the generator takes")
-
-
 @torch.no_grad()
 def activation_bytes_per_pixel(generator: nn.Module, channels: int, device: torch.device) -> float:
     """Upper bound of fp32 activation bytes per input pixel: every leaf module's output of one
@@ -182,68 +98,6 @@ def activation_bytes_per_pixel(generator: nn.Module, channels: int, device: torc
     total = sum(t.numel() * 4 for t in kept.values())
     # inputs, outputs and concatenations are not leaf outputs: count three image-sized tensors more
     return total / (side * side) + 3 * channels * 4
-
-
-def has_global_normalization(generator: nn.Module) -> bool:
-    """Instance/group/layer normalization without running statistics: every output pixel depends
-    on the whole image, so no tile can reproduce the whole-image result exactly."""
-    for module in generator.modules():
-        if isinstance(module, (nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)):
-            if not getattr(module, "track_running_stats", False):
-                return True
-    return False
-
-
-def _structural_copy(generator: nn.Module) -> nn.Module:
-    """A copy of ``generator`` whose every path carries signal: convolutions average (positive
-    weights summing to one, no bias), batch norms are identities, max pools become average pools
-    of the same window. The gradient of such a copy is positive over the whole theoretical
-    receptive field, whatever the trained weights (a zero-initialized last layer, dead ReLUs or a
-    max pool's single winner would hide parts of it)."""
-    probe = copy.deepcopy(generator).float().eval()
-    for module in list(probe.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, nn.MaxPool2d):
-                setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
-    with torch.no_grad():
-        for module in probe.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                module.weight.fill_(1.0 / module.weight[0].numel())
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
-                if module.affine:
-                    module.weight.fill_(1.0)
-                    module.bias.zero_()
-    return probe
-
-
-def receptive_radius(generator: nn.Module, channels: int, device: torch.device) -> Optional[int]:
-    """Radius (pixels) of the input region that one output pixel depends on, measured.
-
-    The gradient of a centre output pixel of :func:`_structural_copy` with respect to a positive
-    input is non-zero exactly where that pixel can see, so its extent is the theoretical receptive
-    field of the actual module graph, whatever its architecture or weights. The probe doubles until
-    the field stops touching the probe border. ``None`` means unbounded: global normalization
-    layers, or a field still touching the border of a :data:`MAX_PROBE`-pixel probe.
-    """
-    if has_global_normalization(generator):
-        return None
-    multiple, min_size = size_multiple(generator)
-    probe = _structural_copy(generator).to(device)
-    side = max(64, 4 * multiple, min_size)
-    while side <= MAX_PROBE:
-        side = -(-side // multiple) * multiple
-        x = torch.full((1, channels, side, side), 0.5, device=device, requires_grad=True)
-        c = side // 2
-        probe(x)[0, :, c, c].sum().backward()
-        hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
-        radius = int((hit - c).abs().max()) if len(hit) else 0
-        if radius < c - 1:
-            return radius
-        side *= 2
-    return None
 
 
 # --------------------------------------------------------------------------- tiling geometry
@@ -342,22 +196,6 @@ def split_overlap(overlap: int) -> Tuple[int, int]:
 # --------------------------------------------------------------------------- the enhancer
 
 
-def load_model(model: Union[str, Path, None], device: DeviceLike = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
-    """``load_generator`` with a message that says what to do when no model is given and no
-    bundled model is installed."""
-    from microgan.train.checkpoint import BUNDLED_DEFAULT, BUNDLED_DIR, load_generator
-
-    try:
-        return load_generator(model, resolve_device(device))
-    except CheckpointError:
-        if model is None and not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
-            raise CheckpointError(
-                f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
-                "pass --model with a checkpoint file (.safetensors) or a training run folder"
-            ) from None
-        raise
-
-
 class Enhancer:
     """Restore numpy images with a generator, keeping size, sample type and channels.
 
@@ -406,7 +244,7 @@ class Enhancer:
     def from_model(cls, model: Union[str, Path, None] = None, device: DeviceLike = "auto", **kwargs: Any) -> "Enhancer":
         """Load a checkpoint file, run folder or bundled model name (None: the bundled default)."""
         dev = resolve_device(device)
-        net, meta = load_model(model, dev)
+        net, meta = load_generator(model, dev)
         return cls(net, meta, device=dev, **kwargs)
 
     # ------------------------------------------------------------------ geometry, lazily measured
@@ -546,7 +384,7 @@ class Enhancer:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Generator on a canvas already padded to its multiple: [-1, 1] float32 on the CPU.
         (no_grad rather than inference_mode: the outputs are post-processed in place.)"""
-        with _autocast(self.device, self.precision):
+        with autocast(self.device, self.precision):
             y = self.generator(x.to(self.device))
         return y.float().cpu()
 
@@ -585,7 +423,7 @@ class Enhancer:
         return crop(self._forward_tiled(canvas, tile, limit), pads)
 
     def _padded(self, size: int) -> int:
-        return -(-max(size, self.min_size) // self.multiple) * self.multiple
+        return padded_size(size, self.multiple, self.min_size)
 
     # ------------------------------------------------------------------ public API
 

@@ -13,7 +13,7 @@ import pytest
 from microgan.cli import main
 from microgan.evaluate.baselines import RichardsonLucy
 from microgan.evaluate.report import load_schema
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 TINY_TRAIN = ["--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
               "--set", "losses.pixel.weight=1.0", "--set", "train.steps=2", "--set", "train.critic_steps=1",

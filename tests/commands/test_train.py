@@ -13,7 +13,7 @@ from typing import List
 import pytest
 
 from microgan import cli
-from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+from microgan.core.checkpoint import LAST_NAME, load_checkpoint
 
 TINY_SETS = [
     "generator.channels=[4,8]", "critic.base=4", "losses.perceptual.weight=0", "losses.pixel.weight=1",

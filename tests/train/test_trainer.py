@@ -14,7 +14,7 @@ from microgan.config import apply_overrides, load_config
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import pad_collate
 from microgan.errors import MicroGANError
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 from microgan.train.distributed import DistContext
 from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir
 

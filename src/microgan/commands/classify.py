@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from microgan.atomic import atomic_write_json
+    from microgan.core.atomic import atomic_write_json
     from microgan.evaluate.classify import ClassifySettings, run_classification
 
     if args.folds < 2:

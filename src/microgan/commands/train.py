@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from microgan.config import apply_overrides, load_config
-    from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.core.checkpoint import LAST_NAME, load_checkpoint
     from microgan.train.trainer import run_training
 
     if args.resume and args.overwrite:

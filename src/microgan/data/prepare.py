@@ -31,11 +31,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from microgan.core.types import SPLITS, Box
 from microgan.data.degrade import Degradation, paper_degradation
 from microgan.data.io import Image, from_float, read_image, write_image
 from microgan.data.manifest import MANIFEST_NAME, CropRecord, compact_json, write_manifest
-from microgan.data.segment import Box, SegmentationParams, segment
-from microgan.data.sources import SPLITS, Source, SourceImage
+from microgan.data.segment import SegmentationParams, segment
+from microgan.data.sources import Source, SourceImage
 from microgan.data.split import DEFAULT_FRACTIONS, assign_splits
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES

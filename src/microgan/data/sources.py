@@ -21,7 +21,6 @@ Sources, registered in ``SOURCES``:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -32,16 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional, Sequence, Union
 
+from microgan.core.files import IMAGE_SUFFIXES, file_digest
+from microgan.core.types import SPLITS, Box
 from microgan.data.io import probe
-from microgan.data.segment import Box
 from microgan.data.voc import parse_voc
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 ROUTES = ("voc", "segment")
 
 #: The BCCD archive on GitHub (MIT licence). Its SHA-256 is not baked in: a branch archive can be
@@ -178,14 +176,6 @@ class BCCDSource(Source):
         image.labels = [obj.name for obj in annotation.objects]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_bccd(dest: PathLike, sha256: str, url: str = BCCD_URL) -> Path:
     """Download the BCCD archive, verify its SHA-256 against ``sha256``, unpack ``BCCD/`` into
     ``dest`` and return the folder holding ``Annotations/``.
@@ -207,7 +197,7 @@ def download_bccd(dest: PathLike, sha256: str, url: str = BCCD_URL) -> Path:
                 shutil.copyfileobj(response, fh)
         except OSError as exc:
             raise MicroGANError(f"{url}: download failed ({exc})") from None
-        actual = _sha256(archive)
+        actual = file_digest(archive)
         if actual != sha256.lower():
             raise MicroGANError(f"{url}: SHA-256 {actual} does not match the pinned {sha256.lower()}")
         unpacked = Path(tmp) / "unpacked"

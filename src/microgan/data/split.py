@@ -15,7 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from microgan.data.sources import SPLITS, SourceImage
+from microgan.core.types import SPLITS
+from microgan.data.sources import SourceImage
 from microgan.errors import ConfigError
 
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)

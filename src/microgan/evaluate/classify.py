@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from microgan.archs.classifiers import CLASSIFIERS, SplitClassifier
+from microgan.core.device import resolve_device
 from microgan.errors import MicroGANError
 from microgan.evaluate.classify_data import LabelledData, load_labelled
 from microgan.evaluate.classify_folds import FoldSplit, cross_validation_splits
@@ -52,12 +53,6 @@ class ClassifySettings:
     cache_dir: Optional[str] = None
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _build_classifier(settings: ClassifySettings, num_classes: int) -> SplitClassifier:
     if settings.classifier not in CLASSIFIERS:
         raise MicroGANError(f"unknown classifier '{settings.classifier}' (known: {', '.join(CLASSIFIERS)})")
@@ -90,7 +85,7 @@ def run_classification(
     kinds = kinds_from_specs(list(inputs))
     for kind in kinds:  # every input must be servable before hours of work start
         check_input(kind, labelled)
-    device = _device(settings.device)
+    device = str(resolve_device(settings.device))
     recipe = _recipe(settings)
     model = _build_classifier(settings, len(labelled.classes))
     labels = np.asarray(labelled.labels)

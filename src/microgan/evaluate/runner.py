@@ -25,7 +25,7 @@ from microgan.data.io import read_image
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
 from microgan.evaluate.baselines import TuningResult, parse_degradation
-from microgan.evaluate.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
+from microgan.core.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
 
 RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
 

@@ -15,7 +15,7 @@ Reproducibility. The data order is a function of ``(seed, epoch)`` (see
 interpolation), and a checkpoint holds weights, optimizer and AMP scaler states, every rank's RNG
 state and both streams' positions, so ``resume`` continues the same computation.
 
-Safety. Checkpoints are written atomically by :mod:`microgan.train.checkpoint`; ``last`` every
+Safety. Checkpoints are written atomically by :mod:`microgan.core.checkpoint`; ``last`` every
 ``ckpt_every`` steps and at the end, ``best`` (generator only) when validation PSNR improves. A
 non-finite loss stops training with the crop ids of the step, before anything is saved; weights
 are also checked before every save, so ``last`` is never overwritten by a diverged model.
@@ -37,7 +37,7 @@ import yaml
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import DEFAULT_BUCKET_RATIO, BatchStream, BucketBatchSampler
 from microgan.errors import ConfigError, MicroGANError
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 from microgan.train.distributed import DistContext, wrap
 from microgan.train.logging import CSV_NAME, TB_DIR, RunLogger
 
@@ -440,7 +440,7 @@ class Trainer:
 
     @staticmethod
     def _scores(pairs: Iterator[Tuple[torch.Tensor, torch.Tensor]]) -> Dict[str, float]:
-        from microgan.evaluate.metrics import psnr, ssim
+        from microgan.core.metrics import psnr, ssim
 
         p, s = [], []
         for out, ref in pairs:

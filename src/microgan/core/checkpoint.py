@@ -19,7 +19,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from microgan.atomic import atomic_write
+from microgan.archs import build_generator
+from microgan.core.atomic import atomic_write
+from microgan.core.device import DeviceLike, resolve_device
 from microgan.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -136,6 +138,11 @@ def resolve_model_path(model: Optional[PathLike]) -> Path:
     """A checkpoint file, a run folder (its best, else last, checkpoint), a bundled model name, or
     None for the bundled default model."""
     if model is None:
+        if not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
+            raise CheckpointError(
+                f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
+                "pass --model with a checkpoint file (.safetensors) or a training run folder"
+            )
         model = BUNDLED_DEFAULT
     path = Path(model)
     if path.is_dir():
@@ -151,9 +158,10 @@ def resolve_model_path(model: Optional[PathLike]) -> Path:
     raise CheckpointError(f"{model}: no such checkpoint file, run folder or bundled model")
 
 
-def load_generator(model: Optional[PathLike], device: Union[str, torch.device] = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
-    """Build the generator named in a checkpoint's config and load its weights (float32, eval mode)."""
-    from microgan.archs import build_generator
+def load_generator(model: Optional[PathLike], device: DeviceLike = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """Build the generator named in a checkpoint's config and load its weights (float32, eval mode).
+
+    ``model``: see :func:`resolve_model_path`; ``device``: see :func:`~microgan.core.device.resolve_device`."""
 
     path = resolve_model_path(model)
     ckpt = load_checkpoint(path, generator_only=True)
@@ -168,4 +176,4 @@ def load_generator(model: Optional[PathLike], device: Union[str, torch.device] =
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match generator '{spec.get('type')}' ({first})") from None
     ckpt.meta["path"] = str(path)
-    return net.to(device).eval(), ckpt.meta
+    return net.to(resolve_device(device)).eval(), ckpt.meta
