@@ -173,10 +173,7 @@ def build_source(config: PrepareConfig) -> Source:
         spec["crops"] = config.crops
     if config.source == "folder" and config.data is None:
         raise MicroGANError("the folder source needs --data PATH")
-    try:
-        return SOURCES.build(spec)
-    except KeyError as exc:
-        raise MicroGANError(str(exc.args[0])) from None
+    return SOURCES.build(spec)
 
 
 def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:

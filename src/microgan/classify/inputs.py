@@ -17,7 +17,7 @@ import numpy as np
 from microgan.core.files import file_digest
 from microgan.data.io import read_image, to_float, write_image
 from microgan.errors import ImageReadError, MicroGANError
-from microgan.evaluate.classify_data import LabelledData
+from microgan.classify.data import LabelledData
 
 PathLike = Union[str, Path]
 RESIZE_MODES = ("stretch", "pad")
