@@ -19,7 +19,7 @@ from microgan.train.distributed import DistContext
 from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir
 
 CPU = DistContext(0, 1, torch.device("cpu"))
-BUCKETS = ["data.batching=bucket", "data.batch_size=2"]
+BUCKETS = ["data.batch_size=2"]
 
 
 @pytest.fixture

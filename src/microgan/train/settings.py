@@ -5,9 +5,10 @@ naming it), so hours of training never end in a typo; see the bundled configs fo
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Optional, Type, TypeVar
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
 
 from microgan.core.device import PRECISIONS
 from microgan.data.samplers import DEFAULT_BUCKET_RATIO
@@ -17,9 +18,20 @@ S = TypeVar("S")
 
 LR_SCHEDULES = ("constant", "cosine")
 
+#: Keys that configs once had, and why they are gone: an old config fails naming the key and the
+#: fix, instead of "unknown setting". A checkpoint's saved config may still hold them (resume drops
+#: them with :func:`drop_retired`: none changed what training computed).
+RETIRED: Dict[str, str] = {
+    "data.batching": "batches are always size-bucketed and data.batch_size alone sets the batch (1 = the paper's "
+                     "batch of one); remove data.batching",
+}
+
 
 def section_settings(cls: Type[S], section: Dict[str, Any], name: str) -> S:
-    """``cls(**section)``, with unknown keys reported by name instead of a TypeError."""
+    """``cls(**section)``, with retired and unknown keys reported by name instead of a TypeError."""
+    for key in section:
+        if f"{name}.{key}" in RETIRED:
+            raise ConfigError(f"{name}.{key} is no longer a setting: {RETIRED[f'{name}.{key}']}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(section) - known)
     if unknown:
@@ -32,16 +44,11 @@ class DataSettings:
     """The config's ``data:`` section."""
 
     resize_to: Optional[int] = None  # 128 for MicroGAN-FS only
-    batching: str = "single"  # single (paper: batch of one) | bucket (size-bucketed batches)
-    batch_size: int = 1  # per process
+    batch_size: int = 1  # per process; > 1: crops of similar size share a batch (data.samplers)
     bucket_ratio: float = DEFAULT_BUCKET_RATIO
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        if self.batching not in ("single", "bucket"):
-            raise ConfigError(f"data.batching must be 'single' or 'bucket', got '{self.batching}'")
-        if self.batching == "single" and self.batch_size != 1 and not self.resize_to:
-            raise ConfigError("data.batching 'single' trains on one crop at a time: set data.batch_size=1 or data.batching=bucket")
         if self.batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
 
@@ -86,6 +93,19 @@ class TrainSettings:
         for key in ("val_every", "ckpt_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1")
+
+
+def drop_retired(config: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """A copy of ``config`` without :data:`RETIRED` keys, and the keys it dropped (for a resume of a
+    run whose saved config predates their removal)."""
+    out = copy.deepcopy(config)
+    dropped = []
+    for dotted in RETIRED:
+        section, key = dotted.split(".")
+        if isinstance(out.get(section), dict) and key in out[section]:
+            del out[section][key]
+            dropped.append(dotted)
+    return out, dropped
 
 
 def scheduled_lr(settings: TrainSettings, step: int) -> float:

@@ -9,6 +9,7 @@ weights are checked before every save, so ``last`` is never overwritten by a div
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -25,22 +26,22 @@ class TrainingDivergedError(MicroGANError):
     """A loss became NaN/Inf (or the weights did); the last checkpoint on disk is still good."""
 
 
+@dataclass
 class RunState:
     """Step counter, best validation PSNR and last scores of a run, with its networks, optimizers,
     scalers and streams: everything ``last.safetensors`` saves and a resume loads."""
 
-    def __init__(self, config: Dict[str, Any], out: Path, ctx: DistContext, nets: Networks, data: RunData, amp: MixedPrecision) -> None:
-        self.config = config
-        self.out = out
-        self.ctx = ctx
-        self.nets = nets
-        self.data = data
-        self.amp = amp
-        self.step = 0
-        self.best_psnr = -math.inf
-        self.last_val: Dict[str, float] = {}
-        #: messages for the user about the resume (shown when the loop starts)
-        self.notes: List[str] = []
+    config: Dict[str, Any]
+    out: Path
+    ctx: DistContext
+    nets: Networks
+    data: RunData
+    amp: MixedPrecision
+    step: int = 0
+    best_psnr: float = -math.inf
+    last_val: Dict[str, float] = field(default_factory=dict)
+    #: messages for the user about the resume (shown when the loop starts)
+    notes: List[str] = field(default_factory=list)
 
     @property
     def last_path(self) -> Path:

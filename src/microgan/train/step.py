@@ -13,6 +13,7 @@ loop can agree with the other ranks on stopping before anything is saved.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -31,30 +32,24 @@ def phase(settings: TrainSettings, step: int) -> str:
     return PIXEL if step < settings.pixel_warmup_steps else GAN
 
 
+@dataclass
 class GANStep:
     """Critic updates and one generator update; ``generator_ddp``/``critic_ddp`` are the DDP-wrapped
     modules (the plain ones where no gradient must be synchronised)."""
 
-    def __init__(
-        self,
-        nets: Networks,
-        generator_ddp: torch.nn.Module,
-        critic_ddp: torch.nn.Module,
-        losses: Losses,
-        amp: MixedPrecision,
-        settings: TrainSettings,
-        memory_format: torch.memory_format,
-    ) -> None:
-        self.nets = nets
-        self.generator_ddp = generator_ddp
-        self.critic_ddp = critic_ddp
-        self.losses = losses
-        self.amp = amp
-        self.cfg = settings
-        self.device = amp.device
-        self.memory_format = memory_format
-        #: the first non-finite loss seen (what, step, crops), or None
-        self.bad: Optional[str] = None
+    nets: Networks
+    generator_ddp: torch.nn.Module
+    critic_ddp: torch.nn.Module
+    losses: Losses
+    amp: MixedPrecision
+    cfg: TrainSettings
+    memory_format: torch.memory_format
+    #: the first non-finite loss seen (what, step, crops), or None
+    bad: Optional[str] = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.amp.device
 
     def _batch(self, batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         def move(t: torch.Tensor) -> torch.Tensor:
