@@ -23,6 +23,12 @@ def test_bundled_model_is_small_generator_only_and_documented() -> None:
     assert ckpt.meta["bundle"]["fp16_storage_loss"]["max_abs_diff_8bit"] <= 1
 
 
+def test_bundled_model_says_it_is_the_l1_trained_generator() -> None:
+    # the name microgan-bccd stays (users refer to it); its metadata says it never saw a critic
+    training = microgan.load(device="cpu").meta["training"]
+    assert training["objective"] == "l1" and training["adversarial_steps"] == 0 and training["pixel_steps"] == 12000
+
+
 def test_bundled_model_restores_blurred_bccd_cells_better_than_the_input(bccd_root: Path) -> None:
     enhancer = microgan.load()  # no path: the bundled model
     test_images = [im for im in BCCDSource(bccd_root).images() if im.split_hint == "test"][:2]

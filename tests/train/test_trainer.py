@@ -177,6 +177,9 @@ def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: P
     assert {"val/psnr_input", "val/ssim_input", "train/critic/gp", "train/images_per_s"} <= {r["tag"] for r in rows}
     best = ck.load_checkpoint(run / ck.BEST_NAME)
     assert best.meta["metrics"]["psnr"] == pytest.approx(max(psnrs), abs=1e-4)
+    # how it was trained is recorded: the paper's schedule, no warm-up, 4 GAN steps by the end
+    last = ck.load_checkpoint(run / ck.LAST_NAME).meta["training"]
+    assert last["objective"] == "gan" and last["adversarial_steps"] == 4 and last["pixel_steps"] == 0
     generator, meta = ck.load_generator(run)  # a run folder works wherever a model is taken
     assert meta["path"].endswith(ck.BEST_NAME)
 

@@ -198,6 +198,7 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     the checkpoint raise a :class:`~microgan.errors.CheckpointError` naming the method and the file."""
     from microgan.archs import count_params
     from microgan.errors import CheckpointError
+    from microgan.core.provenance import describe
     from microgan.infer import Enhancer
 
     try:
@@ -210,6 +211,7 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
         settings["config"] = meta["config"]["name"]
     if meta.get("step") is not None:
         settings["step"] = meta["step"]
+    settings["training"] = describe(meta.get("training"))
     return Method(
         name=name,
         restore=lambda lr, _degradation: enhancer.enhance(lr),

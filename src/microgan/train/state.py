@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 from microgan.core import checkpoint as ck
+from microgan.core.provenance import training_record
 from microgan.errors import CheckpointError, MicroGANError
 from microgan.train.amp import MixedPrecision
 from microgan.train.builder import Networks, RunData
@@ -81,6 +82,7 @@ class RunState:
             "position": {"generator": g_stream.state(), "critic": c_stream.state()},
             "world_size": self.ctx.world_size,
             "train_crops": len(self.data.train_set),
+            "training": training_record(self.config, self.step),
         }
 
     def check_weights(self) -> None:
