@@ -23,23 +23,22 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Dict, List, Optional, Sequence, Union
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from microgan.core.files import IMAGE_SUFFIXES, file_digest
+from microgan.core.files import IMAGE_SUFFIXES
 from microgan.core.types import SPLITS, Box
+from microgan.data.download import download_archive
 from microgan.data.io import probe
+from microgan.data.segment import SegmentationParams
 from microgan.data.voc import parse_voc
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 ROUTES = ("voc", "segment")
 
 #: The BCCD archive on GitHub (MIT licence). Its SHA-256 is not baked in: a branch archive can be
@@ -54,30 +53,47 @@ BCCD_CACHE = Path("~/.cache/microgan/bccd")
 class SourceImage:
     """One raw multi-cell image and what is known about its crops.
 
-    ``labels`` is per box when ``boxes`` is given; without boxes (segmentation route) it holds
-    the single class of the whole image (folder-per-class) or nothing.
+    ``boxes`` (VOC route) or ``points`` (cell centres, ``(x, y)`` inside the image; points route)
+    give one crop each, and ``labels`` then holds one label per box or point; with neither
+    (segmentation route) ``labels`` holds the single class of the whole image (folder-per-class)
+    or nothing.
     """
 
     id: str
     path: Path
     split_hint: Optional[str] = None
     boxes: Optional[List[Box]] = None
+    points: Optional[List[Tuple[int, int]]] = None
     labels: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
     def label_for(self, index: int) -> str:
         """The label of crop ``index`` ('' where unknown)."""
-        if self.boxes is not None:
+        if self.boxes is not None or self.points is not None:
             return self.labels[index]
         return self.labels[0] if self.labels else ""
 
 
 class Source:
-    """Base: ``images()`` lists the raw images in a stable order; ``root`` is the input folder."""
+    """Base: ``images()`` lists the raw images in a stable order; ``root`` is the input folder.
+
+    A source may carry its own defaults where its images differ from BCCD's (segmentation
+    settings, split fractions) and ask for a class-stratified split (:mod:`microgan.data.split`).
+    """
 
     name = ""
     route = "segment"
     root: Path
+    default_segmentation = SegmentationParams()
+    default_fractions: Tuple[float, float, float] = DEFAULT_FRACTIONS
+    stratify = False
+    cell_diameter: Optional[float] = None  # px; sizes the crops of sources that label cell centres
+    cache: Optional[Path] = None  # where a download goes by default; None: nothing to download
+
+    @staticmethod
+    def download(dest: PathLike, sha256: str) -> Path:
+        """Fetch the data set into ``dest`` (verified against ``sha256``); returns its root."""
+        raise MicroGANError("this source has nothing to download")
 
     def images(self) -> List[SourceImage]:
         raise NotImplementedError
@@ -86,9 +102,10 @@ class Source:
         raise NotImplementedError
 
 
-def _check_route(crops: str) -> str:
-    if crops not in ROUTES:
-        raise MicroGANError(f"unknown crop route '{crops}' (known: {', '.join(ROUTES)})")
+def check_route(crops: str, routes: Sequence[str] = ROUTES) -> str:
+    """``crops`` if it is one of ``routes``, else a one-line error."""
+    if crops not in routes:
+        raise MicroGANError(f"unknown crop route '{crops}' (known: {', '.join(routes)})")
     return crops
 
 
@@ -138,10 +155,15 @@ class BCCDSource(Source):
     """BCCD blood smears; VOC boxes (default) or the paper's segmentation."""
 
     name = "bccd"
+    cache = BCCD_CACHE
+
+    @staticmethod
+    def download(dest: PathLike, sha256: str) -> Path:
+        return download_bccd(dest, sha256)
 
     def __init__(self, data: Optional[PathLike] = None, crops: str = "voc") -> None:
         self.root = find_bccd(data)
-        self.route = _check_route(crops)
+        self.route = check_route(crops)
 
     def spec(self) -> Dict[str, str]:
         return {"type": self.name, "data": str(self.root), "crops": self.route}
@@ -187,42 +209,15 @@ def download_bccd(dest: PathLike, sha256: str, url: str = BCCD_URL) -> Path:
     existing = _bccd_layout(dest)
     if existing is not None:
         return existing
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256 or ""):
-        raise MicroGANError(f"download_bccd needs the archive's 64-hex-digit SHA-256, got {sha256!r}")
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest) as tmp:
-        archive = Path(tmp) / "bccd.zip"
-        try:
-            with urllib.request.urlopen(url) as response, open(archive, "wb") as fh:
-                shutil.copyfileobj(response, fh)
-        except OSError as exc:
-            raise MicroGANError(f"{url}: download failed ({exc})") from None
-        actual = file_digest(archive)
-        if actual != sha256.lower():
-            raise MicroGANError(f"{url}: SHA-256 {actual} does not match the pinned {sha256.lower()}")
-        unpacked = Path(tmp) / "unpacked"
-        _extract_bccd(archive, unpacked)
-        os.replace(unpacked / "BCCD", dest / "BCCD")
+
+    def select(parts: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:
+        return parts[parts.index("BCCD") + 1 :] if "BCCD" in parts else None
+
+    download_archive(url, sha256, dest, select, "BCCD")
     found = _bccd_layout(dest)
     if found is None:
         raise MicroGANError(f"{url}: the archive holds no BCCD/Annotations and BCCD/JPEGImages")
     return found
-
-
-def _extract_bccd(archive: Path, out: Path) -> None:
-    """Unpack the archive's ``*/BCCD/...`` members (and nothing outside ``out``) to ``out/BCCD``."""
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
-            parts = PurePosixPath(member.filename).parts
-            if "BCCD" not in parts or member.is_dir() or ".." in parts:
-                continue
-            relative = parts[parts.index("BCCD") :]
-            target = out.joinpath(*relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-    if not (out / "BCCD").is_dir():
-        raise MicroGANError(f"{archive}: the archive holds no BCCD/ folder")
 
 
 # --------------------------------------------------------------------------------------- folder
@@ -242,7 +237,7 @@ class FolderSource(Source):
         self.root = Path(data).expanduser()
         if not self.root.is_dir():
             raise MicroGANError(f"{self.root}: not a folder of images")
-        if _check_route(crops) != "segment":
+        if check_route(crops) != "segment":
             raise MicroGANError("the folder source has no annotations: use --crops segment")
         self.route = crops
 
