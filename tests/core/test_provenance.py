@@ -26,3 +26,9 @@ def test_recorded_wins_over_derived_and_unknown_is_said() -> None:
     assert training_of({"step": 5}) is None
     assert training_of({"config": {"generator": {}}, "step": 5}) is None  # not a training config: cannot tell
     assert "unknown" in describe(None)
+
+
+def test_a_fine_tuned_run_names_its_start() -> None:
+    record = training_record(load_config("microgan-blind"), 40000, {"name": "microgan-bccd", "model": "microgan-bccd"})
+    assert record["objective"] == "l1" and record["started_from"] == "microgan-bccd"
+    assert describe(record) == "L1-trained generator (40000 steps, no adversarial training, fine-tuned from microgan-bccd)"

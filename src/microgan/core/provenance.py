@@ -25,11 +25,12 @@ def _weights(losses: Mapping[str, Any]) -> Dict[str, float]:
     return out
 
 
-def training_record(config: Mapping[str, Any], step: int) -> Dict[str, Any]:
+def training_record(config: Mapping[str, Any], step: int, init_from: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """``{"objective", "steps", "pixel_steps", "adversarial_steps", ...}`` of a run at ``step``.
 
     ``objective`` is ``"gan"`` once any adversarial step ran, else the pixel loss (``"l1"``);
-    a GAN record also names the critic and the loss weights."""
+    a GAN record also names the critic and the loss weights; a fine-tuned run (``--init-from``)
+    names the model it started from (whose own record says how that one was trained)."""
     train = config.get("train") or {}
     losses = config.get("losses") or {}
     pixel_steps = min(int(step), int(train.get("pixel_warmup_steps") or 0))
@@ -43,6 +44,8 @@ def training_record(config: Mapping[str, Any], step: int) -> Dict[str, Any]:
     if adversarial_steps:
         record["critic"] = (config.get("critic") or {}).get("type")
         record["loss_weights"] = _weights(losses)
+    if init_from:
+        record["started_from"] = init_from.get("name") or init_from.get("model")
     return record
 
 
@@ -63,8 +66,9 @@ def describe(record: Optional[Mapping[str, Any]]) -> str:
     adversarial x1, perceptual x100)``."""
     if not record:
         return "training unknown (the checkpoint records no training config and step)"
+    start = f", fine-tuned from {record['started_from']}" if record.get("started_from") else ""
     if record["objective"] != GAN:
-        return f"{record['objective'].upper()}-trained generator ({record['steps']} steps, no adversarial training)"
+        return f"{record['objective'].upper()}-trained generator ({record['steps']} steps, no adversarial training{start})"
     warmup = f"{record['pixel_steps']} pixel warm-up + " if record["pixel_steps"] else ""
     weights = ", ".join(f"{k} x{v:g}" for k, v in (record.get("loss_weights") or {}).items())
-    return f"GAN-trained (critic {record.get('critic')}; {warmup}{record['adversarial_steps']} adversarial steps; {weights})"
+    return f"GAN-trained (critic {record.get('critic')}; {warmup}{record['adversarial_steps']} adversarial steps; {weights}{start})"

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
 from microgan.archs import build_critic, build_generator
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import BatchStream, BucketBatchSampler
-from microgan.errors import ConfigError
+from microgan.core.checkpoint import load_generator
+from microgan.errors import CheckpointError, ConfigError
 from microgan.losses import build_loss
 from microgan.train.distributed import DistContext
 from microgan.train.settings import DataSettings, TrainSettings
+
+#: One prepared folder, or several trained on together.
+DataPaths = Union[Path, Sequence[Path]]
 
 
 @dataclass
@@ -50,12 +54,18 @@ class Networks:
     opt_c: torch.optim.Optimizer
 
 
-def build_data(config: Dict[str, Any], data: Path, data_cfg: DataSettings, cfg: TrainSettings, ctx: DistContext) -> RunData:
-    """Datasets and the two shuffled streams (seeds ``seed`` and ``seed + 1``), this rank's share."""
+def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, cfg: TrainSettings, ctx: DistContext) -> RunData:
+    """Datasets (one or several prepared folders) and the two shuffled streams (seeds ``seed`` and
+    ``seed + 1``), this rank's share. With ``data.degradation`` the LR crops are drawn per visit."""
     channels = int(config["generator"].get("in_channels", 3))
-    train_set = PairedCropDataset(data, "train", resize_to=data_cfg.resize_to, channels=channels)
-    # validation always at native size: the generator is applied to native crops at inference
-    val_set = PairedCropDataset(data, "val", channels=channels, limit=cfg.val_max_crops)
+    degradation, seed = data_cfg.degradation, cfg.seed
+    train_set = PairedCropDataset(
+        data, "train", resize_to=data_cfg.resize_to, channels=channels, degradation=degradation,
+        augment=data_cfg.augment, seed=seed,
+    )
+    # validation always at native size (the generator is applied to native crops at inference),
+    # with one fixed draw of the training degradation per crop
+    val_set = PairedCropDataset(data, "val", channels=channels, limit=cfg.val_max_crops, degradation=degradation, seed=seed)
     sizes = train_set.sizes()
     streams = []
     for seed in (cfg.seed, cfg.seed + 1):
@@ -73,6 +83,18 @@ def build_networks(config: Dict[str, Any], cfg: TrainSettings, device: torch.dev
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
     return Networks(generator, critic, opt_g, opt_c)
+
+
+def init_generator(generator: torch.nn.Module, model: str) -> Dict[str, Any]:
+    """Start ``generator`` from another model's weights (fine-tuning; the critic and the optimizers
+    start fresh); the architectures must match. Returns what the checkpoints record as ``init_from``."""
+    source, meta = load_generator(model)
+    try:
+        generator.load_state_dict(source.state_dict())
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"--init-from {model}: its generator does not match this config's ({first})") from None
+    return {"model": str(model), "path": meta.get("path"), "name": (meta.get("config") or {}).get("name"), "step": meta.get("step")}
 
 
 def _weighted_loss(spec: Optional[Dict[str, Any]]) -> Tuple[Optional[torch.nn.Module], float]:

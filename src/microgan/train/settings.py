@@ -47,6 +47,8 @@ class DataSettings:
     batch_size: int = 1  # per process; > 1: crops of similar size share a batch (data.samplers)
     bucket_ratio: float = DEFAULT_BUCKET_RATIO
     num_workers: int = 0
+    degradation: Optional[Dict[str, Any]] = None  # spec drawn per crop visit; None: the prepared LR crops (paper)
+    augment: Optional[Dict[str, Any]] = None  # flips / stain jitter of the HR crop (needs degradation)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -41,6 +41,8 @@ class RunState:
     step: int = 0
     best_psnr: float = -math.inf
     last_val: Dict[str, float] = field(default_factory=dict)
+    #: the model the generator started from (``--init-from``), or None
+    init_from: Optional[Dict[str, Any]] = None
     #: messages for the user about the resume (shown when the loop starts)
     notes: List[str] = field(default_factory=list)
 
@@ -82,7 +84,9 @@ class RunState:
             "position": {"generator": g_stream.state(), "critic": c_stream.state()},
             "world_size": self.ctx.world_size,
             "train_crops": len(self.data.train_set),
-            "training": training_record(self.config, self.step),
+            "training_data": self.data.train_set.identity(),
+            "init_from": self.init_from,
+            "training": training_record(self.config, self.step, self.init_from),
         }
 
     def check_weights(self) -> None:
@@ -130,6 +134,10 @@ class RunState:
                 f"{path}: the checkpoint was trained on {meta.get('train_crops')} crops, the data now has "
                 f"{crops}: the data order cannot be continued (start a new run)"
             )
+        saved = (meta.get("training_data") or {}).get("crop_ids_sha256")
+        if saved and saved != self.data.train_set.identity()["crop_ids_sha256"]:
+            raise CheckpointError(f"{path}: the checkpoint was trained on another set of {crops} crops (crop ids differ): start a new run")
+        self.init_from = meta.get("init_from")
         self.step = int(meta["step"])
         self.best_psnr = meta["best_psnr"] if meta.get("best_psnr") is not None else -math.inf
         self.last_val = dict(meta.get("metrics") or {})

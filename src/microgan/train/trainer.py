@@ -24,7 +24,7 @@ import yaml
 from microgan.core import checkpoint as ck
 from microgan.errors import MicroGANError
 from microgan.train.amp import MixedPrecision
-from microgan.train.builder import build_data, build_losses, build_networks
+from microgan.train.builder import DataPaths, build_data, build_losses, build_networks, init_generator
 from microgan.train.distributed import DistContext, init_distributed, shutdown, wrap
 from microgan.train.logging import CSV_NAME, TB_DIR, RunLogger
 from microgan.train.settings import DataSettings, TrainSettings, section_settings
@@ -65,7 +65,16 @@ class Trainer:
     command line uses the checkpoint's own, plus any overrides).
     """
 
-    def __init__(self, config: Dict[str, Any], data: Path, out: Path, ctx: DistContext, resume: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        data: DataPaths,
+        out: Path,
+        ctx: DistContext,
+        resume: bool = False,
+        quiet: bool = False,
+        init_from: Optional[str] = None,
+    ) -> None:
         self.config = config
         self.out = Path(out)
         self.ctx = ctx
@@ -77,10 +86,11 @@ class Trainer:
         amp = MixedPrecision(self.cfg.precision, self.device)
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
 
-        self.data = build_data(config, Path(data), self.data_cfg, self.cfg, ctx)
+        self.data = build_data(config, data, self.data_cfg, self.cfg, ctx)
         self.nets = build_networks(config, self.cfg, self.device, memory_format)
         self.losses = build_losses(config, self.cfg, self.device)
-        self.state = RunState(config, self.out, ctx, self.nets, self.data, amp)
+        started_from = init_generator(self.nets.generator, init_from) if init_from is not None and not resume else None
+        self.state = RunState(config, self.out, ctx, self.nets, self.data, amp, init_from=started_from)
         rng = self.state.load(self.state.last_path) if resume else None
         self.state.seed_rng(rng, self.cfg.seed)
         self.optimize = GANStep(self.nets, wrap(self.nets.generator, ctx), wrap(self.nets.critic, ctx), self.losses, amp, self.cfg, memory_format)
@@ -205,13 +215,14 @@ class Trainer:
 
 def run_training(
     config: Dict[str, Any],
-    data: Path,
+    data: DataPaths,
     out: Path,
     *,
     resume: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
     device: str = "auto",
+    init_from: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Train in this process (joining the ``torchrun`` process group if there is one).
 
@@ -229,6 +240,6 @@ def run_training(
         errors = [e for e in ctx.gather(error) if e]
         if errors:
             raise MicroGANError(errors[0])
-        return Trainer(config, Path(data), Path(out), ctx, resume=resume, quiet=quiet).fit()
+        return Trainer(config, data, Path(out), ctx, resume=resume, quiet=quiet, init_from=init_from).fit()
     finally:
         shutdown(ctx)
