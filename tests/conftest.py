@@ -98,7 +98,7 @@ def save_tiny_generator():
     import torch
 
     from microgan.archs import build_generator
-    from microgan.train.checkpoint import Checkpoint, save_checkpoint
+    from microgan.core.checkpoint import Checkpoint, save_checkpoint
 
     def save(path: Path, in_channels: int = 3, name: str = "tiny", step: int = 1) -> Path:
         spec = {**TINY_GENERATOR, "in_channels": in_channels, "out_channels": in_channels}

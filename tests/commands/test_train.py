@@ -13,7 +13,7 @@ from typing import List
 import pytest
 
 from microgan import cli
-from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+from microgan.core.checkpoint import LAST_NAME, load_checkpoint
 
 TINY_SETS = [
     "generator.channels=[4,8]", "critic.base=4", "losses.perceptual.weight=0", "losses.pixel.weight=1",
@@ -70,6 +70,24 @@ def test_kill_9_leaves_a_checkpoint_to_resume_from(tiny_prepared: Path, tmp_path
     assert not list(run.glob(".*.tmp"))
 
 
+def test_retired_key_fails_naming_it_but_an_old_run_still_resumes(tiny_prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert cli.main(_args(tiny_prepared, run, "--config", "microgan", "--steps", "1", "--set", "data.batching=single")) == 2
+    err = capsys.readouterr().err
+    assert "data.batching is no longer a setting" in err and "data.batch_size" in err and "Traceback" not in err
+
+    assert cli.main(_args(tiny_prepared, run, "--config", "microgan", "--steps", "1")) == 0
+    # a checkpoint written before data.batching was retired: its saved config still holds the key
+    from microgan.core import checkpoint as ck
+
+    old = ck.load_checkpoint(run / LAST_NAME)
+    old.meta["config"]["data"]["batching"] = "single"
+    ck.save_checkpoint(run / LAST_NAME, old)
+    assert cli.main(_args(tiny_prepared, run, "--resume", "--steps", "2")) == 0
+    assert "ignoring data.batching" in capsys.readouterr().err
+    assert load_checkpoint(run / LAST_NAME).meta["step"] == 2
+
+
 BLIND_SET = [
     "--set", 'data.degradation={"type": "compose", "steps": [{"type": "blur", "sigma": [0.5, 3.0]}, {"type": "gaussian-noise", "sigma": [0, 0.03]}]}',
     "--set", "data.augment={flips: true, colour: 0.03}",
@@ -82,7 +100,7 @@ def test_init_from_fine_tunes_and_metadata_names_the_data(tiny_prepared: Path, t
     import torch
 
     from microgan.data.manifest import read_manifest
-    from microgan.train.checkpoint import BEST_NAME
+    from microgan.core.checkpoint import BEST_NAME
 
     start = save_tiny_generator(tmp_path / "start.safetensors")
     run = tmp_path / "run"

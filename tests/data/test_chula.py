@@ -15,7 +15,8 @@ from microgan.data.chula import CELL_DIAMETER, CLASSES, ChulaSource, SEGMENTATIO
 from microgan.data.io import read_image
 from microgan.data.points import PointCropParams, centred_box, point_crops
 from microgan.data.prepare import PrepareConfig, prepare
-from microgan.data.segment import Box, foreground_mask
+from microgan.core.types import Box
+from microgan.data.segment import foreground_mask
 from microgan.data.sources import SourceImage
 from microgan.data.split import stratified_splits
 from microgan.errors import MicroGANError

@@ -9,7 +9,7 @@ from skimage.restoration import richardson_lucy
 from microgan.data.io import from_float, to_float
 from microgan.errors import ConfigError
 from microgan.evaluate.baselines import degradation_psf, grid_points, parse_degradation, tune
-from microgan.evaluate.metrics import psnr
+from microgan.core.metrics import psnr
 from microgan.registry import BASELINES
 
 DEG = {"type": "gaussian-blur", "kernel_size": 15, "sigma": 2.6}

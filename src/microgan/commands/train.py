@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from microgan.errors import ConfigError
@@ -41,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from microgan.config import apply_overrides, load_config
-    from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.core.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.train.settings import RETIRED, drop_retired
     from microgan.train.trainer import run_training
 
     if args.resume and args.overwrite:
@@ -49,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.init_from and args.resume:
         raise ConfigError("--init-from starts a new run; --resume continues one (its start is in the checkpoint)")
     if args.resume:
-        config = load_checkpoint(args.out / LAST_NAME, generator_only=True).meta["config"]
+        config, dropped = drop_retired(load_checkpoint(args.out / LAST_NAME, generator_only=True).meta["config"])
+        for key in dropped:  # a run saved before the key was retired
+            print(f"note: ignoring {key} from the run's saved config: {RETIRED[key].split(';')[0]}", file=sys.stderr)
     elif args.config:
         config = load_config(args.config)
     else:

@@ -21,14 +21,13 @@ has no official split and five of its classes have fewer than 700 cells.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 from microgan.data.download import download_archive
 from microgan.data.io import probe
 from microgan.data.segment import SegmentationParams
-from microgan.data.sources import PathLike, Source, SourceImage, check_route
+from microgan.data.sources import PathLike, Source, SourceImage, check_route, locate
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
 
@@ -65,17 +64,9 @@ def _layout(folder: Path) -> Optional[Path]:
 def find_chula(data: Optional[PathLike] = None) -> Path:
     """Locate Chula RBC-12: ``data`` if given, else ``$MICROGAN_CHULA``,
     ``../shared/data/chula-rbc12``, ``~/.cache/microgan/chula-rbc12``."""
-    if data is not None:
-        candidates = [Path(data)]
-    else:
-        env = os.environ.get("MICROGAN_CHULA")
-        candidates = [Path(env)] if env else []
-        candidates += [Path("..") / "shared" / "data" / "chula-rbc12", CHULA_CACHE.expanduser()]
-    for candidate in candidates:
-        found = _layout(candidate.expanduser())
-        if found is not None:
-            return found
-    tried = ", ".join(str(c) for c in candidates)
+    found, tried = locate(data, "MICROGAN_CHULA", "chula-rbc12", CHULA_CACHE, _layout)
+    if found is not None:
+        return found
     raise MicroGANError(
         f"Chula RBC-12 not found (tried {tried}); pass --data PATH to a folder holding Dataset/ and Label/, "
         f"or download it with --download-sha256"
@@ -150,9 +141,6 @@ class ChulaSource(Source):
     def __init__(self, data: Optional[PathLike] = None, crops: str = "points") -> None:
         self.root = find_chula(data)
         self.route = check_route(crops, ROUTES)
-
-    def spec(self) -> dict:
-        return {"type": self.name, "data": str(self.root), "crops": self.route}
 
     def images(self) -> List[SourceImage]:
         out: List[SourceImage] = []

@@ -7,7 +7,6 @@ leaves nothing half-written behind; members that would land outside the output a
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -17,18 +16,11 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional, Tuple
 
+from microgan.core.files import file_digest
 from microgan.errors import MicroGANError
 
 #: Maps an archive member's path parts to its path parts under the output folder, or None to skip it.
 Select = Callable[[Tuple[str, ...]], Optional[Tuple[str, ...]]]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_sha256(sha256: Optional[str], what: str) -> str:
@@ -68,7 +60,7 @@ def download_archive(url: str, sha256: str, dest: Path, select: Select, name: st
                 shutil.copyfileobj(response, fh)
         except OSError as exc:
             raise MicroGANError(f"{url}: download failed ({exc})") from None
-        actual = sha256_of(archive)
+        actual = file_digest(archive)
         if actual != expected:
             raise MicroGANError(f"{url}: SHA-256 {actual} does not match the pinned {expected}")
         unpacked = Path(tmp) / "unpacked"

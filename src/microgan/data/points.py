@@ -21,7 +21,8 @@ from typing import List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from microgan.data.segment import Box, SegmentationParams, foreground_mask
+from microgan.core.types import Box
+from microgan.data.segment import SegmentationParams, foreground_mask
 from microgan.errors import ConfigError
 
 Point = Tuple[int, int]

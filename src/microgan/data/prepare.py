@@ -31,13 +31,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from microgan.core.types import SPLITS, Box
 from microgan.data.degrade import Degradation, paper_degradation
 from microgan.data.io import Image, from_float, read_image, write_image
 from microgan.data.manifest import MANIFEST_NAME, CropRecord, compact_json, write_manifest
 from microgan.data import chula  # noqa: F401  (registers the chula-rbc12 source)
 from microgan.data.points import PointCropParams, point_crops
-from microgan.data.segment import Box, SegmentationParams, segment
-from microgan.data.sources import SPLITS, Source, SourceImage
+from microgan.data.segment import SegmentationParams, segment
+from microgan.data.sources import Source, SourceImage
 from microgan.data.split import assign_splits, stratified_splits
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
@@ -180,10 +181,7 @@ def build_source(config: PrepareConfig) -> Source:
         spec["crops"] = config.crops
     if config.source == "folder" and config.data is None:
         raise MicroGANError("the folder source needs --data PATH")
-    try:
-        return SOURCES.build(spec)
-    except KeyError as exc:
-        raise MicroGANError(str(exc.args[0])) from None
+    return SOURCES.build(spec)
 
 
 def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:

@@ -25,20 +25,20 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from microgan.core.files import IMAGE_SUFFIXES
+from microgan.core.types import SPLITS, Box
 from microgan.data.download import download_archive
 from microgan.data.io import probe
-from microgan.data.segment import Box, SegmentationParams
+from microgan.data.segment import SegmentationParams
 from microgan.data.voc import parse_voc
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 ROUTES = ("voc", "segment")
 
 #: The BCCD archive on GitHub (MIT licence). Its SHA-256 is not baked in: a branch archive can be
@@ -99,7 +99,8 @@ class Source:
         raise NotImplementedError
 
     def spec(self) -> Dict[str, str]:
-        raise NotImplementedError
+        """What ``prepare.json`` records to rebuild this source."""
+        return {"type": self.name, "data": str(self.root), "crops": self.route}
 
 
 def check_route(crops: str, routes: Sequence[str] = ROUTES) -> str:
@@ -120,20 +121,30 @@ def _bccd_layout(folder: Path) -> Optional[Path]:
     return None
 
 
-def find_bccd(data: Optional[PathLike] = None) -> Path:
-    """Locate BCCD: ``data`` if given, else ``$MICROGAN_BCCD``, ``../shared/data/bccd``,
-    ``~/.cache/microgan/bccd``. Returns the folder holding ``Annotations/``."""
+def locate(
+    data: Optional[PathLike], env_var: str, shared_name: str, cache: Path, layout: Callable[[Path], Optional[Path]]
+) -> Tuple[Optional[Path], str]:
+    """The data set folder ``layout`` recognises among ``data`` if given, else ``$ENV_VAR``,
+    ``../shared/data/SHARED_NAME`` and ``cache``; and the places tried, for the error message."""
     if data is not None:
         candidates = [Path(data)]
     else:
-        env = os.environ.get("MICROGAN_BCCD")
+        env = os.environ.get(env_var)
         candidates = [Path(env)] if env else []
-        candidates += [Path("..") / "shared" / "data" / "bccd", BCCD_CACHE.expanduser()]
+        candidates += [Path("..") / "shared" / "data" / shared_name, cache.expanduser()]
     for candidate in candidates:
-        found = _bccd_layout(candidate.expanduser())
+        found = layout(candidate.expanduser())
         if found is not None:
-            return found
-    tried = ", ".join(str(c) for c in candidates)
+            return found, ""
+    return None, ", ".join(str(c) for c in candidates)
+
+
+def find_bccd(data: Optional[PathLike] = None) -> Path:
+    """Locate BCCD: ``data`` if given, else ``$MICROGAN_BCCD``, ``../shared/data/bccd``,
+    ``~/.cache/microgan/bccd``. Returns the folder holding ``Annotations/``."""
+    found, tried = locate(data, "MICROGAN_BCCD", "bccd", BCCD_CACHE, _bccd_layout)
+    if found is not None:
+        return found
     raise MicroGANError(
         f"BCCD not found (tried {tried}); pass --data PATH to a folder holding BCCD/Annotations "
         f"and BCCD/JPEGImages, or download it with --download-sha256 (see docs)"
@@ -164,9 +175,6 @@ class BCCDSource(Source):
     def __init__(self, data: Optional[PathLike] = None, crops: str = "voc") -> None:
         self.root = find_bccd(data)
         self.route = check_route(crops)
-
-    def spec(self) -> Dict[str, str]:
-        return {"type": self.name, "data": str(self.root), "crops": self.route}
 
     def images(self) -> List[SourceImage]:
         hints = _split_lists(self.root)
@@ -240,9 +248,6 @@ class FolderSource(Source):
         if check_route(crops) != "segment":
             raise MicroGANError("the folder source has no annotations: use --crops segment")
         self.route = crops
-
-    def spec(self) -> Dict[str, str]:
-        return {"type": self.name, "data": str(self.root), "crops": self.route}
 
     def images(self) -> List[SourceImage]:
         files = sorted(

@@ -15,7 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from microgan.data.sources import DEFAULT_FRACTIONS, SPLITS, SourceImage
+from microgan.core.types import SPLITS
+from microgan.data.sources import DEFAULT_FRACTIONS, SourceImage
 from microgan.errors import ConfigError
 
 

@@ -32,7 +32,7 @@ from skimage.restoration import richardson_lucy, unsupervised_wiener, wiener
 from microgan.data.degrade import build_degradation
 from microgan.data.io import from_float, to_float
 from microgan.errors import ConfigError
-from microgan.evaluate.metrics import psnr
+from microgan.core.metrics import psnr
 from microgan.registry import BASELINES
 
 Degradation = Mapping[str, Any]

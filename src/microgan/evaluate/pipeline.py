@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from microgan.atomic import atomic_write_json
+from microgan.core.atomic import atomic_write_json
 from microgan.evaluate import report as rep
 from microgan.evaluate.baselines import tune
 from microgan.data.degrade import build_degradation

@@ -27,7 +27,7 @@ from microgan.data.io import read_image
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
 from microgan.evaluate.baselines import TuningResult, parse_degradation
-from microgan.evaluate.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
+from microgan.core.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
 
 RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
 
@@ -229,6 +229,7 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     the checkpoint raise a :class:`~microgan.errors.CheckpointError` naming the method and the file."""
     from microgan.archs import count_params
     from microgan.errors import CheckpointError
+    from microgan.core.provenance import describe
     from microgan.infer import Enhancer
 
     try:
@@ -241,6 +242,7 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
         settings["config"] = meta["config"]["name"]
     if meta.get("step") is not None:
         settings["step"] = meta["step"]
+    settings["training"] = describe(meta.get("training"))
     return Method(
         name=name,
         restore=lambda lr, _degradation: enhancer.enhance(lr),

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from microgan.errors import MicroGANError
-from microgan.infer import has_global_normalization, load_model, model_channels, size_multiple
+from microgan.core.checkpoint import load_generator
+from microgan.core.geometry import has_global_normalization, model_channels, size_multiple
 
 FORMATS = ("onnx", "torchscript")
 #: Sizes (H, W) every export is checked on: 1x1, odd, non-multiples, wide, tall.
@@ -171,7 +172,7 @@ def export_generator(
 
 def export_model(model: Union[str, Path, None], path: Union[str, Path], fmt: str = "onnx", opset: int = 17) -> Dict[str, float]:
     """Load a checkpoint (file, run folder, bundled name) and export its generator."""
-    generator, meta = load_model(model, "cpu")
+    generator, meta = load_generator(model, "cpu")
     return export_generator(generator, path, fmt, opset, meta)
 
 

@@ -204,17 +204,7 @@ def build_degradation(spec: Union[Degradation, Spec]) -> Degradation:
     """A degradation from its spec dict (``{"type": "gaussian-blur", "sigma": 2.6}``) or as is."""
     if isinstance(spec, Degradation):
         return spec
-    if not isinstance(spec, dict) or "type" not in spec:
-        raise ConfigError(f"a degradation spec is a dict with a 'type', got {spec!r}")
-    try:
-        factory = DEGRADATIONS.get(spec["type"])
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
-    try:
-        return factory(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"degradation {spec}: {exc}") from None
+    return DEGRADATIONS.build(spec)
 
 
 def size_for(sigma: float) -> int:
