@@ -103,6 +103,12 @@ def read_meta(path: PathLike) -> Dict[str, Any]:
     meta = json.loads(raw)
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not supported (expected {FORMAT_VERSION})")
+    sidecar = path.with_suffix(".json")
+    if path.resolve().parent == BUNDLED_DIR and sidecar.is_file():
+        # facts about a bundled file that its header predates (e.g. its training data), shipped
+        # beside it rather than rewriting megabytes of weights; the header wins where both say
+        facts = json.loads(sidecar.read_text())
+        meta.update({k: v for k, v in facts.items() if not k.startswith("_") and k not in meta})
     return meta
 
 
