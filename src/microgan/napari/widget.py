@@ -167,6 +167,7 @@ class RestoreWidget(Container):
             gamma=layer.gamma,
             metadata={"microgan": {k: str(v) for k, v in options.items()}, "restored_from": layer.name},
         )
+        self.image.value = layer  # napari selects the new layer; the next run is most often on the input again
         self.progress.native.setRange(0, 1)
         self.progress.value = 1
         self.status.value = f"restored '{layer.name}'"
