@@ -33,7 +33,9 @@ from torch import nn
 
 from microgan.archs import build_generator
 from microgan.config import load_config
-from microgan.infer import Enhancer, activation_bytes_per_pixel, cpu_has_native_bf16, resolve_device
+from microgan.core.device import cpu_has_native_bf16, resolve_device
+from microgan.infer import Enhancer
+from microgan.infer.memory import activation_bytes_per_pixel
 
 VARIANTS = ("microgan", "microgan-fs", "microgan-nt", "deblurgan")
 REPO = Path(__file__).resolve().parents[1]

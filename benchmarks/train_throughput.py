@@ -44,10 +44,10 @@ PAPER = "paper: batch 1, fp32"
 SETTINGS: Dict[str, List[str]] = {
     PAPER: [],
     "batch 1, same critic batch": ["train.critic_batches=same"],
-    "bucket 4, fp32": ["data.batching=bucket", "data.batch_size=4"],
-    "bucket 4, fp32, channels_last": ["data.batching=bucket", "data.batch_size=4", "train.channels_last=true"],
-    "bucket 4, bf16": ["data.batching=bucket", "data.batch_size=4", "train.precision=bf16"],
-    "bucket 8, fp32": ["data.batching=bucket", "data.batch_size=8"],
+    "bucket 4, fp32": ["data.batch_size=4"],
+    "bucket 4, fp32, channels_last": ["data.batch_size=4", "train.channels_last=true"],
+    "bucket 4, bf16": ["data.batch_size=4", "train.precision=bf16"],
+    "bucket 8, fp32": ["data.batch_size=8"],
 }
 
 

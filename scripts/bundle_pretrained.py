@@ -3,7 +3,8 @@
     python scripts/bundle_pretrained.py RUN [--out src/microgan/weights/microgan-bccd.safetensors]
         [--data PREPARED --split val --limit 64]
 
-The run's best checkpoint is stripped of the critic, optimizer and RNG states and its floating
+The run's best checkpoint is stripped of the critic, optimizer and RNG states (keeping its config, step,
+scores and training record: L1 alone or GAN) and its floating
 weights are stored as float16 (half the size). The accuracy cost of fp16 storage is measured, not
 assumed: both versions restore the same crops and the largest difference (in 8-bit levels) and the
 PSNR of each are printed and stored in the file's metadata under ``bundle``.
@@ -19,9 +20,10 @@ import torch
 
 from microgan.data.io import read_image
 from microgan.data.manifest import read_manifest
-from microgan.evaluate.metrics import psnr
+from microgan.core.metrics import psnr
 from microgan.infer import Enhancer
-from microgan.train.checkpoint import load_checkpoint, load_generator, resolve_model_path, save_checkpoint
+from microgan.core.checkpoint import load_checkpoint, load_generator, resolve_model_path, save_checkpoint
+from microgan.core.provenance import training_of
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/microgan/weights/microgan-bccd.safetensors"
 
@@ -38,6 +40,7 @@ def main() -> int:
     source = resolve_model_path(args.run)
     ckpt = load_checkpoint(source, generator_only=True)
     meta = {k: v for k, v in ckpt.meta.items() if k in ("config", "step", "epoch", "metrics", "best_psnr")}
+    meta["training"] = training_of(ckpt.meta)  # how it was trained: L1 alone or GAN (core.provenance)
     meta["bundle"] = {"source": source.name, "weights_dtype": "float16"}
     ckpt.meta = meta
     save_checkpoint(args.out, ckpt, weights_dtype=torch.float16)

@@ -31,6 +31,21 @@ def bccd_root() -> Path:
     return root
 
 
+def _chula_path() -> Path:
+    env = os.environ.get("MICROGAN_CHULA")
+    return Path(env) if env else REPO.parent / "shared" / "data" / "chula-rbc12"
+
+
+@pytest.fixture(scope="session")
+def chula_root() -> Path:
+    """The Chula RBC-12 root (holding ``Dataset/`` and ``Label/``): ``$MICROGAN_CHULA`` or
+    ``<repo>/../shared/data/chula-rbc12``."""
+    root = _chula_path()
+    if not (root / "Dataset").is_dir() or not (root / "Label").is_dir():
+        pytest.skip(f"Chula RBC-12 not found at {root} (set MICROGAN_CHULA to its folder)")
+    return root
+
+
 def _cell_field(rng, oval: bool, height: int = 96, width: int = 128) -> "np.ndarray":
     """A brightfield-like RGB field: pale noisy background, 2-3 dark cells with pale centres,
     round or oval (so crops differ in shape and size, and the two classes differ visibly)."""
@@ -87,7 +102,7 @@ def save_tiny_generator():
     import torch
 
     from microgan.archs import build_generator
-    from microgan.train.checkpoint import Checkpoint, save_checkpoint
+    from microgan.core.checkpoint import Checkpoint, save_checkpoint
 
     def save(path: Path, in_channels: int = 3, name: str = "tiny", step: int = 1) -> Path:
         spec = {**TINY_GENERATOR, "in_channels": in_channels, "out_channels": in_channels}

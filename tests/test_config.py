@@ -27,9 +27,9 @@ def test_only_microgan_fs_resizes() -> None:
 
 def test_overrides_parse_yaml_values_and_do_not_mutate() -> None:
     cfg = load_config("microgan")
-    out = apply_overrides(cfg, ["train.optimizer.lr=2e-4", "data.batching=bucket", "new.section.flag=true", "train.name=abc"])
+    out = apply_overrides(cfg, ["train.optimizer.lr=2e-4", "data.batch_size=4", "new.section.flag=true", "train.name=abc"])
     assert out["train"]["optimizer"]["lr"] == 2e-4
-    assert out["data"]["batching"] == "bucket" and out["new"]["section"]["flag"] is True
+    assert out["data"]["batch_size"] == 4 and out["new"]["section"]["flag"] is True
     assert out["train"]["name"] == "abc"
     assert cfg["train"]["optimizer"]["lr"] == 1e-4
 
@@ -65,7 +65,7 @@ def test_variants_inherit_the_paper_schedule_and_change_only_their_networks() ->
 
 def test_base_of_a_user_config_is_merged_key_by_key(tmp_path: Path) -> None:
     (tmp_path / "mine.yaml").write_text("base: microgan\nname: mine\ntrain: {optimizer: {lr: 5.0e-4}}\n")
-    (tmp_path / "child.yaml").write_text("base: mine.yaml\ndata: {batching: bucket, batch_size: 4}\n")
+    (tmp_path / "child.yaml").write_text("base: mine.yaml\ndata: {bucket_ratio: 1.2, batch_size: 4}\n")
     cfg = load_config(tmp_path / "child.yaml")  # a relative base is found beside the config
     assert cfg["name"] == "mine" and cfg["data"]["batch_size"] == 4
     assert cfg["train"]["optimizer"] == {"lr": 5.0e-4, "betas": [0.9, 0.999]}

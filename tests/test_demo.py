@@ -18,7 +18,7 @@ from microgan.demo import (
     skimage_images,
 )
 from microgan.errors import CheckpointError, ConfigError, MicroGANError
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 
 def _fake_bccd(root, counts):
@@ -119,14 +119,16 @@ def test_pretrained_model_resolves_the_bundled_default_or_a_given_one(tmp_path, 
 
 
 def test_headline_gains():
-    head = Headline(psnr={"microgan": 45.0, "identity": 40.0, "richardson-lucy": 44.5},
-                    ssim={"microgan": 0.98, "identity": 0.95, "richardson-lucy": None})
+    head = Headline(model="microgan-bccd", training="L1-trained generator (12000 steps, no adversarial training)",
+                    psnr={"microgan-bccd": 45.0, "identity": 40.0, "richardson-lucy": 44.5},
+                    ssim={"microgan-bccd": 0.98, "identity": 0.95, "richardson-lucy": None})
     assert head.gain("identity") == pytest.approx(5.0)
     assert head.gain("identity", "ssim") == pytest.approx(0.03)
     assert head.gain("richardson-lucy", "ssim") is None
     lines = head.lines(rl_iterations=80)
-    assert lines[0] == "MicroGAN vs the blurred input: PSNR +5.00 dB, SSIM +0.0300"
-    assert lines[1] == "MicroGAN vs Richardson-Lucy (80 iterations): PSNR +0.50 dB, SSIM n/a"
+    assert lines[0] == "model microgan-bccd: L1-trained generator (12000 steps, no adversarial training)"
+    assert lines[1] == "microgan-bccd vs the blurred input: PSNR +5.00 dB, SSIM +0.0300"
+    assert lines[2] == "microgan-bccd vs Richardson-Lucy (80 iterations): PSNR +0.50 dB, SSIM n/a"
 
 
 @pytest.mark.parametrize("kwargs", [

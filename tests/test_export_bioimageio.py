@@ -45,7 +45,8 @@ def test_bundled_model_package_passes_bioimageio_test_and_matches_enhance(tmp_pa
     """The issue's done-when: `bioimageio test` exits 0, and the package's test output is what
     `microgan enhance` writes for the same input, within one 8-bit level."""
     package = tmp_path / "m.zip"
-    done = export_bioimageio("microgan-bccd", package, test=False)  # `bioimageio test` below is the test
+    enhancer = Enhancer.from_model("microgan-bccd", device="cpu", precision="fp32", tile=None)
+    done = export_bioimageio(enhancer, package, test=False)  # `bioimageio test` below is the test
     cli = Path(sys.executable).with_name("bioimageio")
     run = subprocess.run([str(cli), "test", str(package)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -95,30 +96,14 @@ def test_cli_package_of_a_checkpoint_with_its_card(tmp_path: Path, save_tiny_gen
     assert cover.shape[1] == 2 * cover.shape[0]
 
 
-@pytest.mark.parametrize("channels, normalize, dtype", [(1, None, "uint16"), (3, "percentile", "uint8")],
-                         ids=["gray-16bit", "percentile"])
-def test_gray_16bit_and_percentile_models_pass_their_test(
-    tmp_path: Path, channels: int, normalize: str, dtype: str
-) -> None:
-    import torch
-
-    from microgan.archs import build_generator
-    from microgan.train.checkpoint import Checkpoint, save_checkpoint
-
-    spec = {"type": "unet", "channels": [4, 8], "in_channels": channels, "out_channels": channels}
-    config = {"name": "tiny", "generator": spec, "data": {"normalize": normalize}}
-    torch.manual_seed(0)
-    checkpoint = tmp_path / "tiny.safetensors"
-    save_checkpoint(checkpoint, Checkpoint(meta={"config": config, "step": 1}, generator=build_generator(spec).state_dict()))
-    done = export_bioimageio(checkpoint, tmp_path / "p.zip", dtype=dtype)
-    assert done.status == "passed" and done.test_shape[1] == channels
-    inp = _rdf(done.path)["inputs"][0]
-    if normalize == "percentile":  # declared with the checkpoint's own percentiles
-        assert inp["data"]["type"] == "float32"
-        (scale_range,) = [p["kwargs"] for p in inp["preprocessing"] if p["id"] == "scale_range"]
-        assert scale_range["max_percentile"] == pytest.approx(99.8) and scale_range["axes"] == ["channel", "y", "x"]
-    else:
-        assert inp["data"]["type"] == "uint16" and _array(done.path, "test_input.npy").max() > 255
+def test_gray_16bit_model_passes_its_test(tmp_path: Path, save_tiny_generator) -> None:
+    checkpoint = save_tiny_generator(tmp_path / "gray.safetensors", in_channels=1)
+    enhancer = Enhancer.from_model(checkpoint, device="cpu", precision="fp32", tile=None)
+    done = export_bioimageio(enhancer, tmp_path / "p.zip", dtype="uint16")
+    assert done.status == "passed" and done.test_shape[1] == 1
+    (inp,), (out,) = _rdf(done.path)["inputs"], _rdf(done.path)["outputs"]
+    assert inp["data"]["type"] == "uint16" and inp["axes"][1]["channel_names"] == ["gray"]
+    assert out["data"]["range"] == [0.0, 65535.0] and _array(done.path, "test_input.npy").max() > 255
 
 
 def test_a_package_that_disagrees_with_the_enhancer_is_refused(
@@ -127,8 +112,9 @@ def test_a_package_that_disagrees_with_the_enhancer_is_refused(
     restore = bioimageio._restore
     monkeypatch.setattr(bioimageio, "_restore", lambda enhancer, batch: restore(enhancer, batch) + 3.0)
     package = tmp_path / "bad.zip"
+    enhancer = Enhancer.from_model(save_tiny_generator(tmp_path / "t.safetensors"), device="cpu", precision="fp32")
     with pytest.raises(MicroGANError, match="failed its test"):
-        export_bioimageio(save_tiny_generator(tmp_path / "t.safetensors"), package)
+        export_bioimageio(enhancer, package)
     assert not package.exists() and not list(tmp_path.glob("*.partial"))
 
 
@@ -145,3 +131,5 @@ def test_bad_requests_are_one_line_errors(tmp_path: Path, save_tiny_generator, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "already exists" in err[0] and ".zip file" in err[1] and "'licence'" in err[2]
     assert not (tmp_path / "m.zip").exists()
+    with pytest.raises(MicroGANError, match="CPU fp32"):
+        export_bioimageio(Enhancer.from_model(checkpoint, device="cpu", precision="bf16"), tmp_path / "m.zip")

@@ -10,8 +10,8 @@ import microgan
 from microgan.data.degrade import GaussianBlur
 from microgan.data.io import read_image
 from microgan.data.sources import BCCDSource
-from microgan.evaluate.metrics import psnr
-from microgan.train.checkpoint import BUNDLED_DIR, BUNDLED_DEFAULT, load_checkpoint
+from microgan.core.metrics import psnr
+from microgan.core.checkpoint import BUNDLED_DIR, BUNDLED_DEFAULT, load_checkpoint
 
 
 def test_bundled_model_is_small_generator_only_and_documented() -> None:
@@ -21,6 +21,12 @@ def test_bundled_model_is_small_generator_only_and_documented() -> None:
     assert ckpt.critic is None and not ckpt.optimizers
     assert ckpt.meta["config"]["generator"]["type"] == "unet-trimmed"
     assert ckpt.meta["bundle"]["fp16_storage_loss"]["max_abs_diff_8bit"] <= 1
+
+
+def test_bundled_model_says_it_is_the_l1_trained_generator() -> None:
+    # the name microgan-bccd stays (users refer to it); its metadata says it never saw a critic
+    training = microgan.load(device="cpu").meta["training"]
+    assert training["objective"] == "l1" and training["adversarial_steps"] == 0 and training["pixel_steps"] == 12000
 
 
 def test_bundled_model_restores_blurred_bccd_cells_better_than_the_input(bccd_root: Path) -> None:

@@ -1,6 +1,6 @@
 """``microgan demo``: the paper's pipeline end to end, in minutes, on real microscopy already on disk.
 
-A newcomer should see MicroGAN restore real cells, and by how much, before preparing data or training
+A newcomer should see a trained generator restore real cells, and by how much, before preparing data or training
 anything. The demo therefore only *chooses* its inputs and settings; every step is the toolkit's own
 public code, so what it shows is what the commands do:
 
@@ -31,7 +31,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from microgan.errors import CheckpointError, ConfigError, MicroGANError
 
 DEFAULT_OUT = Path("microgan-demo")
-MODEL_NAME = "microgan"
 INPUT_NAME = "identity"  # the blurred input, scored as a method
 RL_NAME = "richardson-lucy"
 BASELINES = (INPUT_NAME, RL_NAME)
@@ -102,24 +101,29 @@ class DemoImages:
 
 @dataclass
 class Headline:
-    """The numbers the demo prints: the model's mean PSNR/SSIM and its gains over the others."""
+    """The numbers the demo prints: the model's mean PSNR/SSIM and its gains over the others.
 
+    The model is named as what it is (its config's name and how it was trained,
+    :mod:`microgan.core.provenance`): an L1-trained generator is not presented as a GAN."""
+
+    model: str
+    training: str
     psnr: Dict[str, float]
     ssim: Dict[str, Optional[float]]
 
     def gain(self, other: str, metric: str = "psnr") -> Optional[float]:
         values = self.psnr if metric == "psnr" else self.ssim
-        mine, theirs = values[MODEL_NAME], values[other]
+        mine, theirs = values[self.model], values[other]
         return None if mine is None or theirs is None else mine - theirs
 
     def lines(self, rl_iterations: Optional[int] = None) -> List[str]:
-        out = []
+        out = [f"model {self.model}: {self.training}"]
         for other, label in ((INPUT_NAME, "the blurred input"), (RL_NAME, "Richardson-Lucy")):
             if rl_iterations is not None and other == RL_NAME:
                 label += f" ({rl_iterations} iterations)"
             ssim = self.gain(other, "ssim")
             ssim_text = "n/a" if ssim is None else f"{ssim:+.4f}"
-            out.append(f"MicroGAN vs {label}: PSNR {self.gain(other):+.2f} dB, SSIM {ssim_text}")
+            out.append(f"{self.model} vs {label}: PSNR {self.gain(other):+.2f} dB, SSIM {ssim_text}")
         return out
 
 
@@ -160,14 +164,14 @@ def claim_output(out: Path, overwrite: bool) -> None:
 
 def pretrained_model(model: Optional[Path]) -> Path:
     """The checkpoint to evaluate: ``model`` or the bundled default, checked before any work starts."""
-    from microgan.train.checkpoint import BUNDLED_DEFAULT, BUNDLED_DIR, resolve_model_path
+    from microgan.core.checkpoint import resolve_model_path
 
-    if model is None and not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
-        raise CheckpointError(
-            f"the bundled pretrained model ({BUNDLED_DIR / BUNDLED_DEFAULT}.safetensors) is not installed: "
-            "pass --model CHECKPOINT (a .safetensors file or training run folder), or --train to train one first"
-        )
-    return resolve_model_path(model)
+    try:
+        return resolve_model_path(model)
+    except CheckpointError as exc:
+        if model is None:  # the bundled model is missing: the demo can also train one
+            raise CheckpointError(f"{exc}, or --train to train one first") from None
+        raise
 
 
 # ----------------------------------------------------------------------------------- images
@@ -265,7 +269,7 @@ def training_settings(config: DemoConfig) -> Dict[str, Any]:
 def train_model(config: DemoConfig, settings: Dict[str, Any], prepared: Path, run: Path) -> Tuple[Path, Dict[str, Any]]:
     """Train from scratch on the demo's train crops within the time budget; returns the checkpoint
     to evaluate and the trainer's summary (steps, stop reason, validation scores)."""
-    from microgan.train.checkpoint import resolve_model_path
+    from microgan.core.checkpoint import resolve_model_path
     from microgan.train.trainer import run_training
 
     summary = run_training(settings, prepared, run, overwrite=True, quiet=not config.progress, device=config.device)
@@ -275,11 +279,21 @@ def train_model(config: DemoConfig, settings: Dict[str, Any], prepared: Path, ru
 # ----------------------------------------------------------------------------------- the demo
 
 
-def headline(report: Dict[str, Any]) -> Headline:
+def model_name(checkpoint: Path) -> str:
+    """What the report calls the model: its config's name (``microgan-bccd``), never a baseline's."""
+    from microgan.core.checkpoint import read_meta
+
+    name = str((read_meta(checkpoint).get("config") or {}).get("name") or "model")
+    return name if name not in (*BASELINES, "LR", "HR") else f"model-{name}"
+
+
+def headline(report: Dict[str, Any], model: str) -> Headline:
     methods = report["methods"]
     return Headline(
-        psnr={name: methods[name]["psnr"] for name in (MODEL_NAME, *BASELINES)},
-        ssim={name: methods[name]["ssim"] for name in (MODEL_NAME, *BASELINES)},
+        model=model,
+        training=methods[model]["settings"]["training"],
+        psnr={name: methods[name]["psnr"] for name in (model, *BASELINES)},
+        ssim={name: methods[name]["ssim"] for name in (model, *BASELINES)},
     )
 
 
@@ -313,7 +327,8 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
 
     if settings is not None:
         tick = time.perf_counter()
-        log(f"training a fresh MicroGAN for up to {config.max_minutes:g} min into {out / 'run'}")
+        log(f"training a fresh generator ({settings.get('name', config.train_config)}) for up to "
+            f"{config.max_minutes:g} min into {out / 'run'}")
         model, trained = train_model(config, settings, prepared, out / "run")
         seconds["train"] = time.perf_counter() - tick
         train_steps = int(trained["step"])
@@ -326,7 +341,8 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     if not test or not tune_on:
         missing = "test" if not test else "val"
         raise MicroGANError(f"{prepared}: segmentation found no {missing} crops in the demo images")
-    methods = [model_method(MODEL_NAME, model, config.device)]
+    name = model_name(model)
+    methods = [model_method(name, model, config.device)]
     baselines, tuning = tuned_baselines(prepared, tune_on, BASELINES, "val", log)
     methods.extend(baselines)
     seconds["tune"] = time.perf_counter() - tick
@@ -343,5 +359,5 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     seconds["total"] = time.perf_counter() - started
     return DemoResult(
         out=out, report_json=report_json, report_html=report_html, report=report, images=images,
-        model=Path(model), headline=headline(report), seconds=seconds, train_steps=train_steps,
+        model=Path(model), headline=headline(report, name), seconds=seconds, train_steps=train_steps,
     )

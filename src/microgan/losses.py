@@ -3,8 +3,8 @@
 All take images in [-1, 1] as ``(N, C, H, W)`` and an optional ``mask`` ``(N, 1, H, W)`` of valid
 pixels (1) for padded, size-bucketed batches: padded pixels never contribute. Built by name with
 :func:`build_loss` from the config's ``losses`` entries; the entry's ``weight`` (the loss's factor
-in the generator objective, e.g. 100 for the perceptual loss) is kept on the module as
-``loss_weight`` for the trainer to apply.
+in the generator objective, e.g. 100 for the perceptual loss) is the trainer's to apply
+(:mod:`microgan.train.builder`), not the loss's.
 """
 from __future__ import annotations
 
@@ -203,17 +203,6 @@ class PerceptualLoss(nn.Module):
 
 
 def build_loss(spec: Mapping[str, Any]) -> Any:
-    """``{"type": "perceptual", "backbone": "auto", "weight": 100.0}`` -> loss object with
-    ``loss_weight`` = the spec's ``weight`` (default 1.0)."""
-    if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ConfigError(f"loss spec must be a mapping with a 'type' key, got {spec!r}")
-    kwargs = dict(spec)
-    weight = float(kwargs.pop("weight", 1.0))
-    try:
-        loss = LOSSES.build(kwargs)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    except TypeError as exc:
-        raise ConfigError(f"loss '{spec['type']}': {exc}") from None
-    loss.loss_weight = weight
-    return loss
+    """``{"type": "perceptual", "backbone": "auto"}`` -> loss module. A config entry's ``weight``
+    (its factor in the generator objective) is the trainer's business: take it out first."""
+    return LOSSES.build(spec)

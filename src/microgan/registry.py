@@ -6,20 +6,24 @@ inference and evaluation never special-case a variant.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, TypeVar
+import inspect
+from typing import Any, Callable, Dict, Iterator, Mapping, TypeVar
+
+from microgan.errors import ConfigError
 
 T = TypeVar("T", bound=Callable[..., Any])
 
 
 class Registry:
-    """A named table of constructors with a helpful error for unknown names."""
+    """A named table of constructors. Unknown names and keywords a constructor does not take are
+    :class:`~microgan.errors.ConfigError` naming them (a config typo, not a bug)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._table: Dict[str, Callable[..., Any]] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator: ``@ARCHS.register("unet")`` adds a class or factory under ``name``."""
+        """Decorator: ``@GENERATORS.register("unet")`` adds a class or factory under ``name``."""
 
         def deco(obj: T) -> T:
             if name in self._table:
@@ -32,15 +36,26 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         try:
             return self._table[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name from a config
             known = ", ".join(sorted(self._table)) or "(none)"
-            raise KeyError(f"unknown {self.kind} '{name}'; known: {known}") from None
+            raise ConfigError(f"unknown {self.kind} '{name}'; known: {known}") from None
 
-    def build(self, spec: Dict[str, Any]) -> Any:
-        """Build from a config dict ``{"type": NAME, **kwargs}`` without mutating it."""
+    def build(self, spec: Mapping[str, Any]) -> Any:
+        """Build from a config mapping ``{"type": NAME, **kwargs}`` without mutating it.
+
+        The keywords are checked against the constructor's signature before it is called, so a
+        missing or unknown key is a ConfigError while a TypeError raised inside the constructor
+        (a bug) still surfaces as one."""
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            raise ConfigError(f"a {self.kind} spec must be a mapping with a 'type' key, got {spec!r}")
         kwargs = dict(spec)
         name = kwargs.pop("type")
-        return self.get(name)(**kwargs)
+        factory = self.get(name)
+        try:
+            inspect.signature(factory).bind(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"{self.kind} '{name}': {exc}") from None
+        return factory(**kwargs)
 
     def __contains__(self, name: str) -> bool:
         return name in self._table
@@ -49,7 +64,9 @@ class Registry:
         return iter(sorted(self._table))
 
 
-ARCHS = Registry("architecture")
+GENERATORS = Registry("generator")
+CRITICS = Registry("critic")
+CLASSIFIERS = Registry("classifier")
 LOSSES = Registry("loss")
 SOURCES = Registry("dataset source")
 METRICS = Registry("metric")

@@ -55,7 +55,7 @@ def test_fc_critic_input_size_must_suit_the_strides():
         build_critic({"type": "fc", "input_size": 100})
 
 
-@pytest.mark.parametrize("name", CRITICS)
+@pytest.mark.parametrize("name", list(CRITICS))
 def test_raw_scores_without_sigmoid(name):
     """Zero the last conv and set its bias: the score is exactly the bias, unsquashed."""
     critic = build_critic({"type": name, "base": 4, **({"input_size": 16} if name == "fc" else {})})
@@ -65,7 +65,7 @@ def test_raw_scores_without_sigmoid(name):
     assert torch.equal(critic(torch.rand(2, 3, 16, 16)), torch.full((2,), 7.5))
 
 
-@pytest.mark.parametrize("name", CRITICS)
+@pytest.mark.parametrize("name", list(CRITICS))
 def test_no_batch_norm(name):
     critic = build_critic({"type": name, "base": 4})
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules())
@@ -91,7 +91,7 @@ def _padded_batch():
     return x, mask
 
 
-@pytest.mark.parametrize("name", CRITICS)
+@pytest.mark.parametrize("name", list(CRITICS))
 def test_masked_pixels_do_not_change_the_score(name):
     critic = build_critic({"type": name, "base": 4, **({"input_size": 40} if name == "fc" else {})})
     x, mask = _padded_batch()

@@ -29,7 +29,7 @@ def test_small_generators_keep_any_size(name, size):
     assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", GENERATORS)
+@pytest.mark.parametrize("name", list(GENERATORS))
 def test_default_generators_keep_an_odd_size(name):
     gen = build_generator({"type": name, "in_channels": 3, "out_channels": 3}).eval()
     x = torch.rand(1, 3, 7, 13) * 2 - 1

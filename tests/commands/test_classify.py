@@ -44,3 +44,10 @@ def test_classify_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert rc == 2 and "nowhere: no such folder" in capsys.readouterr().err
     rc = main(["classify", "--data", str(data), "--inputs", "lr", "--folds", "1"])
     assert rc == 2 and "--folds must be at least 2" in capsys.readouterr().err
+
+
+def test_unknown_classifier_names_the_known_ones(tmp_path, capsys):
+    data = _two_colour_cells(tmp_path / "data")
+    rc = main(["classify", "--data", str(data), "--inputs", "lr", "--classifier", "resnet", "--json", str(tmp_path / "c.json")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "unknown classifier 'resnet'" in err and "efficientnet-lite0" in err and "tiny" in err

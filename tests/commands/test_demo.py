@@ -13,7 +13,7 @@ import pytest
 from microgan.cli import main
 from microgan.evaluate.baselines import RichardsonLucy
 from microgan.evaluate.report import load_schema
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 TINY_TRAIN = ["--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
               "--set", "losses.pixel.weight=1.0", "--set", "train.steps=2", "--set", "train.critic_steps=1",
@@ -33,10 +33,10 @@ def stand_in(tmp_path_factory, save_tiny_generator):
     return save_tiny_generator(tmp_path_factory.mktemp("model") / "stand-in.safetensors", name="stand-in", step=7)
 
 
-def _check_reports(out):
+def _check_reports(out, model="stand-in"):
     report = json.loads((out / "report.json").read_text())
     jsonschema.validate(report, load_schema())
-    assert list(report["methods"]) == ["microgan", "identity", "richardson-lucy"]
+    assert list(report["methods"]) == [model, "identity", "richardson-lucy"]  # the model under its config's name
     assert report["split"] == "test" and report["tuning"]["split"] == "val"
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
@@ -51,13 +51,16 @@ def test_bccd_route_end_to_end(bccd_root, stand_in, tmp_path, capsys):
     assert code == 0
     report = _check_reports(out)
     assert report["n_images"] == 2
-    assert report["methods"]["microgan"]["settings"]["checkpoint"] == str(stand_in)
+    assert report["methods"]["stand-in"]["settings"]["checkpoint"] == str(stand_in)
     assert len(list((out / "source" / "test").iterdir())) == 1
     assert len(list((out / "source" / "val").iterdir())) == 3
     printed = capsys.readouterr().out
-    assert "MicroGAN vs the blurred input: PSNR" in printed and "MicroGAN vs Richardson-Lucy" in printed
+    assert "stand-in vs the blurred input: PSNR" in printed and "stand-in vs Richardson-Lucy" in printed
+    # how the model was trained is said; the stand-in's checkpoint holds no training config to tell
+    assert "model stand-in: training unknown" in printed
+    assert "MicroGAN vs" not in printed
     assert f"report: {out / 'report.html'}" in printed
-    gain = report["methods"]["microgan"]["psnr"] - report["methods"]["identity"]["psnr"]
+    gain = report["methods"]["stand-in"]["psnr"] - report["methods"]["identity"]["psnr"]
     assert f"PSNR {gain:+.2f} dB" in printed
 
 
@@ -73,7 +76,7 @@ def test_skimage_route_when_bccd_is_not_found(stand_in, tmp_path, capsys):
     assert (out / "source" / "test" / "cell.png").is_file()
     # the untrained stand-in trails Richardson-Lucy: the user is told why and what to do
     report = json.loads((out / "report.json").read_text())
-    trails = report["methods"]["microgan"]["psnr"] < report["methods"]["richardson-lucy"]["psnr"]
+    trails = report["methods"]["stand-in"]["psnr"] < report["methods"]["richardson-lucy"]["psnr"]
     assert trails == ("unlike the BCCD blood smears" in captured.out)
     _check_reports(out)
 
@@ -119,10 +122,12 @@ def test_train_a_tiny_model_then_evaluate_it(tmp_path, capsys):
     code = main(["demo", "--out", str(out), "--data", str(empty), "--train", *TINY_TRAIN, *SMALL])
     assert code == 0
     assert (out / "run" / ck.BEST_NAME).is_file() and (out / "source" / "train").is_dir()
-    report = _check_reports(out)
-    settings = report["methods"]["microgan"]["settings"]
+    report = _check_reports(out, model="microgan-bccd")  # the pretrained model's recipe by default
+    settings = report["methods"]["microgan-bccd"]["settings"]
     assert settings["checkpoint"] == str(out / "run" / ck.BEST_NAME) and settings["step"] == 2
-    assert settings["config"] == "microgan-bccd"  # the pretrained model's recipe by default
+    assert settings["config"] == "microgan-bccd"
+    # 1 warm-up step then 1 GAN step: the report says it was GAN-trained, and how
+    assert settings["training"].startswith("GAN-trained (critic gap; 1 pixel warm-up + 1 adversarial steps")
 
 
 @pytest.mark.parametrize("argv, message", [

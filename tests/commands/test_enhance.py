@@ -10,7 +10,7 @@ import pytest
 
 from microgan import cli
 from microgan.data.io import read_image, write_image
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 
 def _hashes(folder: Path) -> Dict[str, str]:

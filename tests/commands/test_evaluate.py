@@ -52,7 +52,7 @@ def prepared(tmp_path):
 @pytest.fixture
 def checkpoint(tmp_path, save_tiny_generator):
     """A tiny untrained generator saved the way training saves one, and its parameter count."""
-    from microgan.train.checkpoint import load_checkpoint
+    from microgan.core.checkpoint import load_checkpoint
 
     path = save_tiny_generator(tmp_path / "tiny.safetensors", step=3)
     return path, sum(t.numel() for t in load_checkpoint(path, generator_only=True).generator.values())
@@ -108,7 +108,7 @@ def test_missing_checkpoint_is_one_clear_line(prepared, tmp_path, capsys):
 
 def test_mismatched_checkpoint_is_one_clear_line(prepared, checkpoint, tmp_path, capsys):
     """Weights saved for one architecture but a config naming a wider one: refused, naming the file."""
-    from microgan.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from microgan.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
     ckpt, _ = checkpoint
     original = load_checkpoint(ckpt, generator_only=True)
@@ -125,7 +125,7 @@ def test_grayscale_model_on_rgb_data_is_refused(prepared, tmp_path, capsys):
     import torch
 
     from microgan.archs import build_generator
-    from microgan.train.checkpoint import Checkpoint, save_checkpoint
+    from microgan.core.checkpoint import Checkpoint, save_checkpoint
 
     spec = {"type": "unet", "in_channels": 1, "out_channels": 1, "channels": [4, 8]}
     path = tmp_path / "gray.safetensors"

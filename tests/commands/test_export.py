@@ -8,7 +8,7 @@ import torch
 
 from microgan import cli
 from microgan.archs import build_generator
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 
 @pytest.fixture()

@@ -64,3 +64,57 @@ def test_missing_and_corrupt_crops_are_reported_by_id(tiny_prepared: Path, tmp_p
 def test_empty_split_is_an_error(tiny_prepared: Path) -> None:
     with pytest.raises(MicroGANError, match="no crops in split 'nope'"):
         PairedCropDataset(tiny_prepared, "nope")
+
+
+BLIND = {"type": "compose", "steps": [{"type": "blur", "sigma": [0.5, 3.0]}, {"type": "gaussian-noise", "sigma": [0.0, 0.03]}]}
+
+
+def test_on_the_fly_degradation_is_a_function_of_the_key(tiny_prepared: Path) -> None:
+    ds = PairedCropDataset(tiny_prepared, "train", degradation=BLIND, augment={"flips": True, "colour": 0.05}, seed=3)
+    a, b, other_epoch = ds[(0, 7, 1)], ds[(0, 7, 1)], ds[(0, 7, 2)]
+    torch.testing.assert_close(a["lr"], b["lr"])
+    torch.testing.assert_close(a["hr"], b["hr"])
+    assert not torch.equal(a["lr"], other_epoch["lr"])
+    fixed = PairedCropDataset(tiny_prepared, "train", degradation=BLIND, seed=3)
+    torch.testing.assert_close(fixed[0]["lr"], fixed[0]["lr"])  # plain index: one fixed draw per crop id
+    record = fixed.records[0]
+    hr = read_image(tiny_prepared / record.hr_path).array
+    expected = torch.from_numpy(hr.astype(np.float32) / 255.0 * 2 - 1).permute(2, 0, 1)
+    torch.testing.assert_close(fixed[0]["hr"], expected)  # no augmentation outside training keys
+    assert not torch.equal(fixed[0]["lr"], PairedCropDataset(tiny_prepared, "train")[0]["lr"])  # not the prepared LR
+
+
+def test_resumed_stream_continues_the_same_degradations(tiny_prepared: Path) -> None:
+    from microgan.data.samplers import BatchStream, BucketBatchSampler
+
+    ds = PairedCropDataset(tiny_prepared, "train", degradation=BLIND, augment={"flips": True}, seed=1)
+    sampler = BucketBatchSampler(ds.sizes(), 1, seed=4)
+    stream = BatchStream(ds, sampler)
+    first = [next(stream)["lr"] for _ in range(len(ds) + 3)]  # crosses an epoch end
+    resumed = BatchStream(ds, sampler, epoch=1, index=1)
+    for expected in first[len(ds) + 1 :]:
+        torch.testing.assert_close(next(resumed)["lr"], expected)
+
+
+def test_several_folders_read_as_one_and_identity(tiny_prepared: Path, tmp_path: Path) -> None:
+    import csv
+
+    other = shutil.copytree(tiny_prepared, tmp_path / "other")
+    rows = list(csv.reader(open(other / "manifest.csv")))
+    with open(other / "manifest.csv", "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(rows[0])
+        for row in rows[1:]:
+            writer.writerow(["b-" + row[0]] + row[1:])
+    both = PairedCropDataset([tiny_prepared, other], "train")
+    single = PairedCropDataset(tiny_prepared, "train")
+    assert len(both) == 2 * len(single)
+    ident = both.identity()
+    assert ident["crops"] == len(both) and len(ident["folders"]) == 2
+    assert ident["folders"][0]["images"] == sorted({r.source for r in single.records})
+    assert ident["folders"][0]["source"]["type"] == "folder"
+    assert ident["crop_ids_sha256"] != single.identity()["crop_ids_sha256"]
+    with pytest.raises(MicroGANError, match="distinct ids"):
+        PairedCropDataset([tiny_prepared, tiny_prepared], "train")
+    with pytest.raises(MicroGANError, match="needs data.degradation"):
+        PairedCropDataset(tiny_prepared, "train", augment={"flips": True})

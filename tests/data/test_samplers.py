@@ -103,7 +103,9 @@ class _Sizes(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.sizes)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: tuple) -> dict:
+        i, stream, epoch = key  # BatchStream's keys: (index, sampler seed, epoch)
+        assert stream == 0 and epoch >= 0
         h, w = self.sizes[i]
         return {"lr": torch.full((1, h, w), float(i)), "hr": torch.full((1, h, w), float(i)), "id": str(i)}
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from microgan.data.io import read_image
-from microgan.data.segment import Box, SegmentationParams, foreground_mask, segment, to_gray8
+from microgan.core.types import Box
+from microgan.data.segment import SegmentationParams, foreground_mask, segment, to_gray8
 from microgan.errors import ConfigError
 
 # (cx, cy, radius): dark cells on a bright brightfield-like background.

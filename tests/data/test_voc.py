@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from microgan.data.segment import Box
+from microgan.core.types import Box
 from microgan.data.voc import parse_voc
 from microgan.errors import MicroGANError
 

@@ -8,8 +8,8 @@ from skimage.restoration import richardson_lucy
 
 from microgan.data.io import from_float, to_float
 from microgan.errors import ConfigError
-from microgan.evaluate.baselines import gaussian_psf, grid_points, parse_degradation, tune
-from microgan.evaluate.metrics import psnr
+from microgan.evaluate.baselines import degradation_psf, grid_points, parse_degradation, tune
+from microgan.core.metrics import psnr
 from microgan.registry import BASELINES
 
 DEG = {"type": "gaussian-blur", "kernel_size": 15, "sigma": 2.6}
@@ -35,7 +35,7 @@ def blur(image: np.ndarray) -> np.ndarray:
 
 
 def test_psf_is_opencv_gaussian_kernel():
-    psf = gaussian_psf(DEG)
+    psf = degradation_psf(DEG)
     impulse = np.zeros((31, 31), np.float64)
     impulse[15, 15] = 1.0
     assert np.allclose(cv2.GaussianBlur(impulse, (15, 15), 2.6)[8:23, 8:23], psf)
@@ -84,7 +84,7 @@ def test_reflect_padding_beats_skimage_zero_border():
     lr = blur(hr)
     ours = BASELINES.build({"type": "richardson-lucy", "num_iter": 20})(lr, DEG)
     image = to_float(lr).astype(np.float64)
-    psf = gaussian_psf(DEG)
+    psf = degradation_psf(DEG)
     raw = np.stack([richardson_lucy(image[..., c], psf, num_iter=20) for c in range(3)], axis=-1)
     zero_border = from_float(raw, np.uint8)
     assert psnr(ours, hr) > psnr(lr, hr) > psnr(zero_border, hr) + 3
@@ -104,7 +104,7 @@ def test_psf_from_composed_degradation_and_default_sigma():
     composed = {"type": "compose", "steps": [{"type": "gaussian-blur", "kernel_size": 15, "sigma": None},
                                              {"type": "gaussian-noise", "sigma": 0.01}]}
     k = cv2.getGaussianKernel(15, 0)
-    assert np.allclose(gaussian_psf(composed), k @ k.T)
+    assert np.allclose(degradation_psf(composed), k @ k.T)
 
 
 def test_degradation_errors():
@@ -112,7 +112,7 @@ def test_degradation_errors():
     with pytest.raises(ConfigError, match="JSON"):
         parse_degradation("{not json")
     with pytest.raises(ConfigError, match="gaussian-blur"):
-        gaussian_psf({"type": "noise", "sigma": 3})
+        degradation_psf({"type": "noise", "sigma": 3})
     with pytest.raises(ConfigError, match="no parameter"):
         BASELINES.build({"type": "wiener", "iterations": 3})
     with pytest.raises(ConfigError, match="no validation crops"):

@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from microgan.atomic import atomic_write_json
+from microgan.core.atomic import atomic_write_json
 from microgan.evaluate import report as rep
 from microgan.evaluate.runner import CropScore, Evaluation, Method
 

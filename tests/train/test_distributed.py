@@ -26,7 +26,7 @@ NO_GP = ["losses.adversarial.gp_weight=0"]
 
 def _config(tiny: List[str], batch_size: int, extra: List[str]) -> dict:
     # lr 1e-3: a rank that missed the gradient all-reduce would be ~1e-3 off, far above tolerance
-    sets = [f"train.steps={STEPS}", "data.batching=bucket", f"data.batch_size={batch_size}", "train.optimizer.lr=1e-3"]
+    sets = [f"train.steps={STEPS}", f"data.batch_size={batch_size}", "train.optimizer.lr=1e-3"]
     return apply_overrides(load_config("microgan"), tiny + sets + extra)
 
 

@@ -14,12 +14,12 @@ from microgan.config import apply_overrides, load_config
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import pad_collate
 from microgan.errors import MicroGANError
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 from microgan.train.distributed import DistContext
 from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir
 
 CPU = DistContext(0, 1, torch.device("cpu"))
-BUCKETS = ["data.batching=bucket", "data.batch_size=2"]
+BUCKETS = ["data.batch_size=2"]
 
 
 @pytest.fixture
@@ -177,6 +177,9 @@ def test_run_writes_best_last_logs_and_config(prepared_varied: Path, tmp_path: P
     assert {"val/psnr_input", "val/ssim_input", "train/critic/gp", "train/images_per_s"} <= {r["tag"] for r in rows}
     best = ck.load_checkpoint(run / ck.BEST_NAME)
     assert best.meta["metrics"]["psnr"] == pytest.approx(max(psnrs), abs=1e-4)
+    # how it was trained is recorded: the paper's schedule, no warm-up, 4 GAN steps by the end
+    last = ck.load_checkpoint(run / ck.LAST_NAME).meta["training"]
+    assert last["objective"] == "gan" and last["adversarial_steps"] == 4 and last["pixel_steps"] == 0
     generator, meta = ck.load_generator(run)  # a run folder works wherever a model is taken
     assert meta["path"].endswith(ck.BEST_NAME)
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from microgan.archs.padding import padding_for
 from microgan.errors import ConfigError
-from microgan.registry import ARCHS
+from microgan.registry import CRITICS
 
 CRITIC_NORMS = ("none", "instance", "layer")
 STRIDE = 8  # three stride-2 convolutions
@@ -105,19 +105,19 @@ class PooledCritic(_ConvCritic):
         return (scores * weight).sum(dim=(1, 2, 3)) / weight.sum(dim=(1, 2, 3)).clamp_min(1e-12)
 
 
-@ARCHS.register("gap")
+@CRITICS.register("gap")
 def gap_critic(in_channels: int = 3, base: int = 64, norm: str = "none") -> PooledCritic:
     """MicroGAN's size-invariant critic: DeblurGAN's body + global average pooling, no norm."""
     return PooledCritic(in_channels, base, norm)
 
 
-@ARCHS.register("patch")
+@CRITICS.register("patch")
 def patch_critic(in_channels: int = 3, base: int = 64, norm: str = "instance") -> PooledCritic:
     """DeblurGAN's PatchGAN critic with instance norm; its patch scores averaged to one score."""
     return PooledCritic(in_channels, base, norm)
 
 
-@ARCHS.register("fc")
+@CRITICS.register("fc")
 class FCCritic(_ConvCritic):
     """MicroGAN-FS's fixed-size critic: the score map of an ``input_size`` square image flattened
     into Linear(1024) + ReLU + Linear(1). Any other size is a ``ValueError`` naming both sizes."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from microgan.archs.layers import SizeInvariantGenerator, make_norm
-from microgan.registry import ARCHS
+from microgan.registry import GENERATORS
 
 
 class _ResBlock(nn.Module):
@@ -34,7 +34,7 @@ class _ResBlock(nn.Module):
         return x + self.net(x)
 
 
-@ARCHS.register("resnet-deblurgan")
+@GENERATORS.register("resnet-deblurgan")
 class ResNetGenerator(SizeInvariantGenerator):
     """DeblurGAN generator for any input size: padded to a multiple of 4 (two stride-2 levels)
     and to at least 8 so the 1/4-resolution blocks can reflect-pad and instance-normalize."""

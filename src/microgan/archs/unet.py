@@ -15,7 +15,7 @@ from torch import nn
 
 from microgan.archs.layers import SizeInvariantGenerator, make_norm
 from microgan.errors import ConfigError
-from microgan.registry import ARCHS
+from microgan.registry import GENERATORS
 
 # Ronneberger's widths: 64 at full resolution doubling to 1024 at 1/16 (MicroGAN-NT).
 FULL_CHANNELS = (64, 128, 256, 512, 1024)
@@ -86,7 +86,7 @@ class _UNetBody(nn.Module):
         return self.head(x)
 
 
-@ARCHS.register("unet")
+@GENERATORS.register("unet")
 class UNet(SizeInvariantGenerator):
     """U-Net generator for any input size.
 
@@ -123,13 +123,13 @@ class UNet(SizeInvariantGenerator):
             self.start_at_identity()
 
 
-@ARCHS.register("unet-trimmed")
+@GENERATORS.register("unet-trimmed")
 def unet_trimmed(**kwargs) -> UNet:
     """MicroGAN's generator: the trimmed U-Net (widths overridable with ``channels``)."""
     return UNet(**{"channels": TRIMMED_CHANNELS, **kwargs})
 
 
-@ARCHS.register("unet-full")
+@GENERATORS.register("unet-full")
 def unet_full(**kwargs) -> UNet:
     """MicroGAN-NT's generator: Ronneberger's U-Net, 64 to 1024 filters, no trimming."""
     return UNet(**{"channels": FULL_CHANNELS, **kwargs})

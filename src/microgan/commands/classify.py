@@ -5,8 +5,6 @@ import argparse
 
 from microgan.errors import MicroGANError
 
-CLASSIFIER_NAMES = ("efficientnet-lite0", "vgg16", "tiny")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -25,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds [default: 5]")
     p.add_argument("--json", dest="json_path", default="classify.json", help="result file [default: classify.json]")
     p.add_argument("--out", default=None, help="folder for confusion heat maps (PNG), CSV tables and summary.md")
-    p.add_argument("--classifier", choices=CLASSIFIER_NAMES, default="efficientnet-lite0",
+    p.add_argument("--classifier", default="efficientnet-lite0",
                    help="efficientnet-lite0: ImageNet features, CPU-friendly (default); vgg16: the paper's recipe, "
                         "needs --vgg-weights and a GPU; tiny: random-feature smoke test")
     p.add_argument("--finetune", action="store_true",
@@ -46,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from microgan.atomic import atomic_write_json
-    from microgan.evaluate.classify import ClassifySettings, run_classification
+    from microgan.core.atomic import atomic_write_json
+    from microgan.classify.run import ClassifySettings, run_classification
 
     if args.folds < 2:
         raise MicroGANError(f"--folds must be at least 2, got {args.folds}")

@@ -14,11 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     defaults = DemoConfig()
     p = subparsers.add_parser(
         "demo",
-        help="see MicroGAN restore real microscopy: segment, blur, enhance, compare, HTML report",
+        help="see a trained generator restore real microscopy: segment, blur, enhance, compare, HTML report",
         description="Run the paper's pipeline end to end on real microscopy that needs no download: BCCD test "
         "images where BCCD is found (--data, $MICROGAN_BCCD, ../shared/data/bccd, ~/.cache/microgan/bccd), "
         "otherwise scikit-image's bundled microscopy images. Segments single cells, blurs them (15x15 "
-        "Gaussian), restores them with the pretrained MicroGAN (or one trained now with --train) and scores it "
+        "Gaussian), restores them with the bundled model (microgan-bccd: MicroGAN's generator trained with L1, "
+        "no adversarial phase) or one trained now with --train, and scores it "
         "against the blurred input and Richardson-Lucy (tuned on validation crops). Writes DIR/report.json "
         "and DIR/report.html.",
     )
@@ -36,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, metavar="MODEL",
                    help="checkpoint (.safetensors) or training run folder (default: the bundled pretrained model)")
     p.add_argument("--train", action="store_true",
-                   help="train a fresh MicroGAN on BCCD train images (or the fallback images) first and evaluate it")
+                   help="train a fresh generator with --config's recipe on BCCD train images (or the fallback images) "
+                   "first and evaluate it")
     p.add_argument("--max-minutes", type=positive_minutes, default=defaults.max_minutes, metavar="M",
                    help=f"training budget with --train, minutes (default: {defaults.max_minutes:g})")
     p.add_argument("--config", default=defaults.train_config,

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Set, Tuple
 
 from microgan.commands.argtypes import bounded
+from microgan.core.files import IMAGE_SUFFIXES
 from microgan.errors import MicroGANError
-
-#: Image suffixes taken from folders when no --glob is given (what data.io reads and writes).
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
 _tile = bounded(int, 1, words={"auto": "auto", "off": None}, what="a number of pixels")

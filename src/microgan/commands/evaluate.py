@@ -33,6 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
                    help="classical baselines to include; no names: all (identity, richardson-lucy, wiener, "
                    "unsupervised-wiener, unsharp)")
+    p.add_argument("--degradation", metavar="NAME|SPEC",
+                   help="make the LR crops from the HR crops with this fixed degradation instead of reading the "
+                   "prepared LR crops: 'paper', 'gauss:1.5+noise:0.01', 'defocus:4', 'jpeg:70', ... or a JSON spec "
+                   "(seeded per crop; one prepared folder serves every degradation)")
+    p.add_argument("--degradation-seed", type=int, default=0, metavar="N", help="seed of --degradation's noise (default 0)")
+    p.add_argument("--psf-scale", type=float, default=None, metavar="F",
+                   help="also run each PSF baseline with the blur's width scaled by F (e.g. 1.3: a PSF guessed 30%% too "
+                   "wide), named NAME@psfF; the plain baselines keep the true PSF (an oracle)")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate N crops spread evenly over the split (default: all)")
     p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
@@ -89,9 +97,20 @@ def run(args: argparse.Namespace) -> int:
     from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
     from microgan.evaluate.runner import model_method, select
 
+    from microgan.data.degrade.presets import parse_degradation_text
+    from microgan.evaluate.runner import CropSource
+    from microgan.registry import BASELINES
+
     models = parse_models(args.model)
     baselines = _baseline_names(args.baselines)
-    _check_names([n for n, _ in models] + baselines)
+    if args.psf_scale is not None and args.psf_scale <= 0:
+        raise ConfigError(f"--psf-scale must be > 0, got {args.psf_scale}")
+    scaled = [f"{b}@psf{args.psf_scale:g}" for b in baselines if args.psf_scale is not None and BASELINES.get(b).needs_psf]
+    _check_names([n for n, _ in models] + baselines + scaled)
+    degradation = parse_degradation_text(args.degradation) if args.degradation else None
+    if degradation is not None and not degradation.fixed:
+        raise ConfigError(f"--degradation {args.degradation}: evaluation needs a fixed degradation (no [low, high] ranges)")
+    source = CropSource(args.data, degradation, args.degradation_seed)
     if not models and not baselines:
         raise ConfigError("nothing to evaluate: give --model NAME=CHECKPOINT and/or --baselines")
 
@@ -108,11 +127,11 @@ def run(args: argparse.Namespace) -> int:
         if not tune_records:
             raise MicroGANError(f"{args.data}: no crops in split '{args.tune_split}' to tune the baselines on")
         log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
-        tuned, tuning = tuned_baselines(args.data, tune_records, baselines, args.tune_split, log, grid=True)
+        tuned, tuning = tuned_baselines(source, tune_records, baselines, args.tune_split, log, grid=True, psf_scale=args.psf_scale)
         methods += tuned
 
     _, report = evaluate_and_report(
-        args.data, chosen, methods, args.split, tuning=tuning, json_path=args.json, html_path=args.html,
+        source, chosen, methods, args.split, tuning=tuning, json_path=args.json, html_path=args.html,
         progress=crop_progress(not args.quiet, f"evaluate {args.split}"),
     )
     print(rep.text_table(report))

@@ -54,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
 def _run_bioimageio(args: argparse.Namespace, path) -> int:
     from microgan.export import format_errors
     from microgan.export.bioimageio import export_bioimageio
+    from microgan.infer import Enhancer
 
-    done = export_bioimageio(args.model, path, card=args.card, dtype=args.input_dtype, opset=args.opset)
+    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None)
+    done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype, opset=args.opset)
     geo = done.geometry
     print(f"wrote {path} (bioimage.io model 0.5; bioimageio test: {done.status})")
     print(f"  input sizes {geo.min} + n * {geo.step}, halo {geo.halo if geo.halo is not None else 'none'}, "

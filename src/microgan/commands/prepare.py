@@ -5,6 +5,9 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict
 
+#: The registered data set sources (tests check this against microgan.registry.SOURCES).
+SOURCE_NAMES = ("bccd", "chula-rbc12", "folder")
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -16,16 +19,19 @@ def register(subparsers: Any) -> None:
         "OUT/manifest.csv. Crops keep their native size and bit depth; unreadable files are skipped "
         "and listed at the end.",
     )
-    parser.add_argument("--source", choices=("bccd", "folder"), default="bccd", help="data set source (default bccd)")
-    parser.add_argument("--data", type=Path, help="input folder (bccd default: $MICROGAN_BCCD, "
-                        "../shared/data/bccd, ~/.cache/microgan/bccd)")
+    parser.add_argument("--source", choices=SOURCE_NAMES, default="bccd",
+                        help="data set source (default bccd); chula-rbc12: red cells labelled by centre in 13 classes")
+    parser.add_argument("--data", type=Path, help="input folder (default for bccd: $MICROGAN_BCCD, "
+                        "../shared/data/bccd, ~/.cache/microgan/bccd; for chula-rbc12: $MICROGAN_CHULA, "
+                        "../shared/data/chula-rbc12, ~/.cache/microgan/chula-rbc12)")
     parser.add_argument("--out", type=Path, required=True, help="output folder for the prepared crops")
-    parser.add_argument("--crops", choices=("voc", "segment"),
-                        help="crop route: voc annotation boxes or the paper's segmentation "
-                        "(default: voc for bccd, segment for folder)")
+    parser.add_argument("--crops", choices=("voc", "points", "segment"),
+                        help="crop route: voc annotation boxes, points (one crop per labelled cell centre) or "
+                        "the paper's segmentation (default: voc for bccd, points for chula-rbc12, segment for folder)")
     parser.add_argument("--seed", type=int, help="seed for the split and random degradations (default 0)")
     parser.add_argument("--split", metavar="TRAIN,VAL,TEST",
-                        help="fractions for images without a split of their own (default 0.8,0.1,0.1)")
+                        help="fractions for images without a split of their own (default 0.8,0.1,0.1; "
+                        "chula-rbc12: 0.6,0.2,0.2, stratified by class)")
     parser.add_argument("--blur-kernel", type=int, help="Gaussian blur kernel side, odd (default 15)")
     parser.add_argument("--blur-sigma", type=float,
                         help="Gaussian blur sigma in pixels; 0 = OpenCV's value for the kernel (default 2.6)")
@@ -44,26 +50,28 @@ def register(subparsers: Any) -> None:
     seg.add_argument("--drop-border", action="store_true", help="drop objects touching the image border")
     parser.add_argument("--limit", type=int, help="use only the first N images (sorted by id)")
     parser.add_argument("--download-sha256", metavar="HEX",
-                        help="bccd: download the archive into --data (or ~/.cache/microgan/bccd) if absent, "
-                        "verified against this SHA-256")
+                        help="bccd, chula-rbc12: download the archive into --data (or ~/.cache/microgan/<source>) "
+                        "if absent, verified against this SHA-256")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing prepared folder at --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from microgan.data.prepare import PrepareConfig, fractions_from_text, prepare
-    from microgan.data.segment import SegmentationParams
-    from microgan.data.sources import BCCD_CACHE, download_bccd
-    from microgan.errors import MicroGANError
+    from dataclasses import replace
 
+    from microgan.data.prepare import PrepareConfig, fractions_from_text, prepare
+    from microgan.errors import MicroGANError
+    from microgan.registry import SOURCES
+
+    source = SOURCES.get(args.source)
     data = args.data
     if args.download_sha256:
-        if args.source != "bccd":
-            raise MicroGANError("--download-sha256 applies to --source bccd only")
-        data = download_bccd(data or BCCD_CACHE, args.download_sha256)
-    # Options left out keep the library defaults (PrepareConfig, SegmentationParams): one source of truth.
-    segmentation = SegmentationParams(**_given(
+        if source.cache is None:
+            raise MicroGANError(f"--download-sha256: the {args.source} source has nothing to download")
+        data = source.download(data or source.cache, args.download_sha256)
+    # Options left out keep the source's defaults (Source.default_segmentation, PrepareConfig): one source of truth.
+    segmentation = replace(source.default_segmentation, **_given(
         block_size=args.block_size, c=args.threshold_c, polarity=args.polarity, min_area=args.min_area,
         max_area=args.max_area, margin=args.margin, drop_border=args.drop_border or None,
     ))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from microgan.errors import ConfigError
@@ -21,7 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="bundled config (microgan, microgan-fs, microgan-nt, deblurgan) or a YAML file; "
                    "with --resume the run's saved config is used and this option is ignored")
-    p.add_argument("--data", required=True, type=Path, help="prepared folder (output of microgan prepare)")
+    p.add_argument("--data", required=True, type=Path, nargs="+", metavar="PREPARED",
+                   help="prepared folder(s) (output of microgan prepare); several are trained on together")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="start the generator from this model's weights (bundled name, checkpoint or run folder): "
+                   "fine-tuning; the critic and optimizers start fresh")
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--epochs", type=int, help="stop after this many epochs (sets train.epochs)")
     p.add_argument("--steps", type=int, help="stop after this many generator steps in total (sets train.steps)")
@@ -37,13 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from microgan.config import apply_overrides, load_config
-    from microgan.train.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.core.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.train.settings import RETIRED, drop_retired
     from microgan.train.trainer import run_training
 
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other")
+    if args.init_from and args.resume:
+        raise ConfigError("--init-from starts a new run; --resume continues one (its start is in the checkpoint)")
     if args.resume:
-        config = load_checkpoint(args.out / LAST_NAME, generator_only=True).meta["config"]
+        config, dropped = drop_retired(load_checkpoint(args.out / LAST_NAME, generator_only=True).meta["config"])
+        for key in dropped:  # a run saved before the key was retired
+            print(f"note: ignoring {key} from the run's saved config: {RETIRED[key].split(';')[0]}", file=sys.stderr)
     elif args.config:
         config = load_config(args.config)
     else:
@@ -51,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     stops = {"epochs": args.epochs, "steps": args.steps, "max_minutes": args.max_minutes}
     overrides = [f"train.{k}={v}" for k, v in stops.items() if v is not None] + list(args.overrides)
     config = apply_overrides(config, overrides)
-    summary = run_training(config, args.data, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, device=args.device)
+    data = args.data[0] if len(args.data) == 1 else args.data
+    summary = run_training(config, data, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+                           device=args.device, init_from=args.init_from)
     if not args.quiet and summary["val"]:
         val = summary["val"]
         print(f"{args.out}: {summary['reason']} (step {summary['step']}, epoch {summary['epoch']}); "

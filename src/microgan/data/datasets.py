@@ -1,4 +1,16 @@
-"""PairedCropDataset: the (LR, HR) crop pairs of one split of a prepared folder, as network tensors.
+"""PairedCropDataset: the (LR, HR) crop pairs of one split of prepared folders, as network tensors.
+
+LR crops come from disk (``microgan prepare`` made them with the paper's blur) or, with a
+``degradation`` spec, are made from the HR crop on the fly: a fresh draw of a random degradation
+each time a crop is visited, so a model meets many blurs, noise levels and compressions instead of
+the one baked into the folder. The draw is a pure function of the sample's key: a training key
+``(index, stream, epoch)`` from :class:`~microgan.data.samplers.BatchStream` seeds it, so a resumed
+run continues the same stream of degradations; a plain integer index (validation, evaluation) gets
+a fixed draw per crop id, so the validation set never changes. Training keys also draw the
+augmentation (flips, colour jitter) applied to the HR crop before it is degraded.
+
+Several prepared folders can be read as one data set (domains trained together); their crop ids
+must be distinct.
 
 Crops keep their native size (the point of MicroGAN); only MicroGAN-FS asks for ``resize_to=128``
 because its critic ends in a fully connected layer. Both images of a pair are resized the same way:
@@ -12,15 +24,20 @@ dataset is built (before any training time is spent); decoding errors when the c
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import zlib
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from microgan.data.io import read_image, to_float
+from microgan.data.augment import Augment, build_augment
+from microgan.data.degrade import Degradation, build_degradation
+from microgan.data.io import from_float, read_image, to_float
 from microgan.data.manifest import CropRecord, read_manifest
 from microgan.errors import ImageReadError, MicroGANError
 
@@ -53,39 +70,70 @@ def _resize(array01: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0) if interp == cv2.INTER_CUBIC else out
 
 
+#: A training sample's key: (crop index, stream seed, epoch); validation uses the plain index.
+Key = Union[int, Tuple[int, int, int]]
+PathOrPaths = Union[str, Path, Sequence[Union[str, Path]]]
+
+
 class PairedCropDataset(Dataset):
     """Samples ``{"lr", "hr": float32 (C, H, W) in [-1, 1], "id": str}`` of one split.
 
-    ``channels`` is the model's input channel count (None: as stored). ``limit`` keeps ``limit``
-    crops evenly spaced in manifest order: validation caps its cost this way, deterministically,
-    while still covering many source images (the manifest lists crops image by image).
+    ``prepared`` is one prepared folder or several. ``channels`` is the model's input channel count
+    (None: as stored). ``limit`` keeps ``limit`` crops evenly spaced in manifest order: validation
+    caps its cost this way, deterministically, while still covering many source images (the
+    manifest lists crops image by image). ``degradation`` (a spec) makes LR from HR on the fly;
+    ``augment`` (the config's ``data.augment``) needs it. ``seed`` seeds both.
     """
 
     def __init__(
         self,
-        prepared: Union[str, Path],
+        prepared: PathOrPaths,
         split: str,
         resize_to: Optional[int] = None,
         channels: Optional[int] = None,
         limit: Optional[int] = None,
+        degradation: Optional[Dict[str, Any]] = None,
+        augment: Optional[Dict[str, Any]] = None,
+        seed: int = 0,
     ) -> None:
-        self.root = Path(prepared)
+        folders = [prepared] if isinstance(prepared, (str, Path)) else list(prepared)
+        if not folders:
+            raise MicroGANError("no prepared folder given")
+        self.roots: List[Path] = [Path(f) for f in folders]
+        self.root = self.roots[0]
         self.split = split
         self.resize_to = resize_to
         self.channels = channels
-        records = [r for r in read_manifest(self.root) if r.split == split]
-        if not records:
-            raise MicroGANError(f"{self.root / 'manifest.csv'}: no crops in split '{split}'")
-        if limit and limit < len(records):
-            records = [records[i * len(records) // limit] for i in range(limit)]
-        self.records: List[CropRecord] = records
-        missing = [r.id for r in self.records if not (self.root / r.hr_path).is_file() or not (self.root / r.lr_path).is_file()]
+        self.seed = int(seed)
+        self.degradation: Optional[Degradation] = build_degradation(degradation) if degradation else None
+        self.augment: Augment = build_augment(augment)
+        if augment and self.degradation is None:
+            raise MicroGANError("data.augment needs data.degradation: the LR crop is made from the augmented HR crop")
+        entries: List[Tuple[Path, CropRecord]] = []
+        for root in self.roots:
+            found = [(root, r) for r in read_manifest(root) if r.split == split]
+            if not found:
+                raise MicroGANError(f"{root / 'manifest.csv'}: no crops in split '{split}'")
+            entries += found
+        if limit and limit < len(entries):
+            entries = [entries[i * len(entries) // limit] for i in range(limit)]
+        seen: Dict[str, Path] = {}
+        for root, record in entries:
+            if record.id in seen:
+                raise MicroGANError(f"crop id '{record.id}' is in both {seen[record.id]} and {root}: prepared folders read together need distinct ids")
+            seen[record.id] = root
+        self.entries = entries
+        self.records: List[CropRecord] = [r for _, r in entries]
+        missing = [
+            r.id for root, r in entries if not (root / r.hr_path).is_file() or (self.degradation is None and not (root / r.lr_path).is_file())
+        ]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise MicroGANError(f"{self.root}: split '{split}' lists crops whose files are missing: {shown}")
+            where = ", ".join(str(r) for r in self.roots)
+            raise MicroGANError(f"{where}: split '{split}' lists crops whose files are missing: {shown}")
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.entries)
 
     def sizes(self) -> List[Tuple[int, int]]:
         """Each crop's ``(height, width)`` as the network sees it (from the manifest, no decoding)."""
@@ -93,22 +141,53 @@ class PairedCropDataset(Dataset):
             return [(self.resize_to, self.resize_to)] * len(self.records)
         return [(int(r.h), int(r.w)) for r in self.records]
 
-    def _load(self, record: CropRecord, rel: str) -> np.ndarray:
-        try:
-            array = to_float(read_image(self.root / rel).array)
-        except MicroGANError as exc:
-            raise ImageReadError(f"crop '{record.id}' ({rel}): {exc}") from None
-        if self.resize_to:
-            array = _resize(array, self.resize_to)
-        return _to_channels(array, self.channels or (1 if array.ndim == 2 else array.shape[2]))
+    def identity(self) -> Dict[str, Any]:
+        """What this data set is, for checkpoint metadata: the folders with their source (from
+        ``prepare.json``), the source images the crops come from (a classifier's leak check needs
+        them) and a digest of the crop ids (``--resume`` refuses another crop set of the same size)."""
+        folders = []
+        for root in self.roots:
+            source: Dict[str, Any] = {}
+            settings = root / "prepare.json"
+            if settings.is_file():
+                try:
+                    source = dict(json.loads(settings.read_text()).get("source") or {})
+                except (ValueError, AttributeError, UnicodeDecodeError):
+                    source = {}
+            images = sorted({r.source for rr, r in self.entries if rr == root})
+            folders.append({"path": str(root), "source": source, "images": images})
+        digest = hashlib.sha256("\n".join(sorted(r.id for r in self.records)).encode()).hexdigest()
+        return {"split": self.split, "crops": len(self.records), "crop_ids_sha256": digest, "folders": folders}
 
-    def __getitem__(self, index: int) -> Dict[str, object]:
-        record = self.records[index]
-        lr, hr = self._load(record, record.lr_path), self._load(record, record.hr_path)
+    def _read(self, root: Path, record: CropRecord, rel: str) -> np.ndarray:
+        try:
+            return read_image(root / rel).array
+        except MicroGANError as exc:
+            raise ImageReadError(f"crop '{record.id}' ({root / rel}): {exc}") from None
+
+    def _tensor(self, array01: np.ndarray) -> torch.Tensor:
+        if self.resize_to:
+            array01 = _resize(array01, self.resize_to)
+        chw = _to_channels(array01, self.channels or (1 if array01.ndim == 2 else array01.shape[2]))
+        return torch.from_numpy(chw) * 2.0 - 1.0
+
+    def _rng(self, key: Key, record: CropRecord) -> np.random.Generator:
+        if isinstance(key, tuple):
+            index, stream, epoch = key
+            return np.random.default_rng([self.seed, stream, epoch, index])
+        return np.random.default_rng([self.seed, zlib.crc32(record.id.encode())])
+
+    def __getitem__(self, key: Key) -> Dict[str, object]:
+        index = key[0] if isinstance(key, tuple) else key
+        root, record = self.entries[index]
+        hr = self._read(root, record, record.hr_path)
+        if self.degradation is None:
+            lr = self._read(root, record, record.lr_path)
+        else:
+            rng = self._rng(key, record)
+            if isinstance(key, tuple) and self.augment != Augment(flips=False):
+                hr = from_float(self.augment(to_float(hr), rng), hr.dtype) if hr.dtype.kind != "f" else self.augment(hr, rng)
+            lr = self.degradation(hr, rng)
         if lr.shape != hr.shape:
-            raise ImageReadError(f"crop '{record.id}': LR {lr.shape[1:]} and HR {hr.shape[1:]} sizes differ in {self.root}")
-        return {
-            "lr": torch.from_numpy(lr) * 2.0 - 1.0,
-            "hr": torch.from_numpy(hr) * 2.0 - 1.0,
-            "id": record.id,
-        }
+            raise ImageReadError(f"crop '{record.id}': LR {lr.shape} and HR {hr.shape} differ in {root}")
+        return {"lr": self._tensor(to_float(lr)), "hr": self._tensor(to_float(hr)), "id": record.id}

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from microgan.atomic import atomic_write_bytes
+from microgan.core.atomic import atomic_write_bytes
 from microgan.errors import ImageReadError, MicroGANError
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -18,12 +18,12 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterable, List, Union
 
-from microgan.atomic import atomic_write_bytes
+from microgan.core.atomic import atomic_write_bytes
+from microgan.core.types import SPLITS
 from microgan.errors import MicroGANError
 
 MANIFEST_NAME = "manifest.csv"
 COLUMNS = ("id", "split", "source", "x", "y", "w", "h", "label", "degradation", "hr_path", "lr_path")
-SPLITS = ("train", "val", "test")
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -95,7 +95,4 @@ def build_normalizer(spec: Union[str, Dict[str, Any], None] = None) -> Normalize
         spec = "range"
     if isinstance(spec, str):
         spec = {"type": spec}
-    try:
-        return NORMALIZERS.build(spec)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
+    return NORMALIZERS.build(spec)

@@ -24,19 +24,22 @@ import json
 import shutil
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
 
+from microgan.core.types import SPLITS, Box
 from microgan.data.degrade import Degradation, paper_degradation
 from microgan.data.io import Image, from_float, read_image, write_image
 from microgan.data.manifest import MANIFEST_NAME, CropRecord, compact_json, write_manifest
-from microgan.data.segment import Box, SegmentationParams, segment
-from microgan.data.sources import SPLITS, Source, SourceImage
-from microgan.data.split import DEFAULT_FRACTIONS, assign_splits
+from microgan.data import chula  # noqa: F401  (registers the chula-rbc12 source)
+from microgan.data.points import PointCropParams, point_crops
+from microgan.data.segment import SegmentationParams, segment
+from microgan.data.sources import Source, SourceImage
+from microgan.data.split import assign_splits, stratified_splits
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
 
@@ -51,21 +54,16 @@ class PrepareConfig:
     out: Path
     source: str = "bccd"
     data: Optional[Path] = None
-    crops: Optional[str] = None  # None: the source's default route (bccd: voc, folder: segment)
+    crops: Optional[str] = None  # None: the source's default route (bccd: voc, folder: segment, chula-rbc12: points)
     seed: int = 0
     blur_kernel: int = 15
     blur_sigma: Optional[float] = 2.6  # None: OpenCV's sigma for the kernel size
     noise: float = 0.0
     min_size: int = DEFAULT_MIN_SIZE
-    fractions: Tuple[float, float, float] = DEFAULT_FRACTIONS
-    segmentation: SegmentationParams = field(default_factory=SegmentationParams)
+    fractions: Optional[Tuple[float, float, float]] = None  # None: the source's (80/10/10; Chula 60/20/20)
+    segmentation: Optional[SegmentationParams] = None  # None: the source's (margin included)
     limit: Optional[int] = None
     overwrite: bool = False
-
-    @property
-    def margin(self) -> int:
-        """One margin for both routes, kept in the segmentation parameters."""
-        return self.segmentation.margin
 
 
 @dataclass
@@ -86,6 +84,7 @@ class PrepareSummary:
     skipped: List[Skipped]
     without_crops: int
     dropped_small: int
+    boxes_by: Dict[str, int]  # crops per way their box was found (annotated, segmented, centred)
     notes: List[str]
     seconds: float
 
@@ -104,6 +103,7 @@ class PrepareSummary:
                 f"  crop size: width {ws.min()}..{ws.max()} (median {int(np.median(ws))}), "
                 f"height {hs.min()}..{hs.max()} (median {int(np.median(hs))}) px"
             )
+            out.append("  boxes: " + ", ".join(f"{n} {how}" for how, n in sorted(self.boxes_by.items())))
             labels = sorted({r.label for r in self.records if r.label})
             if labels:
                 per = {lab: sum(r.label == lab for r in self.records) for lab in labels}
@@ -157,13 +157,22 @@ def _storable(image: Image, notes: List[str]) -> np.ndarray:
     return from_float((image.array - low) / max(high - low, 1e-12), np.uint16)
 
 
-def _boxes(entry: SourceImage, array: np.ndarray, config: PrepareConfig) -> List[Tuple[Box, str]]:
+def _boxes(
+    entry: SourceImage, array: np.ndarray, segmentation: SegmentationParams, source: Source
+) -> List[Tuple[Box, str, str]]:
+    """Every crop box of one image (margin applied, clipped) with its label and how the box was
+    found (``annotated``, ``segmented`` or ``centred``), by the entry's route."""
     height, width = array.shape[:2]
-    if entry.boxes is None:
-        found = segment(array, config.segmentation)  # margin already applied
+    if entry.points is not None:
+        if source.cell_diameter is None:
+            raise MicroGANError(f"source '{source.name}' gives points but no cell diameter to size their crops")
+        params = PointCropParams(diameter=source.cell_diameter)
+        found = [(c.box, c.how) for c in point_crops(array, entry.points, segmentation, params)]
+    elif entry.boxes is not None:
+        found = [(b.expand(segmentation.margin, width, height), "annotated") for b in entry.boxes]
     else:
-        found = [b.expand(config.margin, width, height) for b in entry.boxes]
-    return [(box, entry.label_for(i)) for i, box in enumerate(found)]
+        found = [(b, "segmented") for b in segment(array, segmentation)]  # margin already applied
+    return [(box, entry.label_for(i), how) for i, (box, how) in enumerate(found)]
 
 
 def build_source(config: PrepareConfig) -> Source:
@@ -172,10 +181,7 @@ def build_source(config: PrepareConfig) -> Source:
         spec["crops"] = config.crops
     if config.source == "folder" and config.data is None:
         raise MicroGANError("the folder source needs --data PATH")
-    try:
-        return SOURCES.build(spec)
-    except KeyError as exc:
-        raise MicroGANError(str(exc.args[0])) from None
+    return SOURCES.build(spec)
 
 
 def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
@@ -191,7 +197,9 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         entries = entries[: max(config.limit, 0)]
     if not entries:
         raise MicroGANError(f"{source.root}: no images found for source '{source.name}'")
-    splits = assign_splits(entries, config.fractions, config.seed)
+    fractions = config.fractions or source.default_fractions
+    segmentation = config.segmentation or source.default_segmentation
+    splits = (stratified_splits if source.stratify else assign_splits)(entries, fractions, config.seed)
     degradation: Degradation = paper_degradation(config.blur_kernel, config.blur_sigma, config.noise)
     degradation_json = compact_json(degradation.spec())
 
@@ -200,6 +208,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     notes: List[str] = []
     images_per_split: Dict[str, int] = {}
     dropped_small = without_crops = 0
+    boxes_by: Dict[str, int] = {}
     min_side = max(2, config.min_size)
     for entry in tqdm(entries, desc="prepare", unit="img", disable=not progress):
         notes.extend(f"{entry.path}: {note}" for note in entry.notes)
@@ -212,10 +221,11 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         array = _storable(image, notes)
         split = splits[entry.id]
         kept = 0
-        for box, label in _boxes(entry, array, config):
+        for box, label, how in _boxes(entry, array, segmentation, source):
             if box.w < config.min_size or box.h < config.min_size:
                 dropped_small += 1
                 continue
+            boxes_by[how] = boxes_by.get(how, 0) + 1
             crop_id = f"{entry.id}_{kept:03d}"
             hr = np.ascontiguousarray(array[box.y : box.y + box.h, box.x : box.x + box.w])
             lr = degradation(hr, _crop_rng(config.seed, crop_id))
@@ -238,6 +248,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         skipped=skipped,
         without_crops=without_crops,
         dropped_small=dropped_small,
+        boxes_by=boxes_by,
         notes=notes,
         seconds=time.perf_counter() - start,
     )
@@ -245,28 +256,36 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:5]) or "no boxes found"
         raise MicroGANError(f"nothing could be prepared from {len(entries)} images ({reasons})")
     write_manifest(out, records)
-    _write_settings(out, config, source, degradation, summary)
+    _write_settings(out, config, source, segmentation, fractions, degradation, summary)
     return summary
 
 
 def _write_settings(
-    out: Path, config: PrepareConfig, source: Source, degradation: Degradation, summary: PrepareSummary
+    out: Path,
+    config: PrepareConfig,
+    source: Source,
+    segmentation: SegmentationParams,
+    fractions: Sequence[float],
+    degradation: Degradation,
+    summary: PrepareSummary,
 ) -> None:
     """``OUT/prepare.json``: how the folder was made (reproducibility) and what was skipped."""
     settings = {
         "source": source.spec(),
         "seed": config.seed,
-        "fractions": list(config.fractions),
+        "fractions": list(fractions),
+        "stratified": source.stratify,
         "min_size": config.min_size,
-        "margin": config.margin,
+        "margin": segmentation.margin,
         "limit": config.limit,
-        "segmentation": config.segmentation.spec() if source.route == "segment" else None,
+        "segmentation": segmentation.spec() if source.route != "voc" else None,
         "degradation": degradation.spec(),
         "crops": len(summary.records),
         "images": summary.images_total,
         "skipped": [asdict(s) for s in summary.skipped],
         "without_crops": summary.without_crops,
         "dropped_small": summary.dropped_small,
+        "boxes_by": summary.boxes_by,
         "notes": summary.notes,
     }
     (out / SETTINGS_NAME).write_text(json.dumps(settings, indent=2) + "\n")

@@ -135,6 +135,8 @@ class BatchStream:
 
     Its position ``(epoch, index)`` (index = batches of ``epoch`` already taken) is all a
     checkpoint needs to resume it exactly, because the sampler's order depends only on the epoch.
+    The dataset is indexed with keys ``(index, sampler seed, epoch)``, see
+    :class:`~microgan.data.datasets.PairedCropDataset`.
     After the last batch of an epoch the position rolls over to ``(epoch + 1, 0)``, so ``epoch``
     is always the number of completed epochs plus the one in progress.
     """
@@ -149,7 +151,10 @@ class BatchStream:
         self._count = 0
 
     def _open(self) -> None:
-        batches = self.sampler.batches(self.epoch)
+        # keys (index, stream seed, epoch): a dataset that draws random degradations seeds them from
+        # the key, so the draws depend on the position in the stream alone (exact resume)
+        stream, epoch = self.sampler.seed, self.epoch
+        batches = [[(i, stream, epoch) for i in batch] for batch in self.sampler.batches(epoch)]
         self._count = len(batches)
         # a private generator: a DataLoader otherwise draws its worker base seed from torch's
         # global RNG, which would make the training RNG depend on when streams are opened

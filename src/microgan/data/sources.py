@@ -21,27 +21,24 @@ Sources, registered in ``SOURCES``:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
-import tempfile
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Dict, List, Optional, Sequence, Union
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from microgan.core.files import IMAGE_SUFFIXES
+from microgan.core.types import SPLITS, Box
+from microgan.data.download import download_archive
 from microgan.data.io import probe
-from microgan.data.segment import Box
+from microgan.data.segment import SegmentationParams
 from microgan.data.voc import parse_voc
 from microgan.errors import MicroGANError
 from microgan.registry import SOURCES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 ROUTES = ("voc", "segment")
 
 #: The BCCD archive on GitHub (MIT licence). Its SHA-256 is not baked in: a branch archive can be
@@ -56,41 +53,60 @@ BCCD_CACHE = Path("~/.cache/microgan/bccd")
 class SourceImage:
     """One raw multi-cell image and what is known about its crops.
 
-    ``labels`` is per box when ``boxes`` is given; without boxes (segmentation route) it holds
-    the single class of the whole image (folder-per-class) or nothing.
+    ``boxes`` (VOC route) or ``points`` (cell centres, ``(x, y)`` inside the image; points route)
+    give one crop each, and ``labels`` then holds one label per box or point; with neither
+    (segmentation route) ``labels`` holds the single class of the whole image (folder-per-class)
+    or nothing.
     """
 
     id: str
     path: Path
     split_hint: Optional[str] = None
     boxes: Optional[List[Box]] = None
+    points: Optional[List[Tuple[int, int]]] = None
     labels: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
     def label_for(self, index: int) -> str:
         """The label of crop ``index`` ('' where unknown)."""
-        if self.boxes is not None:
+        if self.boxes is not None or self.points is not None:
             return self.labels[index]
         return self.labels[0] if self.labels else ""
 
 
 class Source:
-    """Base: ``images()`` lists the raw images in a stable order; ``root`` is the input folder."""
+    """Base: ``images()`` lists the raw images in a stable order; ``root`` is the input folder.
+
+    A source may carry its own defaults where its images differ from BCCD's (segmentation
+    settings, split fractions) and ask for a class-stratified split (:mod:`microgan.data.split`).
+    """
 
     name = ""
     route = "segment"
     root: Path
+    default_segmentation = SegmentationParams()
+    default_fractions: Tuple[float, float, float] = DEFAULT_FRACTIONS
+    stratify = False
+    cell_diameter: Optional[float] = None  # px; sizes the crops of sources that label cell centres
+    cache: Optional[Path] = None  # where a download goes by default; None: nothing to download
+
+    @staticmethod
+    def download(dest: PathLike, sha256: str) -> Path:
+        """Fetch the data set into ``dest`` (verified against ``sha256``); returns its root."""
+        raise MicroGANError("this source has nothing to download")
 
     def images(self) -> List[SourceImage]:
         raise NotImplementedError
 
     def spec(self) -> Dict[str, str]:
-        raise NotImplementedError
+        """What ``prepare.json`` records to rebuild this source."""
+        return {"type": self.name, "data": str(self.root), "crops": self.route}
 
 
-def _check_route(crops: str) -> str:
-    if crops not in ROUTES:
-        raise MicroGANError(f"unknown crop route '{crops}' (known: {', '.join(ROUTES)})")
+def check_route(crops: str, routes: Sequence[str] = ROUTES) -> str:
+    """``crops`` if it is one of ``routes``, else a one-line error."""
+    if crops not in routes:
+        raise MicroGANError(f"unknown crop route '{crops}' (known: {', '.join(routes)})")
     return crops
 
 
@@ -105,20 +121,30 @@ def _bccd_layout(folder: Path) -> Optional[Path]:
     return None
 
 
-def find_bccd(data: Optional[PathLike] = None) -> Path:
-    """Locate BCCD: ``data`` if given, else ``$MICROGAN_BCCD``, ``../shared/data/bccd``,
-    ``~/.cache/microgan/bccd``. Returns the folder holding ``Annotations/``."""
+def locate(
+    data: Optional[PathLike], env_var: str, shared_name: str, cache: Path, layout: Callable[[Path], Optional[Path]]
+) -> Tuple[Optional[Path], str]:
+    """The data set folder ``layout`` recognises among ``data`` if given, else ``$ENV_VAR``,
+    ``../shared/data/SHARED_NAME`` and ``cache``; and the places tried, for the error message."""
     if data is not None:
         candidates = [Path(data)]
     else:
-        env = os.environ.get("MICROGAN_BCCD")
+        env = os.environ.get(env_var)
         candidates = [Path(env)] if env else []
-        candidates += [Path("..") / "shared" / "data" / "bccd", BCCD_CACHE.expanduser()]
+        candidates += [Path("..") / "shared" / "data" / shared_name, cache.expanduser()]
     for candidate in candidates:
-        found = _bccd_layout(candidate.expanduser())
+        found = layout(candidate.expanduser())
         if found is not None:
-            return found
-    tried = ", ".join(str(c) for c in candidates)
+            return found, ""
+    return None, ", ".join(str(c) for c in candidates)
+
+
+def find_bccd(data: Optional[PathLike] = None) -> Path:
+    """Locate BCCD: ``data`` if given, else ``$MICROGAN_BCCD``, ``../shared/data/bccd``,
+    ``~/.cache/microgan/bccd``. Returns the folder holding ``Annotations/``."""
+    found, tried = locate(data, "MICROGAN_BCCD", "bccd", BCCD_CACHE, _bccd_layout)
+    if found is not None:
+        return found
     raise MicroGANError(
         f"BCCD not found (tried {tried}); pass --data PATH to a folder holding BCCD/Annotations "
         f"and BCCD/JPEGImages, or download it with --download-sha256 (see docs)"
@@ -140,13 +166,15 @@ class BCCDSource(Source):
     """BCCD blood smears; VOC boxes (default) or the paper's segmentation."""
 
     name = "bccd"
+    cache = BCCD_CACHE
+
+    @staticmethod
+    def download(dest: PathLike, sha256: str) -> Path:
+        return download_bccd(dest, sha256)
 
     def __init__(self, data: Optional[PathLike] = None, crops: str = "voc") -> None:
         self.root = find_bccd(data)
-        self.route = _check_route(crops)
-
-    def spec(self) -> Dict[str, str]:
-        return {"type": self.name, "data": str(self.root), "crops": self.route}
+        self.route = check_route(crops)
 
     def images(self) -> List[SourceImage]:
         hints = _split_lists(self.root)
@@ -178,14 +206,6 @@ class BCCDSource(Source):
         image.labels = [obj.name for obj in annotation.objects]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_bccd(dest: PathLike, sha256: str, url: str = BCCD_URL) -> Path:
     """Download the BCCD archive, verify its SHA-256 against ``sha256``, unpack ``BCCD/`` into
     ``dest`` and return the folder holding ``Annotations/``.
@@ -197,42 +217,15 @@ def download_bccd(dest: PathLike, sha256: str, url: str = BCCD_URL) -> Path:
     existing = _bccd_layout(dest)
     if existing is not None:
         return existing
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256 or ""):
-        raise MicroGANError(f"download_bccd needs the archive's 64-hex-digit SHA-256, got {sha256!r}")
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest) as tmp:
-        archive = Path(tmp) / "bccd.zip"
-        try:
-            with urllib.request.urlopen(url) as response, open(archive, "wb") as fh:
-                shutil.copyfileobj(response, fh)
-        except OSError as exc:
-            raise MicroGANError(f"{url}: download failed ({exc})") from None
-        actual = _sha256(archive)
-        if actual != sha256.lower():
-            raise MicroGANError(f"{url}: SHA-256 {actual} does not match the pinned {sha256.lower()}")
-        unpacked = Path(tmp) / "unpacked"
-        _extract_bccd(archive, unpacked)
-        os.replace(unpacked / "BCCD", dest / "BCCD")
+
+    def select(parts: Tuple[str, ...]) -> Optional[Tuple[str, ...]]:
+        return parts[parts.index("BCCD") + 1 :] if "BCCD" in parts else None
+
+    download_archive(url, sha256, dest, select, "BCCD")
     found = _bccd_layout(dest)
     if found is None:
         raise MicroGANError(f"{url}: the archive holds no BCCD/Annotations and BCCD/JPEGImages")
     return found
-
-
-def _extract_bccd(archive: Path, out: Path) -> None:
-    """Unpack the archive's ``*/BCCD/...`` members (and nothing outside ``out``) to ``out/BCCD``."""
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
-            parts = PurePosixPath(member.filename).parts
-            if "BCCD" not in parts or member.is_dir() or ".." in parts:
-                continue
-            relative = parts[parts.index("BCCD") :]
-            target = out.joinpath(*relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-    if not (out / "BCCD").is_dir():
-        raise MicroGANError(f"{archive}: the archive holds no BCCD/ folder")
 
 
 # --------------------------------------------------------------------------------------- folder
@@ -252,12 +245,9 @@ class FolderSource(Source):
         self.root = Path(data).expanduser()
         if not self.root.is_dir():
             raise MicroGANError(f"{self.root}: not a folder of images")
-        if _check_route(crops) != "segment":
+        if check_route(crops) != "segment":
             raise MicroGANError("the folder source has no annotations: use --crops segment")
         self.route = crops
-
-    def spec(self) -> Dict[str, str]:
-        return {"type": self.name, "data": str(self.root), "crops": self.route}
 
     def images(self) -> List[SourceImage]:
         files = sorted(

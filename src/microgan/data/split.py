@@ -15,10 +15,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from microgan.data.sources import SPLITS, SourceImage
+from microgan.core.types import SPLITS
+from microgan.data.sources import DEFAULT_FRACTIONS, SourceImage
 from microgan.errors import ConfigError
-
-DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
 def check_fractions(fractions: Sequence[float]) -> Tuple[float, float, float]:
@@ -65,4 +64,56 @@ def assign_splits(
     names = [split for split, count in zip(SPLITS, counts) for _ in range(count)]
     for position, index in enumerate(order):
         out[free[index]] = names[position]
+    return out
+
+
+def stratified_splits(
+    images: Sequence[SourceImage],
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 0,
+) -> Dict[str, str]:
+    """Map each image id to a split so that every class's crops are shared out like ``fractions``
+    and, where a class has at least three images, each split holds some of them.
+
+    Images are indivisible (their crops stay together) and carry several classes each, so this is
+    iterative stratification (Sechidis et al., 2011) on crop counts: take the class with the fewest
+    crops left to place, give each of its images (in seeded order) to a split that has none of that
+    class yet, else to the split that still wants most of it (ties: the split that wants most crops
+    overall, then the earlier split), repeat. Rare classes are placed first, while every split still wants them. Images without a
+    label (or with a split hint) are left to :func:`assign_splits`.
+    """
+    fractions = check_fractions(fractions)
+    counts: Dict[str, Dict[str, int]] = {}
+    rest: List[SourceImage] = []
+    for image in images:
+        labelled = [label for label in image.labels if label]
+        if image.split_hint in SPLITS or not labelled or image.boxes is None and image.points is None:
+            rest.append(image)
+            continue
+        per: Dict[str, int] = {}
+        for label in labelled:
+            per[label] = per.get(label, 0) + 1
+        counts[image.id] = per
+    out = assign_splits(rest, fractions, seed)
+    ids = sorted(counts)
+    ids = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
+    classes = sorted({label for per in counts.values() for label in per})
+    totals = {c: sum(per.get(c, 0) for per in counts.values()) for c in classes}
+    splits = [s for s, f in zip(SPLITS, fractions) if f > 0]
+    want = {s: {c: f * totals[c] for c in classes} for s, f in zip(SPLITS, fractions)}
+    want_all = {s: f * sum(totals.values()) for s, f in zip(SPLITS, fractions)}
+    has = {s: set() for s in SPLITS}
+    left = dict(totals)
+    unplaced = ids
+    while unplaced:
+        rarest = min((c for c in classes if left[c] > 0), key=lambda c: (left[c], c))
+        for image_id in [i for i in unplaced if rarest in counts[i]]:
+            split = max(splits, key=lambda s: (rarest not in has[s], want[s][rarest], want_all[s], -SPLITS.index(s)))
+            out[image_id] = split
+            for label, n in counts[image_id].items():
+                want[split][label] -= n
+                want_all[split] -= n
+                left[label] -= n
+                has[split].add(label)
+        unplaced = [i for i in unplaced if i not in out]
     return out

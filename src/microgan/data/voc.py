@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from microgan.data.segment import Box
+from microgan.core.types import Box
 from microgan.errors import MicroGANError
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from microgan.atomic import atomic_write_json
+from microgan.core.atomic import atomic_write_json
 from microgan.evaluate import report as rep
 from microgan.evaluate.baselines import tune
-from microgan.evaluate.runner import Evaluation, Method, baseline_method, evaluate, load_pair, restore_examples
+from microgan.data.degrade import build_degradation
+from microgan.evaluate.runner import Data, Evaluation, Method, as_source, baseline_method, evaluate, load_pair, restore_examples
+from microgan.registry import BASELINES
 
 Progress = Callable[[Iterable[Any]], Iterable[Any]]
 
@@ -44,28 +46,41 @@ def tuning_line(tuned: Any, split: str, grid: bool = False) -> str:
 
 
 def tuned_baselines(
-    prepared: Path,
+    prepared: Data,
     records: Sequence[Any],
     names: Sequence[str],
     split: str,
     log: Optional[Callable[[str], None]] = None,
     grid: bool = False,
+    psf_scale: Optional[float] = None,
 ) -> Tuple[List[Method], Dict[str, Any]]:
     """Each named baseline tuned on ``records`` (crops of ``split`` that will not be scored) and
     frozen as a :class:`Method`; also the report's ``tuning`` entry. ``log`` receives one line per
-    baseline with the chosen parameters (and, with ``grid``, the whole grid's scores)."""
+    baseline with the chosen parameters (and, with ``grid``, the whole grid's scores).
+
+    With ``psf_scale``, each baseline that needs a PSF is also run with the blur's width scaled by
+    that factor (``NAME@psfSCALE``), tuned with that same wrong PSF: what a user who guesses their
+    optics gets, where the plain baseline is the oracle that knows the exact PSF."""
     pairs = [load_pair(prepared, r) for r in records]
     methods: List[Method] = []
     for name in names:
-        tuned = tune(name, pairs)
-        if log is not None:
-            log(tuning_line(tuned, split, grid))
-        methods.append(baseline_method(tuned))
+        variants = [(name, None)]
+        if psf_scale is not None and BASELINES.get(name).needs_psf:
+            variants.append((f"{name}@psf{psf_scale:g}", psf_scale))
+        for shown, scale in variants:
+            tuned = tune(name, [(lr, hr, _scaled(deg, scale)) for lr, hr, deg in pairs] if scale else pairs)
+            if log is not None:
+                log(tuning_line(tuned, split, grid).replace(f"tuned {name} ", f"tuned {shown} ", 1))
+            methods.append(baseline_method(tuned, shown, psf_scale=scale))
     return methods, {"split": split, "n_images": len(pairs)}
 
 
+def _scaled(spec: Dict[str, Any], factor: Optional[float]) -> Dict[str, Any]:
+    return build_degradation(spec).scaled(factor).spec() if factor else spec
+
+
 def evaluate_and_report(
-    prepared: Path,
+    prepared: Data,
     records: Sequence[Any],
     methods: Sequence[Method],
     split: str,
@@ -81,6 +96,9 @@ def evaluate_and_report(
     :func:`~microgan.evaluate.runner.restore_examples`), so memory stays flat however many crops."""
     evaluation = evaluate(prepared, records, methods, split, progress)
     report = rep.build_report(evaluation, data=str(prepared), tuning=tuning)
+    source = as_source(prepared)
+    if source.degradation is not None:
+        report["degradation"] = {"spec": source.degradation.spec(), "seed": source.seed, "made_from": "hr"}
     if json_path is not None:
         atomic_write_json(json_path, report)
     if html_path is not None:

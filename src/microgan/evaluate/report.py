@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import cv2
 import numpy as np
 
-from microgan.evaluate.metrics import PSNR_CAP_DB
+from microgan.core.metrics import PSNR_CAP_DB
 from microgan.evaluate.runner import CropScore, Evaluation, MethodSummary
 
 N_WORST = 4

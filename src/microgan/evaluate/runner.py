@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from microgan.data.degrade import Degradation, build_degradation
 from microgan.data.io import read_image
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
 from microgan.evaluate.baselines import TuningResult, parse_degradation
-from microgan.evaluate.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
+from microgan.core.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
 
 RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
 
@@ -118,15 +120,43 @@ def select(records: Sequence[CropRecord], split: str, limit: Optional[int] = Non
     return chosen
 
 
-def load_pair(prepared: Path, record: CropRecord) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-    """(LR array, HR array, degradation dict) of one manifest record, checked to match in shape."""
-    lr = read_image(Path(prepared) / record.lr_path).array
-    hr = read_image(Path(prepared) / record.hr_path).array
-    if lr.shape != hr.shape or lr.dtype != hr.dtype:
-        raise MicroGANError(
-            f"{Path(prepared) / record.lr_path}: LR {lr.shape} {lr.dtype} does not match HR {hr.shape} {hr.dtype}"
-        )
-    return lr, hr, parse_degradation(record.degradation)
+@dataclass(frozen=True)
+class CropSource:
+    """Where evaluated pairs come from: a prepared folder, its LR crops as prepared or, with
+    ``degradation`` (fixed), made from the HR crops with a draw seeded by ``(seed, crop id)`` so one
+    prepared folder serves every degradation and every method sees the same LR crops."""
+
+    prepared: Path
+    degradation: Optional[Degradation] = None
+    seed: int = 0
+
+    def __str__(self) -> str:
+        return str(self.prepared)
+
+    def pair(self, record: CropRecord) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+        """(LR array, HR array, degradation dict) of one manifest record, checked to match."""
+        hr = read_image(Path(self.prepared) / record.hr_path).array
+        if self.degradation is not None:
+            rng = np.random.default_rng([self.seed, zlib.crc32(record.id.encode())])
+            return self.degradation(hr, rng), hr, self.degradation.spec()
+        lr = read_image(Path(self.prepared) / record.lr_path).array
+        if lr.shape != hr.shape or lr.dtype != hr.dtype:
+            raise MicroGANError(
+                f"{Path(self.prepared) / record.lr_path}: LR {lr.shape} {lr.dtype} does not match HR {hr.shape} {hr.dtype}"
+            )
+        return lr, hr, parse_degradation(record.degradation)
+
+
+Data = Union[Path, CropSource]
+
+
+def as_source(data: Data) -> CropSource:
+    return data if isinstance(data, CropSource) else CropSource(Path(data))
+
+
+def load_pair(data: Data, record: CropRecord) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+    """(LR array, HR array, degradation dict) of one manifest record (see :class:`CropSource`)."""
+    return as_source(data).pair(record)
 
 
 def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, Any], where: str) -> np.ndarray:
@@ -143,29 +173,30 @@ def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, A
 
 
 def evaluate(
-    prepared: Path,
+    prepared: Data,
     records: Sequence[CropRecord],
     methods: Sequence[Method],
     split: str,
     progress: Optional[Callable[[Iterable[Any]], Iterable[Any]]] = None,
 ) -> Evaluation:
     """Score every method on every record at native size; see the module docstring for timing rules."""
+    source = as_source(prepared)
     if not records:
-        raise MicroGANError(f"{prepared}: no crops in split '{split}'")
+        raise MicroGANError(f"{source}: no crops in split '{split}'")
     if not methods:
         raise MicroGANError("nothing to evaluate: give at least one --model or --baselines")
-    lr0, _, deg0 = load_pair(prepared, records[0])
+    lr0, _, deg0 = source.pair(records[0])
     for method in methods:  # warm-up, untimed; fails fast on a model that cannot take this data
-        _restore_checked(method, lr0, deg0, str(Path(prepared) / records[0].lr_path))
+        _restore_checked(method, lr0, deg0, str(source.prepared / records[0].hr_path))
     crops: List[CropScore] = []
     for record in progress(records) if progress else records:
-        lr, hr, degradation = load_pair(prepared, record)
+        lr, hr, degradation = source.pair(record)
         score = CropScore(
             id=record.id, height=hr.shape[0], width=hr.shape[1], label=record.label or "", psnr_input=psnr(lr, hr)
         )
         for method in methods:
             start = time.perf_counter()
-            out = _restore_checked(method, lr, degradation, str(Path(prepared) / record.lr_path))
+            out = _restore_checked(method, lr, degradation, str(source.prepared / record.hr_path))
             score.time_s[method.name] = time.perf_counter() - start
             score.psnr[method.name] = psnr(out, hr)
             score.ssim[method.name] = ssim(out, hr)
@@ -174,7 +205,7 @@ def evaluate(
 
 
 def restore_examples(
-    prepared: Path, records: Sequence[CropRecord], methods: Sequence[Method]
+    prepared: Data, records: Sequence[CropRecord], methods: Sequence[Method]
 ) -> Dict[str, Dict[str, np.ndarray]]:
     """Restore a few crops again for the report's picture grid: ``{id: {"LR": .., name: .., "HR": ..}}``.
 
@@ -198,6 +229,7 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     the checkpoint raise a :class:`~microgan.errors.CheckpointError` naming the method and the file."""
     from microgan.archs import count_params
     from microgan.errors import CheckpointError
+    from microgan.core.provenance import describe
     from microgan.infer import Enhancer
 
     try:
@@ -210,6 +242,7 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
         settings["config"] = meta["config"]["name"]
     if meta.get("step") is not None:
         settings["step"] = meta["step"]
+    settings["training"] = describe(meta.get("training"))
     return Method(
         name=name,
         restore=lambda lr, _degradation: enhancer.enhance(lr),
@@ -219,13 +252,20 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     )
 
 
-def baseline_method(tuned: TuningResult) -> Method:
-    """A classical baseline frozen at its tuned parameters."""
+def baseline_method(tuned: TuningResult, name: Optional[str] = None, psf_scale: Optional[float] = None) -> Method:
+    """A classical baseline frozen at its tuned parameters; with ``psf_scale`` it deconvolves with
+    the degradation's blur widened by that factor (a mis-specified PSF) instead of the true one."""
+    baseline = tuned.build()
+    settings: Dict[str, Any] = dict(tuned.params)
+    restore: RestoreFn = baseline
+    if psf_scale is not None:
+        settings["psf_scale"] = psf_scale
+        restore = lambda lr, degradation: baseline(lr, build_degradation(dict(degradation)).scaled(psf_scale).spec())  # noqa: E731
     return Method(
-        name=tuned.name,
-        restore=tuned.build(),
+        name=name or tuned.name,
+        restore=restore,
         kind="baseline",
         params=None,
-        settings=dict(tuned.params),
+        settings=settings,
         val_psnr=tuned.val_psnr,
     )

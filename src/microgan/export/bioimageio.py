@@ -11,20 +11,22 @@ consumer needs is declared, nothing is left to convention:
 * **Halo**: the receptive-field radius measured by :attr:`microgan.infer.Enhancer.receptive_radius`:
   a tiling consumer that crops it from each tile gets the whole-image result. Generators with
   global normalization (unbounded field) declare none.
-* **Normalization**: the checkpoint's own (``range`` or ``percentile``, as the Enhancer applies it)
-  as declared pre/postprocessing steps: for ``range``, an explicit float32 cast (an input declared
-  uint8 would otherwise be cast back to uint8 after scaling) and ``x * 2 / top - 1``; the output is
-  mapped back to the input's intensity scale (``0..top`` float32), so it reads like the input.
-  ``percentile`` models are declared with ``scale_range`` and output in normalized units, because
-  the spec has no step that undoes another tensor's percentiles.
-* **Test tensors**: a crop of the shipped BCCD field (blurred as in training) and the output this
-  project's own :class:`~microgan.infer.Enhancer` computes for it, so the package is tested against
-  the pipeline users run, not against itself.
+* **Normalization**: the one training uses (the sample type's range to [0, 1], times 2 minus 1) as
+  declared preprocessing, ``x * 2 / top - 1`` with ``top`` 255 (uint8 input) or 65535 (uint16),
+  ending in an explicit float32 cast (without it the spec casts the scaled input back to the
+  declared uint8); postprocessing maps the output back to the input's scale (``0..top``, float32),
+  so it reads like the input.
+* **Test tensors**: a crop of the shipped BCCD field (blurred as in training) and the output the
+  given :class:`~microgan.infer.Enhancer` (what ``microgan enhance`` runs) computes for it, so the
+  package is tested against the pipeline users run, not against itself.
 * A cover (input | restored), a README from the model card (:mod:`microgan.export.model_card`) with
   the citation, licence and training data.
 
 The finished zip is tested with ``bioimageio.core`` (what ``bioimageio test`` runs) before this
 returns; a package that fails is removed, like an export that fails its parity check.
+
+The Enhancer comes in from the caller (``microgan.load(model, device="cpu", precision="fp32")``;
+``microgan export`` does that): export sits beside infer in the package's layers, not above it.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from microgan.errors import MicroGANError
 from microgan.export.model_card import PAPER_CITATION, PAPER_URL, ModelCard, find_card, render_readme
 from microgan.export.portable import TOLERANCE, export_generator
 
-#: Sample types a ``range``-normalized package may declare for its input.
+#: Sample types the package may declare for its input.
 INPUT_DTYPES = ("uint8", "uint16")
 #: Side of the test crop asked for; rounded up to the declared ``min + n * step``.
 TEST_SIDE = 224
@@ -112,25 +114,18 @@ def _test_crop(channels: int, side: int, dtype: str) -> np.ndarray:
 
 
 def _restore(enhancer: Any, batch: np.ndarray) -> np.ndarray:
-    """The Enhancer's float result for a (1, C, H, W) native batch, before any rounding: the input
-    goes in as float32 in the normalizer's units, so no sample type is involved on the way out."""
-    image = batch[0].transpose(1, 2, 0).astype(np.float32)
-    if enhancer.normalizer.name == "range":
-        top = float(np.iinfo(batch.dtype).max)
-        out = enhancer.enhance(image / top) * top
-    else:  # percentile: output in the normalized units the package declares
-        low, high = enhancer.normalizer.bounds(image)
-        out = (enhancer.enhance(image) - low) / max(high - low, 1e-20)
+    """The Enhancer's float result for a (1, C, H, W) native batch, before any rounding, on the
+    input's scale: the crop goes in as float32 in [0, 1], so no sample type is involved on the way
+    out (``microgan enhance`` rounds this same result to the input's type)."""
+    top = float(np.iinfo(batch.dtype).max)
+    image = batch[0].transpose(1, 2, 0).astype(np.float32) / top
+    out = enhancer.enhance(image) * top
     return np.ascontiguousarray(out.reshape(image.shape).transpose(2, 0, 1)[None].astype(np.float32))
 
 
 def _display(batch: np.ndarray, top: float) -> np.ndarray:
-    """(1, C, H, W) tensor -> (H, W, 3) uint8 for people: scaled by ``top`` (0: stretched)."""
-    image = batch[0].transpose(1, 2, 0).astype(np.float32)
-    if top <= 0:  # normalized units: stretch for display
-        image = (image - image.min()) / max(float(image.max() - image.min()), 1e-20)
-    else:
-        image = image / top
+    """(1, C, H, W) tensor on a ``0..top`` scale -> (H, W, 3) uint8 for people."""
+    image = batch[0].transpose(1, 2, 0).astype(np.float32) / top
     image = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
 
@@ -151,47 +146,28 @@ def _pictures(test_input: np.ndarray, test_output: np.ndarray, top: float, folde
     write_image(folder / "cover.png", pair, overwrite=True)
 
 
-def _processing(v0_5: Any, enhancer: Any, dtype: str) -> Tuple[List[Any], List[Any], Any, Any, float]:
-    """(preprocessing, postprocessing, input data, output data, output top) for the normalizer."""
-    normalizer = enhancer.normalizer
-    axes = [v0_5.AxisId("channel"), v0_5.AxisId("y"), v0_5.AxisId("x")]
-    to_net = v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=2.0, offset=-1.0))
-    if normalizer.name == "range":
-        top = float(np.iinfo(dtype).max)
-        pre = [
-            v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")),
-            v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=2.0 / top, offset=-1.0)),
-            # without a final cast the spec appends one to the declared input type (uint8)
-            v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")),
-        ]
-        post = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=top / 2, offset=top / 2))]
-        data_in = v0_5.IntervalOrRatioDataDescr(type=dtype, range=(0, top))
-        data_out = v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, top))
-        return pre, post, data_in, data_out, top
-    if normalizer.name == "percentile":
-        pre = [v0_5.ScaleRangeDescr(kwargs=v0_5.ScaleRangeKwargs(
-            axes=axes, min_percentile=normalizer.pmin, max_percentile=normalizer.pmax))]
-        if normalizer.clip:
-            pre.append(v0_5.ClipDescr(kwargs=v0_5.ClipKwargs(min=0.0, max=1.0)))
-        pre.append(to_net)
-        post = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=0.5, offset=0.5))]
-        data = v0_5.IntervalOrRatioDataDescr(type="float32")
-        return pre, post, data, data, 0.0
-    raise MicroGANError(f"normalizer '{normalizer.name}' has no bioimage.io description")
+def _processing(v0_5: Any, dtype: str) -> Tuple[List[Any], List[Any], Any, Any, float]:
+    """(preprocessing, postprocessing, input data, output data, top) of training's normalization."""
+    top = float(np.iinfo(dtype).max)
+    pre = [
+        v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")),
+        v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=2.0 / top, offset=-1.0)),
+        # without a final cast the spec appends one to the declared input type (uint8)
+        v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")),
+    ]
+    post = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=top / 2, offset=top / 2))]
+    data_in = v0_5.IntervalOrRatioDataDescr(type=dtype, range=(0, top))
+    data_out = v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, top))
+    return pre, post, data_in, data_out, top
 
 
 def _facts(enhancer: Any, meta: Mapping[str, Any], geo: Geometry, dtype: str,
            parity: Mapping[str, Mapping[str, float]]) -> Dict[str, str]:
-    import microgan
+    from importlib.metadata import version
 
     params = sum(p.numel() for p in enhancer.generator.parameters())
     channels = "RGB" if enhancer.channels == 3 else "gray"
-    if enhancer.normalizer.name == "range":
-        scale = f"{dtype} in, float32 out on the same 0..{int(np.iinfo(dtype).max)} scale"
-    else:
-        spec = enhancer.normalizer.spec()
-        scale = (f"any type in, normalized by its {spec['pmin']}/{spec['pmax']} percentiles; "
-                 "output in those normalized units")
+    scale = f"{dtype} in, float32 out on the same 0..{int(np.iinfo(dtype).max)} scale"
     halo = (f"{geo.halo} px (the measured receptive-field radius: tiles cropped by it equal the whole image)"
             if geo.halo is not None else "none declared (global normalization: every pixel sees the whole image)")
     worst = {fmt: max(errors.values()) for fmt, errors in parity.items()}
@@ -203,7 +179,7 @@ def _facts(enhancer: Any, meta: Mapping[str, Any], geo: Geometry, dtype: str,
                    f"{params:,} parameters, checkpoint step {meta.get('step', '?')}",
         "Weights": "ONNX (source) and TorchScript (converted); largest difference from PyTorch on "
                    "random sizes, in [-1, 1] units: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()),
-        "Exported": f"{date.today().isoformat()} by microgan {microgan.__version__}",
+        "Exported": f"{date.today().isoformat()} by microgan {version('microgan')}",
     }
 
 
@@ -223,14 +199,9 @@ def describe(
 
     v0_5 = _load_bioimageio()
     geo = geometry(enhancer.multiple, enhancer.min_size, enhancer.receptive_radius)
-    if enhancer.normalizer.name != "range":
-        dtype = "float32"
-    pre, post, data_in, data_out, top = _processing(v0_5, enhancer, dtype)
+    pre, post, data_in, data_out, top = _processing(v0_5, dtype)
 
-    side = geo.valid(TEST_SIDE)
-    test_input = _test_crop(enhancer.channels, side, dtype if dtype != "float32" else "uint8")
-    if dtype == "float32":
-        test_input = test_input.astype(np.float32)
+    test_input = _test_crop(enhancer.channels, geo.valid(TEST_SIDE), dtype)
     test_output = _restore(enhancer, test_input)
     np.save(folder / "test_input.npy", test_input)
     np.save(folder / "test_output.npy", test_output)
@@ -277,7 +248,7 @@ def describe(
         ),
     )
     # the same bound the export's own parity check enforces, in output units
-    tolerance = TOLERANCE * (top / 2 if top else 0.5)
+    tolerance = TOLERANCE * top / 2
     config = v0_5.Config(bioimageio=v0_5.BioimageioConfig(
         reproducibility_tolerance=[v0_5.ReproducibilityTolerance(
             absolute_tolerance=tolerance, relative_tolerance=0.0)],
@@ -319,24 +290,27 @@ def _check_package(path: Path) -> Tuple[str, List[str]]:
 
 
 def export_bioimageio(
-    model: Union[str, Path, None],
+    enhancer: Any,
     path: Union[str, Path],
     card: Union[str, Path, None] = None,
     dtype: str = "uint8",
     opset: int = OPSET,
     test: bool = True,
 ) -> BioimageioExport:
-    """Write a bioimage.io package (zip) of a checkpoint, run directory or bundled model and test it.
+    """Write a bioimage.io package (zip) of ``enhancer``'s generator and test it.
 
-    ``card``: a YAML model card (default: the one beside the checkpoint, else what the checkpoint
-    records). ``dtype``: the input's sample type for ``range``-normalized models. ``test=False``
-    skips the final ``bioimageio.core`` test (for callers that run ``bioimageio test`` themselves). Raises
-    :class:`MicroGANError` when the package does not pass ``bioimageio test`` (and removes it).
+    ``enhancer``: a CPU fp32 :class:`~microgan.infer.Enhancer`, e.g. ``microgan.load(model,
+    device="cpu", precision="fp32")``. ``card``: a YAML model card (default: the one beside the
+    checkpoint, else what the checkpoint records). ``dtype``: the input's sample type. ``test=False``
+    skips the final ``bioimageio.core`` test (for callers that run ``bioimageio test`` themselves).
+    Raises :class:`MicroGANError` when the package does not pass that test (and removes it).
     """
-    from microgan.infer import Enhancer, load_model
-
     if dtype not in INPUT_DTYPES:
         raise MicroGANError(f"input type '{dtype}': choose one of {', '.join(INPUT_DTYPES)}")
+    if enhancer.device.type != "cpu" or enhancer.precision != "fp32":
+        raise MicroGANError("export from a CPU fp32 enhancer: microgan.load(model, device='cpu', precision='fp32')")
+    if enhancer.normalizer.name != "range":
+        raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}'")
     _load_bioimageio()  # a clear message when the extra is missing
     from bioimageio.spec import save_bioimageio_package
     from pydantic import ValidationError
@@ -344,8 +318,7 @@ def export_bioimageio(
     path = Path(path)
     if path.suffix.lower() != ".zip":
         raise MicroGANError(f"{path}: a bioimage.io package is a .zip file")
-    generator, meta = load_model(model, "cpu")
-    enhancer = Enhancer(generator, meta, device="cpu", precision="fp32", tile=None)
+    generator, meta = enhancer.generator, enhancer.meta
     model_card = find_card(meta, card)
     with tempfile.TemporaryDirectory(prefix="microgan-bioimageio-") as tmp:
         folder = Path(tmp)

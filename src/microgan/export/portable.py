@@ -7,8 +7,6 @@ tensor arithmetic only (a gather with computed indices: traceable, and ``Gather`
 ``Pad`` refuses to reflect axes of length 1). The generator then always receives a multiple of its
 size and its own padding is a no-op at every size. The exported graph takes and returns
 ``float32 (N, C, H, W)`` in [-1, 1] (output clipped), the networks' value range; any ``H, W >= 1``.
-Checkpoints trained with the ``percentile`` normalizer are exported unclipped, as the Enhancer runs
-them (values beyond the percentiles are legitimate there).
 
 Every export is checked against PyTorch on random sizes (onnxruntime for ONNX) before returning.
 """
@@ -21,9 +19,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from microgan.config import deep_get
 from microgan.errors import MicroGANError
-from microgan.infer import has_global_normalization, load_model, model_channels, size_multiple
+from microgan.core.checkpoint import load_generator
+from microgan.core.geometry import has_global_normalization, model_channels, size_multiple
 
 FORMATS = ("onnx", "torchscript")
 #: Sizes (H, W) every export is checked on: 1x1, odd, non-multiples, wide, tall.
@@ -50,13 +48,11 @@ def _padding_index(n: torch.Tensor, multiple: int, min_size: int) -> Tuple[torch
 
 
 class ExportWrapper(nn.Module):
-    """Traceable pad -> generator -> crop -> clip, equal to ``Enhancer``'s whole-image pass
-    (``clip=False`` for percentile-normalized models, which the Enhancer does not clip)."""
+    """Traceable pad -> generator -> crop -> clip, equal to ``Enhancer``'s whole-image pass."""
 
-    def __init__(self, generator: nn.Module, clip: bool = True) -> None:
+    def __init__(self, generator: nn.Module) -> None:
         super().__init__()
         self.generator = generator
-        self.clip = clip
         self.multiple, self.min_size = size_multiple(generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,8 +62,7 @@ class ExportWrapper(nn.Module):
         rows, top = _padding_index(height, self.multiple, self.min_size)
         cols, left = _padding_index(width, self.multiple, self.min_size)
         y = self.generator(x.index_select(2, rows).index_select(3, cols))
-        y = y[:, :, top : top + height, left : left + width]
-        return y.clamp(-1.0, 1.0) if self.clip else y
+        return y[:, :, top : top + height, left : left + width].clamp(-1.0, 1.0)
 
 
 def _example(channels: int, multiple: int, min_size: int) -> torch.Tensor:
@@ -107,13 +102,6 @@ def check_export(
     return errors
 
 
-def _clips(meta: Optional[Mapping[str, Any]]) -> bool:
-    """Whether the Enhancer clips this checkpoint's output: under every normalizer but percentile."""
-    spec = deep_get(meta or {}, "config.data.normalize")
-    name = spec.get("type") if isinstance(spec, dict) else spec
-    return name != "percentile"
-
-
 def _onnx_metadata(path: Path, meta: Mapping[str, Any], channels: int) -> None:
     """Say in the file what the graph expects, for whoever loads it without this package."""
     import onnx
@@ -121,8 +109,7 @@ def _onnx_metadata(path: Path, meta: Mapping[str, Any], channels: int) -> None:
     model = onnx.load(str(path))
     fields = {
         "microgan.input": f"float32 (N, {channels}, H, W) in [-1, 1]: image in [0, 1] times 2 minus 1",
-        "microgan.output": "float32 (N, C, H, W) in [-1, 1], same size as the input"
-        + ("" if _clips(meta) else " (not clipped: percentile normalization)"),
+        "microgan.output": "float32 (N, C, H, W) in [-1, 1], same size as the input",
         "microgan.config": str((meta.get("config") or {}).get("name", "")),
         "microgan.step": str(meta.get("step", "")),
     }
@@ -154,7 +141,7 @@ def export_generator(
     path.parent.mkdir(parents=True, exist_ok=True)
     generator = generator.cpu().float().eval()
     channels = model_channels(generator, meta)
-    wrapper = ExportWrapper(generator, clip=_clips(meta)).eval()
+    wrapper = ExportWrapper(generator).eval()
     example = _example(channels, wrapper.multiple, wrapper.min_size)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # the generator's own size arithmetic is traced at a multiple, where it pads nothing at
@@ -185,7 +172,7 @@ def export_generator(
 
 def export_model(model: Union[str, Path, None], path: Union[str, Path], fmt: str = "onnx", opset: int = 17) -> Dict[str, float]:
     """Load a checkpoint (file, run folder, bundled name) and export its generator."""
-    generator, meta = load_model(model, "cpu")
+    generator, meta = load_generator(model, "cpu")
     return export_generator(generator, path, fmt, opset, meta)
 
 

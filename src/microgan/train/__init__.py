@@ -1,5 +1,5 @@
-"""Training: the GAN loop (trainer), checkpoints, logs and torch.distributed plumbing.
+"""Training: the loop (trainer), the run's parts built from a config (builder), the optimization
+step (step), validation (validator), the checkpoint state (state), logs and torch.distributed plumbing.
 
-Nothing is imported here so that ``microgan.train.checkpoint`` (used by inference and export)
-stays cheap to import; use ``microgan.train.trainer.run_training`` to train.
+Nothing is imported here; use ``microgan.train.trainer.run_training`` to train.
 """

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from microgan.errors import ConfigError
+from microgan.core.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -60,25 +60,14 @@ class DistContext:
             dist.barrier()
 
 
-def _pick_device(device: str, local_rank: int) -> torch.device:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda: no CUDA device is available")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
-    if device != "cpu":
-        raise ConfigError(f"--device {device}: expected auto, cpu or cuda")
-    return torch.device("cpu")
-
-
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistContext:
     """Join the process group that ``torchrun`` described in the environment (if any)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _pick_device(device, local_rank)
+    dev = resolve_device(device, index=local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=timeout_minutes))

@@ -18,7 +18,7 @@ from typing import Dict, Optional
 
 import torch
 
-from microgan.atomic import atomic_write
+from microgan.core.atomic import atomic_write
 
 CSV_NAME = "metrics.csv"
 TB_DIR = "tensorboard"

@@ -1,4 +1,4 @@
-"""Training and scoring one cross-validation fold of a :class:`~microgan.archs.classifiers.SplitClassifier`.
+"""Training and scoring one cross-validation fold of a :class:`~microgan.classify.networks.SplitClassifier`.
 
 The frozen part of the classifier runs once per image (:func:`extract_features`); a fold then trains
 only the tail and head on the cached features, with a class-weighted cross-entropy so that a
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from microgan.archs.classifiers import SplitClassifier
+from microgan.classify.networks import SplitClassifier
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from microgan.atomic import atomic_write, atomic_write_bytes, atomic_write_json
+from microgan.core.atomic import atomic_write, atomic_write_bytes, atomic_write_json
 
 
 def test_new_file_has_umask_permissions_not_mkstemp_0600(tmp_path: Path) -> None:

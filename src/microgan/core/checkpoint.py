@@ -19,7 +19,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from microgan.atomic import atomic_write
+from microgan.archs import build_generator
+from microgan.core.atomic import atomic_write
+from microgan.core.device import DeviceLike, resolve_device
+from microgan.core.provenance import training_of
 from microgan.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -88,7 +91,9 @@ def save_checkpoint(path: PathLike, ckpt: Checkpoint, weights_dtype: Optional[to
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 
-def _read_header(path: Path) -> Dict[str, Any]:
+def read_meta(path: PathLike) -> Dict[str, Any]:
+    """The checkpoint's metadata alone (the JSON header; no tensor is read)."""
+    path = Path(path)
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as fh:
@@ -107,7 +112,7 @@ def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        meta = _read_header(path)
+        meta = read_meta(path)
         tensors = load_file(str(path))
     except CheckpointError:
         raise
@@ -136,6 +141,11 @@ def resolve_model_path(model: Optional[PathLike]) -> Path:
     """A checkpoint file, a run folder (its best, else last, checkpoint), a bundled model name, or
     None for the bundled default model."""
     if model is None:
+        if not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
+            raise CheckpointError(
+                f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
+                "pass --model with a checkpoint file (.safetensors) or a training run folder"
+            )
         model = BUNDLED_DEFAULT
     path = Path(model)
     if path.is_dir():
@@ -151,9 +161,11 @@ def resolve_model_path(model: Optional[PathLike]) -> Path:
     raise CheckpointError(f"{model}: no such checkpoint file, run folder or bundled model")
 
 
-def load_generator(model: Optional[PathLike], device: Union[str, torch.device] = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
-    """Build the generator named in a checkpoint's config and load its weights (float32, eval mode)."""
-    from microgan.archs import build_generator
+def load_generator(model: Optional[PathLike], device: DeviceLike = "cpu") -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """Build the generator named in a checkpoint's config and load its weights (float32, eval mode).
+    The returned metadata always has ``training`` (:func:`~microgan.core.provenance.training_of`).
+
+    ``model``: see :func:`resolve_model_path`; ``device``: see :func:`~microgan.core.device.resolve_device`."""
 
     path = resolve_model_path(model)
     ckpt = load_checkpoint(path, generator_only=True)
@@ -168,4 +180,5 @@ def load_generator(model: Optional[PathLike], device: Union[str, torch.device] =
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match generator '{spec.get('type')}' ({first})") from None
     ckpt.meta["path"] = str(path)
-    return net.to(device).eval(), ckpt.meta
+    ckpt.meta["training"] = training_of(ckpt.meta)
+    return net.to(resolve_device(device)).eval(), ckpt.meta

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from microgan.errors import MicroGANError
-from microgan.evaluate.classify_folds import cross_validation_splits, stratified_group_kfold
+from microgan.classify.folds import cross_validation_splits, stratified_group_kfold
 
 
 def _cells(seed: int = 0):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from microgan.archs.classifiers import SplitClassifier, efficientnet_lite0_classifier, vgg16_classifier
+from microgan.classify.networks import SplitClassifier, efficientnet_lite0_classifier, vgg16_classifier
 from microgan.errors import CheckpointError
-from microgan.evaluate.classify_inputs import kinds_from_specs, to_classifier_input
-from microgan.evaluate.classify_train import Recipe, class_weights, confusion_counts, macro_f1, train_fold
+from microgan.classify.inputs import kinds_from_specs, to_classifier_input
+from microgan.classify.fit import Recipe, class_weights, confusion_counts, macro_f1, train_fold
 
 
 def test_lite0_fine_tune_split_computes_the_same_features_as_the_frozen_one():

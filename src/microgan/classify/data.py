@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
+from microgan.core.files import IMAGE_SUFFIXES
 from microgan.errors import MicroGANError
 
 PathLike = Union[str, Path]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ classifiers or seeds skips the restoration entirely.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Union
@@ -15,9 +14,10 @@ from typing import Callable, Iterator, List, Optional, Union
 import cv2
 import numpy as np
 
+from microgan.core.files import file_digest
 from microgan.data.io import read_image, to_float, write_image
 from microgan.errors import ImageReadError, MicroGANError
-from microgan.evaluate.classify_data import LabelledData
+from microgan.classify.data import LabelledData
 
 PathLike = Union[str, Path]
 RESIZE_MODES = ("stretch", "pad")
@@ -45,14 +45,6 @@ def parse_input_kind(spec: str) -> InputKind:
     raise MicroGANError(f"unknown input kind '{spec}' (expected hr, lr or sr:CHECKPOINT)")
 
 
-def _file_digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_input(kind: InputKind, data: LabelledData) -> None:
     """Fail before any work if an input kind cannot be served: no HR in the layout, missing image
     files (the first few are named) or a missing checkpoint."""
@@ -62,7 +54,7 @@ def check_input(kind: InputKind, data: LabelledData) -> None:
             "only has the images as given (input 'lr')"
         )
     if kind.kind == "sr":
-        from microgan.train.checkpoint import resolve_model_path
+        from microgan.core.checkpoint import resolve_model_path
 
         resolve_model_path(kind.checkpoint)  # raises CheckpointError naming the missing file
     paths = [c.hr if kind.kind == "hr" else c.lr for c in data.crops]
@@ -80,14 +72,14 @@ class _Restorer:
 
     def __init__(self, checkpoint: str, cache_dir: Path, device: str) -> None:
         from microgan.infer import Enhancer
-        from microgan.train.checkpoint import resolve_model_path
+        from microgan.core.checkpoint import resolve_model_path
 
         path = resolve_model_path(checkpoint)
-        self.folder = Path(cache_dir) / f"sr-{_file_digest(path, 'sha256')[:20]}"
+        self.folder = Path(cache_dir) / f"sr-{file_digest(path, 'sha256')[:20]}"
         self.enhancer = Enhancer.from_model(str(path), device=device)
 
     def __call__(self, lr_path: Path) -> np.ndarray:
-        key = _file_digest(lr_path, "sha1")[:24]
+        key = file_digest(lr_path, "sha1")[:24]
         for cached in (self.folder / f"{key}.png", self.folder / f"{key}.tif"):
             if cached.is_file():
                 return read_image(cached).array

@@ -10,7 +10,8 @@ Every classifier is split in three so that one code path serves a CPU run and th
 * ``head``: the paper's fully connected part (a hidden layer of 512, then one output per class),
   behind a standardization of its input fitted on each fold's training part.
 
-Builders are registered in ``ARCHS`` as ``<name>-classifier`` and return :class:`SplitClassifier`.
+Builders are registered in ``microgan.registry.CLASSIFIERS`` under the name ``--classifier`` takes
+and return :class:`SplitClassifier`.
 """
 from __future__ import annotations
 
@@ -22,10 +23,9 @@ import torch
 from torch import nn
 
 from microgan.errors import CheckpointError
-from microgan.registry import ARCHS
+from microgan.registry import CLASSIFIERS
 
 PathLike = Union[str, Path]
-
 
 
 class Normalize(nn.Module):
@@ -186,7 +186,7 @@ class _LiteTail(nn.Module):
         return self.head(self.blocks(x))
 
 
-@ARCHS.register("efficientnet-lite0-classifier")
+@CLASSIFIERS.register("efficientnet-lite0")
 def efficientnet_lite0_classifier(
     num_classes: int, finetune_blocks: int = 0, hidden: int = 512, dropout: float = 0.5
 ) -> SplitClassifier:
@@ -234,7 +234,7 @@ def _vgg16_features(weights: Optional[PathLike]) -> nn.Module:
 VGG16_LAST = 30
 
 
-@ARCHS.register("vgg16-classifier")
+@CLASSIFIERS.register("vgg16")
 def vgg16_classifier(
     num_classes: int, weights: Optional[PathLike] = None, hidden: int = 512, dropout: float = 0.5
 ) -> SplitClassifier:
@@ -252,7 +252,7 @@ def vgg16_classifier(
 # -------------------------------------------------------------------------------------------- tiny
 
 
-@ARCHS.register("tiny-classifier")
+@CLASSIFIERS.register("tiny")
 def tiny_classifier(num_classes: int, seed: int = 0, hidden: int = 64, dropout: float = 0.0) -> SplitClassifier:
     """A fixed random-feature CNN at 32x32 with no pretrained weights: for smoke tests and for checking
     the pipeline on a slow machine, not for measuring what restoration does to recognition."""
@@ -266,9 +266,3 @@ def tiny_classifier(num_classes: int, seed: int = 0, hidden: int = 64, dropout: 
     torch.random.set_rng_state(gen_state)
     return SplitClassifier(frozen, nn.Identity(), 32, num_classes, 32, hidden, dropout)
 
-
-CLASSIFIERS: Dict[str, str] = {
-    "efficientnet-lite0": "efficientnet-lite0-classifier",
-    "vgg16": "vgg16-classifier",
-    "tiny": "tiny-classifier",
-}

@@ -1,4 +1,4 @@
-"""Inference: restore numpy images of any size with a trained generator (``microgan.load``).
+"""The Enhancer: restore numpy images of any size with a trained generator (``microgan.load``).
 
 An :class:`Enhancer` wraps a generator and keeps everything about an image that is not the
 restoration itself: its size, sample type (uint8 / uint16 / float32) and channels. Three things
@@ -13,18 +13,17 @@ make that hold for a 9x5 crop as well as a 4096x3072 field:
   from a tile edge that lies inside the image (beyond that the generator's zero padding leaks in);
   across the next ``ramp`` pixels a raised-cosine weight hands over to the neighbour, and the sum
   is normalized by the weight sum. With ``context`` at least the receptive-field radius (measured
-  by :func:`receptive_radius`), the tiled result equals the whole-image one up to rounding; with
+  by :func:`microgan.core.geometry.receptive_radius`), the tiled result equals the whole-image one up to rounding; with
   less, the ramp still hides the seams. Edge tiles are never padded with invented context: they end
   where the padded canvas ends, exactly like the whole-image pass.
 * **Memory-aware tile size.** ``tile="auto"`` runs whole images that fit half of the free memory
   (``MemAvailable`` / cgroup limit on CPU, ``cuda.mem_get_info`` on GPU), as estimated from the
   activation sizes of one small forward pass, and tiles the others with the grid of (rectangular)
-  tiles that fits the budget and re-computes the fewest overlapping pixels (:func:`plan_tiles`).
+  tiles that fits the budget and re-computes the fewest overlapping pixels
+  (:func:`microgan.infer.tiles.plan_tiles`, :mod:`microgan.infer.memory`).
 """
 from __future__ import annotations
 
-import copy
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -34,328 +33,15 @@ import torch
 from torch import nn
 
 from microgan.archs.padding import crop, pad_to_multiple
-from microgan.config import deep_get
+from microgan.core.checkpoint import load_generator
+from microgan.core.device import DeviceLike, autocast, resolve_device, resolve_precision
+from microgan.core.geometry import model_channels, padded_size, receptive_radius, size_multiple
 from microgan.data.normalize import Normalizer, build_normalizer
-from microgan.errors import CheckpointError, MicroGANError
+from microgan.errors import MicroGANError
+from microgan.infer.memory import MEMORY_FRACTION, activation_bytes_per_pixel, available_memory
+from microgan.infer.tiles import DEFAULT_RAMP, FALLBACK_OVERLAP, blend_window, plan_tiles, split_overlap, tile_starts
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-#: Width of the raised-cosine hand-over between tiles (the rest of the overlap is context).
-DEFAULT_RAMP = 32
-#: Overlap used when the receptive field is unbounded (global normalization layers).
-FALLBACK_OVERLAP = 96
-#: Share of the free memory a forward pass may plan to use.
-MEMORY_FRACTION = 0.5
-#: Largest probe used to measure the receptive field; beyond it the field counts as global.
-MAX_PROBE = 1024
-
-DeviceLike = Union[str, torch.device, None]
 TileLike = Union[None, str, int]
-
-
-# --------------------------------------------------------------------------- device and precision
-
-
-def resolve_device(device: DeviceLike = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error."""
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise MicroGANError(f"device '{device}': no CUDA device is available to PyTorch {torch.__version__}")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise MicroGANError(f"device '{device}': not a device name (use auto, cpu or cuda)") from None
-
-
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bfloat16 in hardware (x86 AVX512-BF16 / AMX, Arm BF16).
-
-    Elsewhere PyTorch emulates bf16 convolutions and they run slower than fp32, so ``auto`` only
-    picks bf16 where it is a speed-up. Read from /proc/cpuinfo flags (Linux).
-    """
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            flags.update(line.split(":", 1)[1].split())
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."""
-    if precision not in PRECISIONS:
-        raise MicroGANError(f"precision '{precision}': choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
-
-
-def _autocast(device: torch.device, precision: str):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-def available_memory(device: torch.device) -> int:
-    """Free bytes for activations: CUDA's free memory, else MemAvailable capped by a cgroup limit."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    free = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if free is None:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try:  # a container's own limit can be far below the host's free memory (cgroup v2)
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-            free = min(free, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return max(int(free), 0)
-
-
-# --------------------------------------------------------------------------- generator geometry
-
-
-def size_multiple(generator: nn.Module) -> Tuple[int, int]:
-    """(multiple, min_size) the generator pads its input to.
-
-    MicroGAN generators declare them (``SizeInvariantGenerator``); for any other module the
-    product of all downsampling strides is a multiple of the true stride, which is all tiling needs.
-    """
-    multiple = getattr(generator, "multiple", None)
-    if multiple:
-        return int(multiple), int(getattr(generator, "min_size", multiple))
-    product = 1
-    for module in generator.modules():
-        stride = getattr(module, "stride", None)
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and stride is not None:
-            product *= int(stride if isinstance(stride, int) else stride[0])
-    return product, product
-
-
-def model_channels(generator: nn.Module, meta: Optional[Mapping[str, Any]] = None) -> int:
-    """Input channels of the generator: declared, from the checkpoint config, or the first conv."""
-    declared = getattr(generator, "in_channels", None)
-    if declared:
-        return int(declared)
-    spec = deep_get(meta or {}, "config.generator.in_channels")
-    if spec:
-        return int(spec)
-    for module in generator.modules():
-        if isinstance(module, nn.Conv2d):
-            return int(module.in_channels)
-    raise MicroGANError("cannot tell how many channels the generator takes")
-
-
-@torch.no_grad()
-def activation_bytes_per_pixel(generator: nn.Module, channels: int, device: torch.device) -> float:
-    """Upper bound of fp32 activation bytes per input pixel: every leaf module's output of one
-    small forward pass kept alive at once (in-place outputs counted once)."""
-    multiple, min_size = size_multiple(generator)
-    side = max(4 * multiple, min_size, 64)
-    side = -(-side // multiple) * multiple
-    kept: Dict[int, torch.Tensor] = {}  # held alive so a freed buffer's address is not reused
-
-    def hook(_module, _inputs, output):
-        if isinstance(output, torch.Tensor):
-            kept.setdefault(output.data_ptr(), output)
-
-    leaves = [m for m in generator.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        generator(torch.zeros(1, channels, side, side, device=device))
-    finally:
-        for h in handles:
-            h.remove()
-    total = sum(t.numel() * 4 for t in kept.values())
-    # inputs, outputs and concatenations are not leaf outputs: count three image-sized tensors more
-    return total / (side * side) + 3 * channels * 4
-
-
-def has_global_normalization(generator: nn.Module) -> bool:
-    """Instance/group/layer normalization without running statistics: every output pixel depends
-    on the whole image, so no tile can reproduce the whole-image result exactly."""
-    for module in generator.modules():
-        if isinstance(module, (nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)):
-            if not getattr(module, "track_running_stats", False):
-                return True
-    return False
-
-
-def _structural_copy(generator: nn.Module) -> nn.Module:
-    """A copy of ``generator`` whose every path carries signal: convolutions average (positive
-    weights summing to one, no bias), batch norms are identities, max pools become average pools
-    of the same window. The gradient of such a copy is positive over the whole theoretical
-    receptive field, whatever the trained weights (a zero-initialized last layer, dead ReLUs or a
-    max pool's single winner would hide parts of it)."""
-    probe = copy.deepcopy(generator).float().eval()
-    for module in list(probe.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, nn.MaxPool2d):
-                setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
-    with torch.no_grad():
-        for module in probe.modules():
-            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                module.weight.fill_(1.0 / module.weight[0].numel())
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
-                if module.affine:
-                    module.weight.fill_(1.0)
-                    module.bias.zero_()
-    return probe
-
-
-def receptive_radius(generator: nn.Module, channels: int, device: torch.device) -> Optional[int]:
-    """Radius (pixels) of the input region that one output pixel depends on, measured.
-
-    The gradient of a centre output pixel of :func:`_structural_copy` with respect to a positive
-    input is non-zero exactly where that pixel can see, so its extent is the theoretical receptive
-    field of the actual module graph, whatever its architecture or weights. The probe doubles until
-    the field stops touching the probe border. ``None`` means unbounded: global normalization
-    layers, or a field still touching the border of a :data:`MAX_PROBE`-pixel probe.
-    """
-    if has_global_normalization(generator):
-        return None
-    multiple, min_size = size_multiple(generator)
-    probe = _structural_copy(generator).to(device)
-    side = max(64, 4 * multiple, min_size)
-    while side <= MAX_PROBE:
-        side = -(-side // multiple) * multiple
-        x = torch.full((1, channels, side, side), 0.5, device=device, requires_grad=True)
-        c = side // 2
-        probe(x)[0, :, c, c].sum().backward()
-        hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
-        radius = int((hit - c).abs().max()) if len(hit) else 0
-        if radius < c - 1:
-            return radius
-        side *= 2
-    return None
-
-
-# --------------------------------------------------------------------------- tiling geometry
-
-
-def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> List[int]:
-    """Start offsets of tiles of ``tile`` pixels covering ``length`` pixels.
-
-    Steps are rounded down to ``multiple`` (pooling grids stay aligned; overlaps grow, never
-    shrink) and the last tile is pushed back to end at the border instead of sticking out.
-    """
-    if length <= tile:
-        return [0]
-    step = max(multiple, (tile - overlap) // multiple * multiple)
-    return list(range(0, length - tile, step)) + [length - tile]
-
-
-def _tile_count(length: int, tile: int, overlap: int, multiple: int) -> int:
-    """``len(tile_starts(...))`` without building the list."""
-    if length <= tile:
-        return 1
-    step = max(multiple, (tile - overlap) // multiple * multiple)
-    return -(-(length - tile) // step) + 1
-
-
-def fit_tile(length: int, count: int, overlap: int, multiple: int) -> int:
-    """Smallest tile length (a multiple of ``multiple``) that covers ``length`` with ``count`` tiles."""
-    if count <= 1:
-        return length
-    side = -(-(length + (count - 1) * overlap) // count)
-    side = -(-side // multiple) * multiple
-    while side < length and _tile_count(length, side, overlap, multiple) > count:
-        side += multiple
-    return min(side, length)
-
-
-def plan_tiles(height: int, width: int, pixels: int, overlap: int, multiple: int, floor: int) -> Tuple[int, int]:
-    """Tile (height, width) of at most ``pixels`` pixels that computes the fewest pixels in all.
-
-    Largest-square tiles can waste a lot (a 4096x3072 field under a 2600-px limit would run as
-    four 2600x2600 tiles, 2.2x its area); instead grids of ny x nx tiles are tried, each with the
-    smallest tiles that cover it, and the cheapest that fits wins. For a given ny the fewest
-    columns that fit are best (each extra column re-computes an overlap), so one search per row
-    count suffices. Tiles are never shorter than ``floor`` (overlap + stride) unless the image is.
-    """
-
-    def options(length: int) -> List[Tuple[int, int]]:
-        found, count = [(1, length)], 2
-        while found[-1][1] > floor:
-            side = fit_tile(length, count, overlap, multiple)
-            if side < floor:
-                break
-            found.append((count, side))
-            count += 1
-        return found
-
-    columns = options(width)  # tile widths shrink as the count grows
-    best: Optional[Tuple[int, int, int, int]] = None
-    for ny, th in options(height):
-        lo, hi = 0, len(columns)  # first column count whose width fits pixels // th
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if columns[mid][1] * th <= pixels:
-                hi = mid
-            else:
-                lo = mid + 1
-        if lo < len(columns):
-            nx, tw = columns[lo]
-            key = (ny * nx * th * tw, ny * nx, th, tw)
-            best = key if best is None or key < best else best
-    if best is None:  # not even the smallest tiles fit the budget: use them anyway
-        return min(height, floor), min(width, floor)
-    return best[2], best[3]
-
-
-def blend_window(size: int, left_inside: bool, right_inside: bool, context: int, ramp: int) -> np.ndarray:
-    """1-D tile weight: 0 within ``context`` of an edge that lies inside the image, then a
-    raised-cosine rise over ``ramp`` pixels, 1 elsewhere. Edges on the image border weigh fully."""
-    pos = np.arange(size, dtype=np.float64)
-    dist = np.full(size, np.inf)
-    if left_inside:
-        dist = np.minimum(dist, pos)
-    if right_inside:
-        dist = np.minimum(dist, size - 1 - pos)
-    rise = np.clip((dist - context + 0.5) / max(ramp, 1), 0.0, 1.0)
-    return (np.sin(rise * np.pi / 2) ** 2).astype(np.float32)
-
-
-def split_overlap(overlap: int) -> Tuple[int, int]:
-    """(context, ramp) of an overlap: the ramp is its central part (at most DEFAULT_RAMP pixels),
-    the context the rest on either side. Exactness needs ``context >= receptive radius``."""
-    ramp = max(1, min(DEFAULT_RAMP, overlap // 2))
-    return max(overlap - ramp, 0) // 2, ramp
-
-
-# --------------------------------------------------------------------------- the enhancer
-
-
-def load_model(model: Union[str, Path, None], device: DeviceLike = "cpu") -> Tuple[nn.Module, Dict[str, Any]]:
-    """``load_generator`` with a message that says what to do when no model is given and no
-    bundled model is installed."""
-    from microgan.train.checkpoint import BUNDLED_DEFAULT, BUNDLED_DIR, load_generator
-
-    try:
-        return load_generator(model, resolve_device(device))
-    except CheckpointError:
-        if model is None and not (BUNDLED_DIR / f"{BUNDLED_DEFAULT}.safetensors").is_file():
-            raise CheckpointError(
-                f"no model given and the bundled default model '{BUNDLED_DEFAULT}' is not installed: "
-                "pass --model with a checkpoint file (.safetensors) or a training run folder"
-            ) from None
-        raise
 
 
 class Enhancer:
@@ -364,7 +50,7 @@ class Enhancer:
     ``tile``: ``"auto"`` (tile only what does not fit in memory), ``None`` (never tile) or a tile
     side in pixels. ``overlap``: ``"auto"`` (twice the measured receptive radius plus the ramp, so
     tiles equal the whole image) or pixels. ``normalizer``: a :class:`Normalizer`, a spec, or None
-    for the checkpoint's own (``config.data.normalize``, default ``range``). ``per_channel``:
+    for ``range`` (the mapping training used: the sample type's full range to [-1, 1]). ``per_channel``:
     restore each channel of an RGB image with a grayscale model (refused otherwise).
     """
 
@@ -393,8 +79,6 @@ class Enhancer:
             raise MicroGANError(f"overlap '{overlap}': use auto or a number of pixels >= 0")
         self.tile = tile
         self._overlap = overlap
-        if normalizer is None:
-            normalizer = deep_get(self.meta, "config.data.normalize")
         self.normalizer = normalizer if isinstance(normalizer, Normalizer) else build_normalizer(normalizer)
         self.per_channel = per_channel
         self._radius: Optional[int] = None
@@ -406,7 +90,7 @@ class Enhancer:
     def from_model(cls, model: Union[str, Path, None] = None, device: DeviceLike = "auto", **kwargs: Any) -> "Enhancer":
         """Load a checkpoint file, run folder or bundled model name (None: the bundled default)."""
         dev = resolve_device(device)
-        net, meta = load_model(model, dev)
+        net, meta = load_generator(model, dev)
         return cls(net, meta, device=dev, **kwargs)
 
     # ------------------------------------------------------------------ geometry, lazily measured
@@ -546,7 +230,7 @@ class Enhancer:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Generator on a canvas already padded to its multiple: [-1, 1] float32 on the CPU.
         (no_grad rather than inference_mode: the outputs are post-processed in place.)"""
-        with _autocast(self.device, self.precision):
+        with autocast(self.device, self.precision):
             y = self.generator(x.to(self.device))
         return y.float().cpu()
 
@@ -585,7 +269,7 @@ class Enhancer:
         return crop(self._forward_tiled(canvas, tile, limit), pads)
 
     def _padded(self, size: int) -> int:
-        return -(-max(size, self.min_size) // self.multiple) * self.multiple
+        return padded_size(size, self.multiple, self.min_size)
 
     # ------------------------------------------------------------------ public API
 

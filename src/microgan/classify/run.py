@@ -3,7 +3,7 @@
 For every input kind (``hr``, ``lr``, ``sr:CHECKPOINT``...) the same classifier is trained with the
 same budget on the same folds, so the only difference between the rows of the result is the
 pre-processing of the images. Folds are stratified by class and grouped by source image
-(:mod:`~microgan.evaluate.classify_folds`); each fold's training part holds out a validation part
+(:mod:`~microgan.classify.folds`); each fold's training part holds out a validation part
 for model selection, as the paper's 80/10/10 split does.
 """
 from __future__ import annotations
@@ -17,14 +17,15 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from microgan.archs.classifiers import CLASSIFIERS, SplitClassifier
+from microgan.classify.data import LabelledData, load_labelled
+from microgan.classify.fit import RECIPES, Recipe, extract_features, score, train_fold
+from microgan.classify.folds import FoldSplit, cross_validation_splits
+from microgan.classify.inputs import InputKind, check_input, iter_images, kinds_from_specs, to_classifier_input
+from microgan.classify.networks import SplitClassifier
+from microgan.classify.report import confusion_table, summarize_input, summary_table, write_heatmap
+from microgan.core.device import resolve_device
 from microgan.errors import MicroGANError
-from microgan.evaluate.classify_data import LabelledData, load_labelled
-from microgan.evaluate.classify_folds import FoldSplit, cross_validation_splits
-from microgan.evaluate.classify_inputs import InputKind, check_input, iter_images, kinds_from_specs, to_classifier_input
-from microgan.evaluate.classify_report import confusion_table, summarize_input, summary_table, write_heatmap
-from microgan.evaluate.classify_train import RECIPES, Recipe, extract_features, score, train_fold
-from microgan.registry import ARCHS
+from microgan.registry import CLASSIFIERS
 
 PathLike = Union[str, Path]
 
@@ -40,7 +41,7 @@ class ClassifySettings:
     folds: int = 5
     classifier: str = "efficientnet-lite0"
     finetune: bool = False
-    #: None: the classifier's recipe (see ``classify_train.RECIPES``)
+    #: None: the classifier's recipe (see ``classify.fit.RECIPES``)
     epochs: Optional[int] = None
     lr: Optional[float] = None
     batch_size: Optional[int] = None
@@ -52,16 +53,8 @@ class ClassifySettings:
     cache_dir: Optional[str] = None
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _build_classifier(settings: ClassifySettings, num_classes: int) -> SplitClassifier:
-    if settings.classifier not in CLASSIFIERS:
-        raise MicroGANError(f"unknown classifier '{settings.classifier}' (known: {', '.join(CLASSIFIERS)})")
-    spec: Dict[str, object] = {"type": CLASSIFIERS[settings.classifier], "num_classes": num_classes}
+    spec: Dict[str, object] = {"type": settings.classifier, "num_classes": num_classes}
     if settings.classifier == "efficientnet-lite0":
         spec["finetune_blocks"] = 1 if settings.finetune else 0
     elif settings.finetune:
@@ -70,7 +63,7 @@ def _build_classifier(settings: ClassifySettings, num_classes: int) -> SplitClas
         spec["weights"] = settings.vgg_weights
     elif settings.classifier == "tiny":
         spec["seed"] = settings.seed
-    return ARCHS.build(spec)
+    return CLASSIFIERS.build(spec)
 
 
 def _recipe(settings: ClassifySettings) -> Recipe:
@@ -90,9 +83,9 @@ def run_classification(
     kinds = kinds_from_specs(list(inputs))
     for kind in kinds:  # every input must be servable before hours of work start
         check_input(kind, labelled)
-    device = _device(settings.device)
+    device = str(resolve_device(settings.device))
+    model = _build_classifier(settings, len(labelled.classes))  # first: an unknown name fails here
     recipe = _recipe(settings)
-    model = _build_classifier(settings, len(labelled.classes))
     labels = np.asarray(labelled.labels)
     splits = cross_validation_splits(labels, labelled.groups, settings.folds, settings.seed, settings.val_fraction)
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()

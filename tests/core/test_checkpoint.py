@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from microgan.errors import CheckpointError
-from microgan.train import checkpoint as ck
+from microgan.core import checkpoint as ck
 
 
 def _trained_adam() -> tuple[torch.nn.Module, torch.optim.Optimizer]:

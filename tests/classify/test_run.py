@@ -12,8 +12,8 @@ import pytest
 
 from microgan.data.io import read_image, write_image
 from microgan.errors import CheckpointError, ImageReadError, MicroGANError
-from microgan.atomic import atomic_write_json
-from microgan.evaluate.classify import ClassifySettings, run_classification
+from microgan.core.atomic import atomic_write_json
+from microgan.classify.run import ClassifySettings, run_classification
 
 FIELDS = ["id", "split", "source", "x", "y", "w", "h", "label", "degradation", "hr_path", "lr_path"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from microgan.evaluate.metrics import PSNR_CAP_DB, data_range, psnr, ssim, ssim_win_size
+from microgan.core.metrics import PSNR_CAP_DB, data_range, psnr, ssim, ssim_win_size
 from microgan.registry import METRICS
 
 

@@ -1,0 +1,76 @@
+"""Device and numeric precision: chosen in one place for training, inference and classification.
+
+``auto`` means the fastest choice that does not cost accuracy on this machine: CUDA when PyTorch
+sees a GPU, and half precision only where the hardware computes it natively (fp16 on CUDA, bf16 on
+CPUs with AVX512-BF16/AMX/Arm BF16; elsewhere PyTorch emulates bf16 and it runs slower than fp32).
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+
+from microgan.errors import ConfigError
+
+#: Every precision a user can ask for; ``auto`` resolves to one of the others (:func:`resolve_precision`).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The autocast dtype of each resolved precision (fp32: no autocast).
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+DeviceLike = Union[str, torch.device, None]
+
+
+def resolve_device(device: DeviceLike = "auto", index: Optional[int] = None) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error.
+
+    ``index`` chooses the GPU of a bare ``cuda`` (a distributed run's local rank)."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}': no CUDA device is available to PyTorch {torch.__version__}")
+    if device == "cuda" and index is not None:
+        return torch.device("cuda", index)
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device '{device}': not a device name (use auto, cpu or cuda)") from None
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bfloat16 in hardware (x86 AVX512-BF16 / AMX, Arm BF16).
+
+    Elsewhere PyTorch emulates bf16 convolutions and they run slower than fp32, so ``auto`` only
+    picks bf16 where it is a speed-up. Read from /proc/cpuinfo flags (Linux).
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32; others are checked."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision '{precision}': choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast context of a resolved precision (a no-op for fp32)."""
+    dtype = AUTOCAST_DTYPES[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)

@@ -1,0 +1,28 @@
+"""Degradations that turn a high-quality crop into its low-quality training partner.
+
+Each is registered in ``DEGRADATIONS`` and built from a JSON-able spec (``build_degradation``), the
+spec that ``microgan prepare`` writes into ``manifest.csv`` and that a training config's
+``data.degradation`` holds. ``base`` has the contract (ranges drawn per call, PSFs, mis-specified
+copies) and the combinators (``compose``, ``random-choice``, ``maybe``, ``identity``); ``blur`` the
+paper's Gaussian, a random anisotropic Gaussian and defocus; ``noise`` Gaussian, Poisson and JPEG;
+``presets`` the named degradations of evaluation's robustness grid and the blind training pipeline.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from microgan.data.degrade.base import Bounds, Compose, Degradation, Identity, Maybe, RandomChoice, Spec, build_degradation
+from microgan.data.degrade.blur import Blur, DefocusBlur, GaussianBlur, disk_kernel, gaussian_kernel, opencv_sigma
+from microgan.data.degrade.noise import JPEG, GaussianNoise, PoissonNoise
+
+__all__ = [
+    "Blur", "Bounds", "Compose", "DefocusBlur", "Degradation", "GaussianBlur", "GaussianNoise", "Identity", "JPEG",
+    "Maybe", "PoissonNoise", "RandomChoice", "Spec", "build_degradation", "disk_kernel", "gaussian_kernel",
+    "opencv_sigma", "paper_degradation",
+]
+
+
+def paper_degradation(kernel_size: int = 15, sigma: Optional[float] = 2.6, noise: float = 0.0) -> Degradation:
+    """The paper's blur, optionally followed by Gaussian noise (``noise`` > 0)."""
+    blur = GaussianBlur(kernel_size, sigma)
+    return Compose([blur, GaussianNoise(noise)]) if noise > 0 else blur

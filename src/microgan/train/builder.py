@@ -1,0 +1,122 @@
+"""Everything a run needs, built from its config: data streams, networks, optimizers and losses.
+
+Built in a fixed order (data, then ``torch.manual_seed(seed)``, networks, optimizers, losses) so that
+every rank and every world size starts from the same weights, and a resumed run rebuilds exactly
+what it then loads its checkpoint into.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import torch
+
+from microgan.archs import build_critic, build_generator
+from microgan.data.datasets import PairedCropDataset
+from microgan.data.samplers import BatchStream, BucketBatchSampler
+from microgan.core.checkpoint import load_generator
+from microgan.errors import CheckpointError, ConfigError
+from microgan.losses import build_loss
+from microgan.train.distributed import DistContext
+from microgan.train.settings import DataSettings, TrainSettings
+
+#: One prepared folder, or several trained on together.
+DataPaths = Union[Path, Sequence[Path]]
+
+
+@dataclass
+class RunData:
+    """Training crops with the generator's and the critic's own batch streams, and the val crops."""
+
+    train_set: PairedCropDataset
+    val_set: PairedCropDataset
+    g_stream: BatchStream
+    c_stream: BatchStream
+
+
+@dataclass
+class Losses:
+    """The generator objective's terms and their weights (a zero weight builds no loss)."""
+
+    adversarial: torch.nn.Module
+    perceptual: Optional[torch.nn.Module]
+    w_perceptual: float
+    pixel: Optional[torch.nn.Module]
+    w_pixel: float
+
+
+@dataclass
+class Networks:
+    generator: torch.nn.Module
+    critic: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_c: torch.optim.Optimizer
+
+
+def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, cfg: TrainSettings, ctx: DistContext) -> RunData:
+    """Datasets (one or several prepared folders) and the two shuffled streams (seeds ``seed`` and
+    ``seed + 1``), this rank's share. With ``data.degradation`` the LR crops are drawn per visit."""
+    channels = int(config["generator"].get("in_channels", 3))
+    degradation, seed = data_cfg.degradation, cfg.seed
+    train_set = PairedCropDataset(
+        data, "train", resize_to=data_cfg.resize_to, channels=channels, degradation=degradation,
+        augment=data_cfg.augment, seed=seed,
+    )
+    # validation always at native size (the generator is applied to native crops at inference),
+    # with one fixed draw of the training degradation per crop
+    val_set = PairedCropDataset(data, "val", channels=channels, limit=cfg.val_max_crops, degradation=degradation, seed=seed)
+    sizes = train_set.sizes()
+    streams = []
+    for seed in (cfg.seed, cfg.seed + 1):
+        sampler = BucketBatchSampler(sizes, data_cfg.batch_size, seed, ctx.rank, ctx.world_size, data_cfg.bucket_ratio)
+        streams.append(BatchStream(train_set, sampler, num_workers=data_cfg.num_workers))
+    return RunData(train_set, val_set, *streams)
+
+
+def build_networks(config: Dict[str, Any], cfg: TrainSettings, device: torch.device, memory_format: torch.memory_format) -> Networks:
+    """Generator, critic and their Adam optimizers, seeded: the same initial weights everywhere."""
+    torch.manual_seed(cfg.seed)
+    generator = build_generator(config["generator"]).to(device, memory_format=memory_format)
+    critic = build_critic(config["critic"]).to(device, memory_format=memory_format)
+    lr, betas = float(cfg.optimizer["lr"]), tuple(cfg.optimizer["betas"])
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+    return Networks(generator, critic, opt_g, opt_c)
+
+
+def init_generator(generator: torch.nn.Module, model: str) -> Dict[str, Any]:
+    """Start ``generator`` from another model's weights (fine-tuning; the critic and the optimizers
+    start fresh); the architectures must match. Returns what the checkpoints record as ``init_from``."""
+    source, meta = load_generator(model)
+    try:
+        generator.load_state_dict(source.state_dict())
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"--init-from {model}: its generator does not match this config's ({first})") from None
+    return {"model": str(model), "path": meta.get("path"), "name": (meta.get("config") or {}).get("name"), "step": meta.get("step")}
+
+
+def _weighted_loss(spec: Optional[Dict[str, Any]]) -> Tuple[Optional[torch.nn.Module], float]:
+    """Build a loss from ``{"type", "weight", ...}``; a zero or missing weight builds nothing."""
+    if not spec:
+        return None, 0.0
+    spec = dict(spec)
+    weight = float(spec.pop("weight", 1.0))
+    return (build_loss(spec) if weight else None), weight
+
+
+def build_losses(config: Dict[str, Any], cfg: TrainSettings, device: torch.device) -> Losses:
+    """The ``losses:`` section; a pixel warm-up gets an L1 loss even where the GAN phase has none."""
+    section = config.get("losses") or {}
+    adversarial, _ = _weighted_loss(section.get("adversarial"))
+    if adversarial is None:
+        raise ConfigError("losses.adversarial is required (the WGAN-GP loss)")
+    perceptual, w_perceptual = _weighted_loss(section.get("perceptual"))
+    pixel, w_pixel = _weighted_loss(section.get("pixel"))
+    if cfg.pixel_warmup_steps and pixel is None:
+        pixel = _weighted_loss({**section.get("pixel", {"type": "l1"}), "weight": 1.0})[0]
+    for loss in (adversarial, perceptual, pixel):
+        if isinstance(loss, torch.nn.Module):
+            loss.to(device)
+    return Losses(adversarial, perceptual, w_perceptual, pixel, w_pixel)

@@ -1,0 +1,121 @@
+"""The config's ``data:`` and ``train:`` sections as checked dataclasses, and the learning-rate schedule.
+
+Every key is validated when a run starts (an unknown or misspelt key is a :class:`ConfigError`
+naming it), so hours of training never end in a typo; see the bundled configs for what each means.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+
+from microgan.core.device import PRECISIONS
+from microgan.data.samplers import DEFAULT_BUCKET_RATIO
+from microgan.errors import ConfigError
+
+S = TypeVar("S")
+
+LR_SCHEDULES = ("constant", "cosine")
+
+#: Keys that configs once had, and why they are gone: an old config fails naming the key and the
+#: fix, instead of "unknown setting". A checkpoint's saved config may still hold them (resume drops
+#: them with :func:`drop_retired`: none changed what training computed).
+RETIRED: Dict[str, str] = {
+    "data.batching": "batches are always size-bucketed and data.batch_size alone sets the batch (1 = the paper's "
+                     "batch of one); remove data.batching",
+}
+
+
+def section_settings(cls: Type[S], section: Dict[str, Any], name: str) -> S:
+    """``cls(**section)``, with retired and unknown keys reported by name instead of a TypeError."""
+    for key in section:
+        if f"{name}.{key}" in RETIRED:
+            raise ConfigError(f"{name}.{key} is no longer a setting: {RETIRED[f'{name}.{key}']}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"unknown '{name}' setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return cls(**section)
+
+
+@dataclass
+class DataSettings:
+    """The config's ``data:`` section."""
+
+    resize_to: Optional[int] = None  # 128 for MicroGAN-FS only
+    batch_size: int = 1  # per process; > 1: crops of similar size share a batch (data.samplers)
+    bucket_ratio: float = DEFAULT_BUCKET_RATIO
+    num_workers: int = 0
+    degradation: Optional[Dict[str, Any]] = None  # spec drawn per crop visit; None: the prepared LR crops (paper)
+    augment: Optional[Dict[str, Any]] = None  # flips / stain jitter of the HR crop (needs degradation)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class TrainSettings:
+    """The config's ``train:`` section."""
+
+    epochs: Optional[int] = 200
+    steps: Optional[int] = None
+    max_minutes: Optional[float] = None
+    optimizer: Dict[str, Any] = field(default_factory=dict)
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
+    critic_steps: int = 4
+    critic_batches: str = "fresh"
+    pixel_warmup_steps: int = 0
+    precision: str = "fp32"
+    channels_last: bool = False
+    val_every: int = 1000
+    val_max_crops: int = 64
+    val_samples: int = 4
+    ckpt_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    threads: Optional[int] = None  # torch intra-op threads; None = torch's default (all cores)
+
+    def __post_init__(self) -> None:
+        self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got '{self.lr_schedule}'")
+        if self.lr_schedule == "cosine" and not self.steps:
+            raise ConfigError("train.lr_schedule cosine decays over train.steps: set train.steps (or --steps)")
+        if self.critic_batches not in ("fresh", "same"):
+            raise ConfigError(f"train.critic_batches must be 'fresh' or 'same', got '{self.critic_batches}'")
+        if self.critic_steps < 1:
+            raise ConfigError(f"train.critic_steps must be >= 1, got {self.critic_steps}")
+        if not (self.epochs or self.steps or self.max_minutes):
+            raise ConfigError("training never stops: set train.epochs, train.steps or train.max_minutes")
+        for key in ("val_every", "ckpt_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be >= 1")
+
+
+def drop_retired(config: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """A copy of ``config`` without :data:`RETIRED` keys, and the keys it dropped (for a resume of a
+    run whose saved config predates their removal)."""
+    out = copy.deepcopy(config)
+    dropped = []
+    for dotted in RETIRED:
+        section, key = dotted.split(".")
+        if isinstance(out.get(section), dict) and key in out[section]:
+            del out[section][key]
+            dropped.append(dotted)
+    return out, dropped
+
+
+def scheduled_lr(settings: TrainSettings, step: int) -> float:
+    """The learning rate of both optimizers at ``step``: constant, or a cosine from the configured
+    rate down to ``lr_min`` at ``steps``. A function of the step alone, so a resumed run sets exactly
+    the rate the uninterrupted run would have (nothing extra to checkpoint)."""
+    base = float(settings.optimizer["lr"])
+    if settings.lr_schedule == "constant":
+        return base
+    progress = min(step / settings.steps, 1.0)
+    return settings.lr_min + 0.5 * (base - settings.lr_min) * (1.0 + math.cos(math.pi * progress))

@@ -1,0 +1,146 @@
+"""The checkpoint state of a run: what ``last``/``best`` hold and how a resume restores it.
+
+A checkpoint holds weights, optimizer and AMP scaler states, every rank's RNG state and both batch
+streams' positions, so ``resume`` continues the same computation: the data order is a function of
+``(seed, epoch)`` (:mod:`microgan.data.samplers`) and the only other randomness is torch's RNG
+(gradient-penalty interpolation). Files are written atomically (:mod:`microgan.core.checkpoint`);
+weights are checked before every save, so ``last`` is never overwritten by a diverged model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from microgan.core import checkpoint as ck
+from microgan.core.provenance import training_record
+from microgan.errors import CheckpointError, MicroGANError
+from microgan.train.amp import MixedPrecision
+from microgan.train.builder import Networks, RunData
+from microgan.train.distributed import DistContext
+
+
+class TrainingDivergedError(MicroGANError):
+    """A loss became NaN/Inf (or the weights did); the last checkpoint on disk is still good."""
+
+
+@dataclass
+class RunState:
+    """Step counter, best validation PSNR and last scores of a run, with its networks, optimizers,
+    scalers and streams: everything ``last.safetensors`` saves and a resume loads."""
+
+    config: Dict[str, Any]
+    out: Path
+    ctx: DistContext
+    nets: Networks
+    data: RunData
+    amp: MixedPrecision
+    step: int = 0
+    best_psnr: float = -math.inf
+    last_val: Dict[str, float] = field(default_factory=dict)
+    #: the model the generator started from (``--init-from``), or None
+    init_from: Optional[Dict[str, Any]] = None
+    #: messages for the user about the resume (shown when the loop starts)
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / ck.LAST_NAME
+
+    # ----------------------------------------------------------------------------- RNG
+
+    def seed_rng(self, saved: Optional[Dict[str, List[torch.Tensor]]], seed: int) -> None:
+        """Restore this rank's RNG state, or seed it (ranks differ: independent penalty samples)."""
+        ctx, device = self.ctx, self.amp.device
+        if saved and len(saved.get("torch", [])) == ctx.world_size:
+            torch.set_rng_state(saved["torch"][ctx.rank])
+            if device.type == "cuda" and saved.get("cuda"):
+                torch.cuda.set_rng_state(saved["cuda"][ctx.rank], device)
+            return
+        if saved:
+            self.notes.append(f"resumed with {ctx.world_size} processes instead of {len(saved.get('torch', []))}: RNG re-seeded")
+        torch.manual_seed(seed * 7919 + ctx.rank + self.step)
+
+    def _rng_state(self) -> Dict[str, List[torch.Tensor]]:
+        state = {"torch": torch.get_rng_state()}
+        if self.amp.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.amp.device)
+        gathered = self.ctx.gather(state)
+        return {k: [g[k] for g in gathered] for k in state}
+
+    # ----------------------------------------------------------------------------- saving
+
+    def meta(self) -> Dict[str, Any]:
+        g_stream, c_stream = self.data.g_stream, self.data.c_stream
+        return {
+            "config": self.config,
+            "step": self.step,
+            "epoch": g_stream.epoch,
+            "metrics": self.last_val,
+            "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
+            "position": {"generator": g_stream.state(), "critic": c_stream.state()},
+            "world_size": self.ctx.world_size,
+            "train_crops": len(self.data.train_set),
+            "training_data": self.data.train_set.identity(),
+            "init_from": self.init_from,
+            "training": training_record(self.config, self.step, self.init_from),
+        }
+
+    def check_weights(self) -> None:
+        for name, net in (("generator", self.nets.generator), ("critic", self.nets.critic)):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                raise TrainingDivergedError(f"{name} weights became NaN/Inf at step {self.step}; {self.last_path} kept from before")
+
+    def save_last(self) -> None:
+        """Write ``last`` (all ranks must call: RNG states are gathered; rank 0 writes)."""
+        self.check_weights()
+        rng = self._rng_state()
+        if not self.ctx.is_main:
+            return
+        nets = self.nets
+        optimizers = {"generator": nets.opt_g.state_dict(), "critic": nets.opt_c.state_dict()}
+        if self.amp.mode == "fp16":
+            optimizers.update({f"scaler_{k}": s.state_dict() for k, s in self.amp.scalers.items()})
+        ckpt = ck.Checkpoint(meta=self.meta(), generator=nets.generator.state_dict(), critic=nets.critic.state_dict(), optimizers=optimizers, rng=rng)
+        ck.save_checkpoint(self.last_path, ckpt)
+
+    def save_best(self) -> None:
+        """Write ``best``: the generator alone, with the scores that made it the best."""
+        ck.save_checkpoint(self.out / ck.BEST_NAME, ck.Checkpoint(meta=self.meta(), generator=self.nets.generator.state_dict()))
+
+    # ----------------------------------------------------------------------------- resuming
+
+    def load(self, path: Path) -> Dict[str, Any]:
+        """Load ``path`` into the networks, optimizers, scalers and streams; returns the saved RNG states."""
+        state = ck.load_checkpoint(path)
+        meta, nets = state.meta, self.nets
+        try:
+            nets.generator.load_state_dict(state.generator)
+            nets.critic.load_state_dict(state.critic or {})
+            nets.opt_g.load_state_dict(state.optimizers["generator"])
+            nets.opt_c.load_state_dict(state.optimizers["critic"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise CheckpointError(f"{path}: does not match this run's networks ({first})") from None
+        for k, scaler in self.amp.scalers.items():
+            if f"scaler_{k}" in state.optimizers:
+                scaler.load_state_dict(state.optimizers[f"scaler_{k}"])
+        crops = len(self.data.train_set)
+        if meta.get("train_crops") != crops:
+            raise CheckpointError(
+                f"{path}: the checkpoint was trained on {meta.get('train_crops')} crops, the data now has "
+                f"{crops}: the data order cannot be continued (start a new run)"
+            )
+        saved = (meta.get("training_data") or {}).get("crop_ids_sha256")
+        if saved and saved != self.data.train_set.identity()["crop_ids_sha256"]:
+            raise CheckpointError(f"{path}: the checkpoint was trained on another set of {crops} crops (crop ids differ): start a new run")
+        self.init_from = meta.get("init_from")
+        self.step = int(meta["step"])
+        self.best_psnr = meta["best_psnr"] if meta.get("best_psnr") is not None else -math.inf
+        self.last_val = dict(meta.get("metrics") or {})
+        for stream, key in ((self.data.g_stream, "generator"), (self.data.c_stream, "critic")):
+            stream.epoch, stream.index = meta["position"][key]["epoch"], meta["position"][key]["index"]
+        return state.rng

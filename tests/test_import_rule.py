@@ -1,0 +1,102 @@
+"""The house rule: imports only run downward (docs/architecture.md).
+
+    cli -> commands -> {train, infer, evaluate, classify, export, demo} -> {archs, losses, data, core}
+                                                                        -> {errors, registry, config}
+    napari (plugin front end, like cli) -> {infer, microgan.load} and the lower rows
+
+Within the middle row, infer is the one restoring facade that evaluate, classify and the demo may
+use, and the demo (the main job's script) composes training and evaluation; nothing else goes
+sideways. Every import counts, including those inside functions (a lazy import is still an arrow).
+Checked on the source text with ``ast``: no module is imported, so the test is cheap and cannot be
+fooled by import order.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Iterator, List, Set, Tuple
+
+import microgan
+
+ROOT = Path(microgan.__file__).resolve().parent
+
+BASE = {"errors", "registry", "config"}
+LOWER = {"archs", "losses", "data", "core"}
+#: room -> the rooms it may import (its own always allowed)
+ALLOWED: Dict[str, Set[str]] = {
+    **{name: BASE for name in BASE},
+    **{name: LOWER | BASE for name in LOWER},
+    "train": LOWER | BASE,
+    "infer": LOWER | BASE,
+    "export": LOWER | BASE,
+    "evaluate": LOWER | BASE | {"infer"},
+    "classify": LOWER | BASE | {"infer"},
+    "demo": LOWER | BASE | {"infer", "train", "evaluate"},
+    "commands": LOWER | BASE | {"train", "infer", "evaluate", "classify", "export", "demo"},
+    "cli": BASE | {"commands", "__init__"},
+    "__main__": {"cli"},
+    "__init__": {"infer"},  # microgan.load() is the Python facade over the Enhancer
+    "napari": LOWER | BASE | {"infer", "__init__"},  # a front end: restores through microgan.load()
+}
+
+
+def room(relative: Path) -> str:
+    """``core/checkpoint.py`` -> ``core``; ``losses.py`` -> ``losses``; ``__init__.py`` -> ``__init__``."""
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_rooms(source: str) -> Iterator[Tuple[int, str]]:
+    """(line, room) of every ``microgan`` import in ``source``, at any depth (functions included)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "microgan":  # from microgan import infer / __version__
+                names = [f"microgan.{alias.name}" for alias in node.names]
+            else:
+                names = [node.module]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "microgan":
+                yield node.lineno, parts[1] if len(parts) > 1 else "__init__"
+
+
+def violations(root: Path) -> List[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        mine = room(relative)
+        allowed = ALLOWED[mine] | {mine}
+        for line, target in imported_rooms(path.read_text(encoding="utf-8")):
+            target = "__init__" if target == "__version__" else target
+            if target not in allowed:
+                found.append(f"{relative}:{line}: {mine} imports microgan.{target}")
+    return found
+
+
+def test_every_room_is_known() -> None:
+    rooms = {room(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")}
+    assert rooms <= set(ALLOWED), f"new top-level module(s) {sorted(rooms - set(ALLOWED))}: place them in ALLOWED"
+
+
+def test_imports_only_run_downward() -> None:
+    assert violations(ROOT) == []
+
+
+def test_the_check_sees_function_level_and_package_imports(tmp_path: Path) -> None:
+    (tmp_path / "infer").mkdir()
+    (tmp_path / "infer" / "enhancer.py").write_text(
+        "from microgan.core.device import autocast\n"
+        "def load():\n    from microgan.train.checkpoint import load_checkpoint\n"
+        "def more():\n    import microgan.evaluate.metrics\n    from microgan import classify\n"
+    )
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "metrics.py").write_text("def f():\n    from microgan.evaluate import report\n")
+    assert violations(tmp_path) == [
+        "core/metrics.py:2: core imports microgan.evaluate",
+        "infer/enhancer.py:3: infer imports microgan.train",
+        "infer/enhancer.py:5: infer imports microgan.evaluate",
+        "infer/enhancer.py:6: infer imports microgan.classify",
+    ]
