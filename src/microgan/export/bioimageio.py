@@ -165,6 +165,8 @@ def _facts(enhancer: Any, meta: Mapping[str, Any], geo: Geometry, dtype: str,
            parity: Mapping[str, Mapping[str, float]]) -> Dict[str, str]:
     from importlib.metadata import version
 
+    from microgan.core.provenance import describe, training_of
+
     params = sum(p.numel() for p in enhancer.generator.parameters())
     channels = "RGB" if enhancer.channels == 3 else "gray"
     scale = f"{dtype} in, float32 out on the same 0..{int(np.iinfo(dtype).max)} scale"
@@ -177,6 +179,7 @@ def _facts(enhancer: Any, meta: Mapping[str, Any], geo: Geometry, dtype: str,
         "Halo": halo,
         "Network": f"{(meta.get('config') or {}).get('generator', {}).get('type', '?')} generator, "
                    f"{params:,} parameters, checkpoint step {meta.get('step', '?')}",
+        "Training": describe(training_of(meta)),
         "Weights": "ONNX (source) and TorchScript (converted); largest difference from PyTorch on "
                    "random sizes, in [-1, 1] units: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()),
         "Exported": f"{date.today().isoformat()} by microgan {version('microgan')}",

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import yaml
 
 from microgan.config import deep_get
+from microgan.core.provenance import describe, training_of
 from microgan.errors import ConfigError
 
 #: The paper every MicroGAN model is cited with. The paper's text carries no DOI, so the link is a
@@ -53,14 +54,15 @@ def default_card(meta: Mapping[str, Any]) -> ModelCard:
     step = meta.get("step", "?")
     metrics = meta.get("metrics") or {}
     measured = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+    how = describe(training_of(meta))
     return ModelCard(
-        name=f"MicroGAN {config} deblurring",
-        description=f"MicroGAN generator (config '{config}', step {step}) restoring blurred "
+        name=f"MicroGAN generator ({config}) deblurring",
+        description=f"MicroGAN generator (config '{config}', step {step}; {how}) restoring blurred "
         "single-cell microscopy images at their native size.",
         tags=["microgan", "deblurring", "restoration", "2d", "pytorch", "onnx", "torchscript"],
         training_data="Not described: give a card (`microgan export --card CARD.yaml`) with a "
         "`training_data` entry.",
-        training=f"Trained with `microgan train` (config '{config}') for {step} steps.",
+        training=f"Trained with `microgan train` (config '{config}'): {how}.",
         validation=(f"Validation metrics stored in the checkpoint: {measured}." if measured else
                     "No validation metrics are stored in the checkpoint.")
         + " Measure on held-out data of your own with `microgan evaluate`.",
@@ -111,8 +113,8 @@ def render_readme(card: ModelCard, facts: Mapping[str, str]) -> str:
     lines += ["## Use", "",
               "Inputs and outputs, pre- and postprocessing are declared in `rdf.yaml`, so any bioimage.io "
               "consumer (deepImageJ, ilastik, QuPath, napari, `bioimageio.core` in Python) runs the model "
-              "as exported. With MicroGAN itself (`pip install microgan`), the same restoration, tiled "
-              "for any image size: `microgan enhance IMAGES -o OUT --model CHECKPOINT`.", ""]
+              "as exported. The MicroGAN toolkit runs the same restoration, tiled for any image size: "
+              "`microgan enhance IMAGES -o OUT --model CHECKPOINT`.", ""]
     lines += [f"- {key}: {value}" for key, value in facts.items()] + [""]
     lines += ["## Training data", "", card.training_data, ""]
     if card.training_data_url:
