@@ -67,14 +67,14 @@ def test_bundled_model_package_passes_bioimageio_test_and_matches_enhance(tmp_pa
     assert np.abs(test_output - test_input).mean() > 1.0
 
 
-def test_cli_package_of_a_checkpoint_with_its_card(tmp_path: Path, save_tiny_generator, capsys) -> None:
-    checkpoint = save_tiny_generator(tmp_path / "tiny.safetensors")
+def test_cli_package_of_a_gray_16bit_checkpoint_with_its_card(tmp_path: Path, save_tiny_generator, capsys) -> None:
+    checkpoint = save_tiny_generator(tmp_path / "tiny.safetensors", in_channels=1)
     card = tmp_path / "card.yaml"
     card.write_text("name: Tiny test model\nauthors: [A. Person]\n"
                     "training_data: Six synthetic smears made by the tests.\n")
     package = tmp_path / "tiny.zip"
     assert main(["export", "--model", str(checkpoint), "--format", "bioimageio", "-o", str(package),
-                 "--card", str(card)]) == 0
+                 "--card", str(card), "--input-dtype", "uint16"]) == 0
     assert "bioimageio test: passed" in capsys.readouterr().out
 
     rdf = _rdf(package)
@@ -82,28 +82,20 @@ def test_cli_package_of_a_checkpoint_with_its_card(tmp_path: Path, save_tiny_gen
     weights = rdf["weights"]
     assert "parent" not in weights["onnx"] and weights["torchscript"]["parent"] == "onnx"
     (inp,), (out,) = rdf["inputs"], rdf["outputs"]
-    assert inp["data"]["type"] == "uint8" and [a["type"] for a in inp["axes"]] == ["batch", "channel", "space", "space"]
+    assert [a["type"] for a in inp["axes"]] == ["batch", "channel", "space", "space"]
+    assert inp["axes"][1]["channel_names"] == ["gray"] and inp["data"]["type"] == "uint16"
     steps = [(p["id"], p["kwargs"]) for p in inp["preprocessing"]]
-    assert steps[-1] == ("ensure_dtype", {"dtype": "float32"})  # else the spec casts back to uint8
-    assert ("scale_linear", {"gain": 2 / 255, "offset": -1.0}) in steps
+    assert steps[-1] == ("ensure_dtype", {"dtype": "float32"})  # else the spec casts back to uint16
+    assert ("scale_linear", {"gain": 2 / 65535, "offset": -1.0}) in steps
+    assert out["data"]["range"] == [0.0, 65535.0] and _array(package, "test_input.npy").max() > 255
     radius = Enhancer.from_model(checkpoint, device="cpu").receptive_radius
     assert out["axes"][2]["halo"] == radius and out["axes"][2]["size"]["tensor_id"] == "input"
     with zipfile.ZipFile(package) as z:
         readme = z.read("README.md").decode()
-    cover = _image(package, "cover.png", tmp_path)
     for section in ("## Training data", "## Validation", "## Citation", "## Licence", "Six synthetic smears"):
         assert section in readme
+    cover = _image(package, "cover.png", tmp_path)
     assert cover.shape[1] == 2 * cover.shape[0]
-
-
-def test_gray_16bit_model_passes_its_test(tmp_path: Path, save_tiny_generator) -> None:
-    checkpoint = save_tiny_generator(tmp_path / "gray.safetensors", in_channels=1)
-    enhancer = Enhancer.from_model(checkpoint, device="cpu", precision="fp32", tile=None)
-    done = export_bioimageio(enhancer, tmp_path / "p.zip", dtype="uint16")
-    assert done.status == "passed" and done.test_shape[1] == 1
-    (inp,), (out,) = _rdf(done.path)["inputs"], _rdf(done.path)["outputs"]
-    assert inp["data"]["type"] == "uint16" and inp["axes"][1]["channel_names"] == ["gray"]
-    assert out["data"]["range"] == [0.0, 65535.0] and _array(done.path, "test_input.npy").max() > 255
 
 
 def test_a_package_that_disagrees_with_the_enhancer_is_refused(
