@@ -129,30 +129,35 @@ def vif(restored: np.ndarray, reference: np.ndarray) -> float:
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
-    """How many of MS-SSIM's five scales fit a crop: each halves the side and the 11 px window must
-    still fit the smallest (torchmetrics' rule); 0 when not even one does."""
-    side, scales = min(height, width), 0
-    while scales < len(MS_SSIM_BETAS) and side > (MS_SSIM_KERNEL - 1) * 2**scales:
-        scales += 1
-    return scales
+    """How many of MS-SSIM's five scales fit a crop by torchmetrics' own rule for ``k`` scales
+    (``side // max(1, k - 1) ** 2 > kernel - 1``, which asks a little more than the 11 px window
+    fitting the coarsest scale); 0 when not even one does."""
+    side = min(height, width)
+    fits = [k for k in range(1, len(MS_SSIM_BETAS) + 1) if side // max(1, k - 1) ** 2 > MS_SSIM_KERNEL - 1]
+    return max(fits, default=0)
 
 
 @METRICS.register("ms_ssim")
 def ms_ssim(restored: np.ndarray, reference: np.ndarray) -> float:
     """MS-SSIM with a Gaussian 11 px window; small crops use the first scales that fit, their weights
-    renormalized (a 55 px cell gets 3 of the 5 scales); NaN under 11 px."""
+    renormalized (a 55 px cell gets 3 of the 5 scales); NaN where not even one scale fits.
+    torchmetrics' size check is not its only limit (a thin crop can still fail inside, at a pooled
+    scale), so a failure there retries with one scale fewer."""
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
     _check_pair(restored, reference)
-    scales = ms_ssim_scales(*reference.shape[:2])
-    if scales == 0:
-        return math.nan
-    betas = np.array(MS_SSIM_BETAS[:scales])
-    value = multiscale_structural_similarity_index_measure(
-        _to_tensor255(restored), _to_tensor255(reference), data_range=255.0, kernel_size=MS_SSIM_KERNEL,
-        betas=tuple(float(b) for b in betas / betas.sum()), normalize="relu",
-    )
-    return float(value)
+    a, b = _to_tensor255(restored), _to_tensor255(reference)
+    for scales in range(ms_ssim_scales(*reference.shape[:2]), 0, -1):
+        betas = np.array(MS_SSIM_BETAS[:scales])
+        try:
+            value = multiscale_structural_similarity_index_measure(
+                a, b, data_range=255.0, kernel_size=MS_SSIM_KERNEL,
+                betas=tuple(float(x) for x in betas / betas.sum()), normalize="relu",
+            )
+        except (RuntimeError, ValueError):
+            continue
+        return float(value)
+    return math.nan
 
 
 def _band_power(gray: np.ndarray) -> float:
