@@ -303,3 +303,20 @@ def test_resume_refuses_changed_data(prepared_varied: Path, tiny_prepared: Path,
     make(prepared_varied, run, ["train.steps=1"]).fit()
     with pytest.raises(ck.CheckpointError, match="trained on 8 crops"):
         make(tiny_prepared, run, ["train.steps=2"], resume=True)
+
+
+def test_the_critic_step_scales_the_gradient_penalty_by_the_critic_loss_scale(
+        prepared_uniform: Path, tmp_path: Path, make: Callable[..., Trainer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """fp16 computed the penalty from unscaled scores (fp16 needs CUDA: the scale is injected here)."""
+    trainer = make(prepared_uniform, tmp_path / "run", ["train.critic_steps=1"])
+    monkeypatch.setattr(trainer.optimize.amp, "loss_scale", lambda name: {"critic": 1024.0}[name])
+    seen: List[float] = []
+    critic_loss = trainer.adversarial.critic_loss
+
+    def recording(*args, scale: float = 1.0, **kwargs):
+        seen.append(scale)
+        return critic_loss(*args, scale=scale, **kwargs)
+
+    monkeypatch.setattr(trainer.adversarial, "critic_loss", recording)
+    trainer.train_step()
+    assert seen == [1024.0]
