@@ -30,13 +30,15 @@ every exception out of a decoder becomes an ``ImageReadError`` too.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import mmap
 import os
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -213,6 +215,31 @@ def _jpeg_walk(buf: mmap.mmap, *, full: bool) -> Tuple[int, int, int, int]:
             pos = found.start()
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _tifffile_log(notes: List[str]) -> Iterator[None]:
+    """tifffile logs what it tolerates to stderr (a second, unrelated-looking line next to ours):
+    collect it instead, as notes of the image (dropped with the image if reading fails)."""
+    log = logging.getLogger("tifffile")
+    handler, propagate = _Collect(), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+        notes.extend(f"tifffile: {message}" for message in handler.messages)
+
+
 def _corrupt_tiff(path: Path, exc: Exception) -> ImageReadError:
     reason = str(exc) or type(exc).__name__
     return ImageReadError(f"{path}: corrupt TIFF file ({reason})")
@@ -262,7 +289,8 @@ def _header(path: Path, buf: mmap.mmap, *, full: bool) -> ImageInfo:
             return ImageInfo(path, "jpeg", width, height, comps, precision)
         if fmt == "tiff":
             try:
-                return _tiff_header(path)
+                with _tifffile_log([]):
+                    return _tiff_header(path)
             except ImageReadError:
                 raise
             except Exception as exc:  # tifffile raises IndexError, KeyError... on corrupt headers
@@ -426,7 +454,8 @@ def read_image(
         dropped: List[str] = []
         if info.format == "tiff":
             try:
-                array = _decode_tiff(info, notes, dropped)
+                with _tifffile_log(notes):
+                    array = _decode_tiff(info, notes, dropped)
             except ImageReadError:
                 raise
             except Exception as exc:  # tifffile/imagecodecs: many types for corrupt files
