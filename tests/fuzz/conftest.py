@@ -71,6 +71,18 @@ def check(capsys: pytest.CaptureFixture[str]) -> Checks:
     return Checks(capsys)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The cases run tiny networks: one torch thread each (pytest -n 2 on 2 cores) beats two
+    workers fighting over both cores; the thread count is restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _field(height: int = 80, width: int = 100) -> np.ndarray:
     """Two dark disks on a bright RGB background: the paper's segmentation finds two cells."""
     import cv2

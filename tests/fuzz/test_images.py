@@ -136,7 +136,7 @@ ODD_BUT_VALID = [
 
 
 def _batch(root: Path, case: Case, field: Callable[..., np.ndarray]) -> Path:
-    """An input folder: two good fields and the case's file between them (sorted order)."""
+    """An input folder: a good field before and after the case's file (sorted order)."""
     folder = root / "in"
     write_image(folder / "a_good.png", field())
     write_image(folder / "z_good.jpg", field())
