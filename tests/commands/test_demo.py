@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from microgan.cli import main
-from microgan.evaluate.baselines import RichardsonLucy
+from microgan.infer.classical import RichardsonLucy
 from microgan.evaluate.report import load_schema
 from microgan.core import checkpoint as ck
 

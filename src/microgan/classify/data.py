@@ -14,10 +14,11 @@ all labelled crops, as the paper does.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from microgan.core.files import IMAGE_SUFFIXES
 from microgan.errors import MicroGANError
@@ -34,6 +35,8 @@ class LabelledCrop:
     label: str
     lr: Path
     hr: Optional[Path]
+    split: str = ""  # the prepare split (train/val/test); '' for the folder-per-class layout
+    degradation: str = ""  # the manifest's degradation spec (JSON) that made ``lr``
 
 
 @dataclass
@@ -43,6 +46,12 @@ class LabelledData:
     crops: List[LabelledCrop]
     classes: List[str]
     skipped_unlabelled: int
+    #: the data set the crops were cut from (``prepare.json``'s ``source``; {} when unknown)
+    source: Dict[str, object] = field(default_factory=dict)
+
+    def subset(self, keep: Sequence[int]) -> "LabelledData":
+        """The same data restricted to the crops at ``keep`` (classes kept, so tables stay aligned)."""
+        return replace(self, crops=[self.crops[i] for i in keep])
 
     @property
     def labels(self) -> List[int]:
@@ -66,8 +75,17 @@ def _from_manifest(root: Path) -> LabelledData:
         if not rec.label:
             skipped += 1
             continue
-        crops.append(LabelledCrop(rec.id, rec.source, rec.label, root / rec.lr_path, root / rec.hr_path))
-    return LabelledData(root, "prepared", crops, sorted({c.label for c in crops}), skipped)
+        crops.append(LabelledCrop(rec.id, rec.source, rec.label, root / rec.lr_path, root / rec.hr_path, rec.split, rec.degradation))
+    return LabelledData(root, "prepared", crops, sorted({c.label for c in crops}), skipped, _prepared_source(root))
+
+
+def _prepared_source(root: Path) -> Dict[str, object]:
+    """``prepare.json``'s source entry (type, data, crop route), or {} if it cannot be read."""
+    try:
+        source = json.loads((root / "prepare.json").read_text(encoding="utf-8")).get("source")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return dict(source) if isinstance(source, dict) else {}
 
 
 def _from_folders(root: Path) -> LabelledData:

@@ -92,6 +92,15 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return m
 
 
+def balanced_accuracy(conf: np.ndarray) -> float:
+    """Mean recall over the classes present in the truth: accuracy as if every class were equally
+    common, so a rare class (schistocytes, teardrops) counts as much as the normal cells."""
+    support = conf.sum(1)
+    present = support > 0
+    recall = np.diag(conf)[present] / support[present]
+    return float(recall.mean()) if present.any() else 0.0
+
+
 def macro_f1(conf: np.ndarray) -> float:
     """Mean F1 over the classes that occur in the truth or the predictions."""
     tp = np.diag(conf).astype(np.float64)
@@ -194,12 +203,13 @@ def _train_fold(
 
 
 def score(model: SplitClassifier, feats: torch.Tensor, labels: np.ndarray, test: np.ndarray, device: str) -> Dict[str, object]:
-    """Test accuracy, macro F1 and confusion counts of one fold."""
+    """Test accuracy, balanced accuracy, macro F1 and confusion counts of one fold."""
     num_classes = model.head.mlp[-1].out_features
     pred = predict(model, feats[test], device)
     conf = confusion_counts(labels[test], pred, num_classes)
     return {
         "accuracy": float((pred == labels[test]).mean()) if len(test) else 0.0,
+        "balanced_accuracy": balanced_accuracy(conf),
         "macro_f1": macro_f1(conf),
         "confusion_counts": conf.tolist(),
     }

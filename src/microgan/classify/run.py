@@ -20,10 +20,13 @@ import torch
 from microgan.classify.data import LabelledData, load_labelled
 from microgan.classify.fit import RECIPES, Recipe, extract_features, score, train_fold
 from microgan.classify.folds import FoldSplit, cross_validation_splits
-from microgan.classify.inputs import InputKind, check_input, iter_images, kinds_from_specs, to_classifier_input
+from microgan.classify.inputs import InputKind, LowRes, check_input, iter_images, kinds_from_specs, to_classifier_input
+from microgan.classify.leak import unseen
 from microgan.classify.networks import SplitClassifier
-from microgan.classify.report import confusion_table, summarize_input, summary_table, write_heatmap
+from microgan.classify.report import confusion_table, paired_differences, paired_table, summarize_input, summary_table, write_heatmap
+from microgan.core.checkpoint import read_meta, resolve_model_path
 from microgan.core.device import resolve_device
+from microgan.data.degrade.presets import parse_degradation_text
 from microgan.errors import MicroGANError
 from microgan.registry import CLASSIFIERS
 
@@ -51,6 +54,9 @@ class ClassifySettings:
     vgg_weights: Optional[str] = None
     device: str = "auto"
     cache_dir: Optional[str] = None
+    #: make the LR crops from the HR crops with this degradation (compact text or JSON; None: as prepared)
+    degradation: Optional[str] = None
+    degradation_seed: int = 0
 
 
 def _build_classifier(settings: ClassifySettings, num_classes: int) -> SplitClassifier:
@@ -81,8 +87,15 @@ def run_classification(
     With ``out_dir``: one confusion heat map PNG and CSV per input kind and a ``summary.md``."""
     labelled = load_labelled(data)
     kinds = kinds_from_specs(list(inputs))
+    lowres = LowRes(parse_degradation_text(settings.degradation) if settings.degradation else None, settings.degradation_seed)
+    if lowres.degradation is not None and not lowres.degradation.fixed:
+        raise MicroGANError(f"degradation {settings.degradation}: classification needs a fixed degradation (no ranges)")
     for kind in kinds:  # every input must be servable before hours of work start
-        check_input(kind, labelled)
+        check_input(kind, labelled, lowres)
+    models = {k.spec: read_meta(resolve_model_path(k.checkpoint)) for k in kinds if k.kind == "sr"}
+    labelled, notes, leak = unseen(labelled, models)
+    for note in notes:
+        log(f"note: {note}")
     device = str(resolve_device(settings.device))
     model = _build_classifier(settings, len(labelled.classes))  # first: an unknown name fails here
     recipe = _recipe(settings)
@@ -98,7 +111,8 @@ def run_classification(
     torch.manual_seed(settings.seed)
     results: Dict[str, Dict[str, object]] = {}
     for kind in kinds:
-        results[kind.spec] = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log)
+        results[kind.spec] = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log, lowres)
+    paired = paired_differences(results)
     doc = {
         "classes": labelled.classes,
         "class_counts": labelled.class_counts(),
@@ -110,10 +124,16 @@ def run_classification(
             "resize": settings.resize, "recipe": recipe.as_dict(), "device": device,
             "imbalance": "class-weighted cross-entropy, weights n/(C*n_c) from each fold's training part; "
                          "model selection on class-weighted validation loss",
+            "degradation": lowres.degradation.spec() if lowres.degradation else "as prepared",
+            "leak_check": leak,
+            "notes": notes,
         },
         "inputs": results,
+        "paired": paired,
     }
     log("\n" + summary_table(results))
+    if paired:
+        log("\npaired per-fold differences (same folds, same crops)\n" + paired_table(paired))
     for kind in kinds:
         log(f"\nnormalized confusion, {kind.spec} (rows: true class)\n"
             + confusion_table(labelled.classes, results[kind.spec]["confusion"]))
@@ -124,12 +144,12 @@ def run_classification(
 
 def _run_input(
     kind: InputKind, labelled: LabelledData, model: SplitClassifier, labels: np.ndarray, splits: Sequence[FoldSplit],
-    recipe: Recipe, settings: ClassifySettings, cache_dir: Path, device: str, log: Callable[[str], None],
+    recipe: Recipe, settings: ClassifySettings, cache_dir: Path, device: str, log: Callable[[str], None], lowres: LowRes,
 ) -> Dict[str, object]:
     """Features once for this input kind, then every fold on them."""
     start = time.time()
     n = len(labelled.crops)
-    images = (to_classifier_input(a, model.input_size, settings.resize) for a in iter_images(kind, labelled, cache_dir, device))
+    images = (to_classifier_input(a, model.input_size, settings.resize) for a in iter_images(kind, labelled, cache_dir, device, lowres))
     step = max(1, n // 10)
 
     def progress(done: int) -> None:
@@ -146,7 +166,7 @@ def _run_input(
                        "n_test": int(len(split.test)), "test_class_counts": counts.tolist()})
         per_fold.append(record)
         log(f"  [{kind.spec}] fold {k + 1}/{len(splits)}: accuracy {100 * record['accuracy']:.2f}%, "
-            f"macro F1 {record['macro_f1']:.3f} (best epoch {record['best_epoch']})")
+            f"balanced {100 * record['balanced_accuracy']:.2f}%, macro F1 {record['macro_f1']:.3f} (best epoch {record['best_epoch']})")
     summary = summarize_input(per_fold, len(labelled.classes))
     summary["seconds"] = round(time.time() - start, 1)
     return summary
@@ -156,6 +176,8 @@ def _write_outputs(out: Path, doc: Dict[str, object], kinds: Sequence[InputKind]
     out.mkdir(parents=True, exist_ok=True)
     classes = doc["classes"]
     sections = ["# Classification summary", "", summary_table(doc["inputs"]), ""]
+    if doc["paired"]:
+        sections += ["## Paired per-fold differences", "", paired_table(doc["paired"]), ""]
     for kind in kinds:
         r = doc["inputs"][kind.spec]
         write_heatmap(out / f"confusion-{kind.slug}.png", classes, r["confusion"],

@@ -19,7 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="prepared folder (manifest.csv) or a folder with one sub-folder per class")
     p.add_argument("--inputs", nargs="+", required=True, metavar="KIND",
-                   help="input kinds: hr, lr, sr:CHECKPOINT (LR crops restored by that model; repeatable)")
+                   help="input kinds: hr, lr, sr:MODEL (LR crops restored by that model: checkpoint, run folder or "
+                   "bundled name; repeatable), classical:METHOD (restored by wiener, richardson-lucy, ... with the "
+                   "exact PSF, tuned on val crops). An sr: model never restores crops of images it trained on: those "
+                   "crops are left out of every input, with a note")
+    p.add_argument("--degradation", metavar="NAME|SPEC", default=None,
+                   help="make the LR crops from the HR crops with this fixed degradation (e.g. gauss:3.5+noise:0.01) "
+                   "instead of the prepared ones; seeded per crop, the same for every input")
+    p.add_argument("--degradation-seed", type=int, default=0, help="seed of --degradation's noise [default: 0]")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds [default: 5]")
     p.add_argument("--json", dest="json_path", default="classify.json", help="result file [default: classify.json]")
     p.add_argument("--out", default=None, help="folder for confusion heat maps (PNG), CSV tables and summary.md")
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         folds=args.folds, classifier=args.classifier, finetune=args.finetune, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, seed=args.seed, resize=args.resize, val_fraction=args.val_fraction,
         vgg_weights=args.vgg_weights, device=args.device, cache_dir=args.cache_dir,
+        degradation=args.degradation, degradation_seed=args.degradation_seed,
     )
     doc = run_classification(args.data, args.inputs, settings, out_dir=args.out, log=lambda m: print(m, flush=True))
     path = atomic_write_json(args.json_path, doc)

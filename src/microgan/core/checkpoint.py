@@ -114,6 +114,12 @@ def read_meta(path: PathLike) -> Dict[str, Any]:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not supported (expected {FORMAT_VERSION})")
     if not isinstance(meta.get("config", {}), dict):
         raise CheckpointError(f"{path}: checkpoint config is not a mapping (got a {type(meta['config']).__name__})")
+    sidecar = path.with_suffix(".json")
+    if path.resolve().parent == BUNDLED_DIR and sidecar.is_file():
+        # facts about a bundled file that its header predates (e.g. its training data), shipped
+        # beside it rather than rewriting megabytes of weights; the header wins where both say
+        facts = json.loads(sidecar.read_text())
+        meta.update({k: v for k, v in facts.items() if not k.startswith("_") and k not in meta})
     return meta
 
 

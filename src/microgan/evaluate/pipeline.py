@@ -3,7 +3,7 @@
 ``microgan evaluate`` and ``microgan demo`` both answer "how much better than the blurred input and
 the classical deconvolutions?", so both must tune the baselines the same way (on crops that are never
 scored, frozen before the scored crops are touched) and write the same two files. This module is
-that sequence, built only from the public pieces of :mod:`~microgan.evaluate.baselines`,
+that sequence, built only from the public pieces of :mod:`~microgan.infer.classical`,
 :mod:`~microgan.evaluate.runner` and :mod:`~microgan.evaluate.report`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from microgan.core.atomic import atomic_write_json
 from microgan.evaluate import report as rep
-from microgan.evaluate.baselines import tune
+from microgan.infer.classical import tune
 from microgan.data.degrade import build_degradation
 from microgan.evaluate.runner import Data, Evaluation, Method, as_source, baseline_method, evaluate, load_pair, restore_examples
 from microgan.registry import BASELINES

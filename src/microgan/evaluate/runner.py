@@ -26,7 +26,7 @@ from microgan.data.degrade import Degradation, build_degradation
 from microgan.data.io import read_image
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
-from microgan.evaluate.baselines import TuningResult, parse_degradation
+from microgan.infer.classical import TuningResult, parse_degradation
 from microgan.core.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
 
 RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]

@@ -8,7 +8,7 @@ from skimage.restoration import richardson_lucy
 
 from microgan.data.io import from_float, to_float
 from microgan.errors import ConfigError
-from microgan.evaluate.baselines import degradation_psf, grid_points, parse_degradation, tune
+from microgan.infer.classical import degradation_psf, grid_points, parse_degradation, tune
 from microgan.core.metrics import psnr
 from microgan.registry import BASELINES
 

@@ -1,4 +1,7 @@
-"""Classical restorations to compare against, each tuned on the validation split only.
+"""Classical restorations (deconvolution with a known PSF, unsharp masking), tuned on validation crops.
+
+They live beside the learned restorer because two rooms use them as restorers: evaluation compares
+models against them, and classification restores crops with them (input kind ``classical:NAME``).
 
 A learned restorer is only worth its training if it beats what a microscopist can already run. These
 baselines are the standard answers to "the image is blurred by a known Gaussian": the blurred input
