@@ -115,6 +115,8 @@ CASES = {
     "last-nan-critic": (_edit(_nan("critic")), 2, "critic weight", "last"),
     "last-meta-list": (_raw_last("[1]"), 2, "metadata is not a JSON object", "last"),
     "last-without-config": (_raw_last('{"format": 1, "step": 1}'), 2, "holds no training config", "last"),
+    "last-without-position": (_edit(lambda state: state.meta.pop("position")), 2, "metadata lacks a valid step", "last"),
+    "last-step-not-a-number": (_edit(lambda state: state.meta.update(step="ten")), 2, "metadata lacks a valid step", "last"),
     "best-copied-over-last": (lambda run, data: shutil.copy(run / ck.BEST_NAME, run / ck.LAST_NAME), 2,
                               "does not match this run's networks", "last"),
     "other-crops-same-count": (_manifest(_rename_ids), 2, "crop ids differ", "last"),
