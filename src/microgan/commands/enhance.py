@@ -133,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise MicroGANError(f"--batch must be at least 1, got {args.batch}")
     outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise MicroGANError(f"{outdir}: exists and is not a folder (-o names the output folder)")
     plan = plan_jobs(args.inputs, outdir, args.glob, args.recursive, args.suffix)
     if not plan.jobs and not plan.failed:
         where = f"matching '{args.glob}'" if args.glob else f"with suffix {', '.join(IMAGE_SUFFIXES)}"

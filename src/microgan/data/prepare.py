@@ -136,6 +136,8 @@ def _overlaps(a: Path, b: Path) -> bool:
 
 def _claim_output(out: Path, inputs: Path, overwrite: bool) -> None:
     """Refuse an occupied or overlapping OUT; with ``overwrite`` clear only our own outputs."""
+    if out.exists() and not out.is_dir():
+        raise MicroGANError(f"{out}: exists and is not a folder (--out names the output folder)")
     if _overlaps(out, inputs):
         raise MicroGANError(f"{out}: the output folder overlaps the input folder {inputs}; choose another --out")
     ours = [out / MANIFEST_NAME, out / SETTINGS_NAME] + [out / s for s in SPLITS]
@@ -266,8 +268,10 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
             raise MicroGANError(f"nothing could be prepared from {len(entries)} images ({reasons})")
         write_manifest(out, records)
         _write_settings(out, config, source, segmentation, fractions, degradation, summary)
-    except BaseException:
+    except BaseException as exc:
         _remove_partial(out, created)
+        if isinstance(exc, OSError):  # disk full, permissions: the folder, not a bug
+            raise MicroGANError(f"{out}: cannot write the prepared data ({exc.strerror or exc})") from None
         raise
     return summary
 
@@ -278,8 +282,8 @@ def _remove_partial(out: Path, created: bool) -> None:
     for path in [out / MANIFEST_NAME, out / SETTINGS_NAME] + [out / split for split in SPLITS]:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        elif path.is_file():
+            path.unlink()
     if created and out.is_dir() and not any(out.iterdir()):
         out.rmdir()
 

@@ -52,6 +52,8 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     checkpoint to resume from: ``resume`` on a run stopped before its first checkpoint starts it
     again (its logs, config and any early ``best`` are removed). Temporary files of an atomic
     write interrupted by ``kill -9`` are removed (the file they were replacing is intact)."""
+    if out.exists() and not out.is_dir():
+        raise MicroGANError(f"{out}: exists and is not a folder (--out names the run folder)")
     for name in RUN_FILES:
         for tmp in out.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
