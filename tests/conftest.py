@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Qt (napari plugin tests) never opens a window: set before any QApplication exists. OpenGL for
+# napari's canvas comes from the X server pytest-xvfb starts (see tests/napari/conftest.py).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 
 def _bccd_path() -> Path:
     env = os.environ.get("MICROGAN_BCCD")

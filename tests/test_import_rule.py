@@ -2,6 +2,7 @@
 
     cli -> commands -> {train, infer, evaluate, classify, export, demo} -> {archs, losses, data, core}
                                                                         -> {errors, registry, config}
+    napari (plugin front end, like cli) -> {infer, microgan.load} and the lower rows
 
 Within the middle row, infer is the one restoring facade that evaluate, classify and the demo may
 use, and the demo (the main job's script) composes training and evaluation; nothing else goes
@@ -35,6 +36,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "cli": BASE | {"commands", "__init__"},
     "__main__": {"cli"},
     "__init__": {"infer"},  # microgan.load() is the Python facade over the Enhancer
+    "napari": LOWER | BASE | {"infer", "__init__"},  # a front end: restores through microgan.load()
 }
 
 

@@ -75,3 +75,54 @@ def test_shape_and_dtype_mismatch_raise():
 def test_data_range_and_registry():
     assert data_range(np.uint8) == 255 and data_range(np.uint16) == 65535 and data_range(np.float32) == 1
     assert METRICS.get("psnr") is psnr and METRICS.get("ssim") is ssim
+
+
+# ------------------------------------------------------------------------ measures that see sharpness
+
+
+def _textured(h: int = 64, w: int = 72) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(4)
+    return cv2.GaussianBlur((rng.random((h, w, 3)) * 255).astype(np.uint8), (0, 0), 1.0)
+
+
+def test_hf_ratio_is_one_for_the_truth_below_one_blurred_above_one_sharpened():
+    import cv2
+
+    from microgan.core.metrics import hf_ratio
+
+    truth = _textured()
+    blurred = cv2.GaussianBlur(truth, (0, 0), 1.5)
+    sharpened = np.clip(truth.astype(float) + 1.5 * (truth.astype(float) - blurred), 0, 255).astype(np.uint8)
+    assert hf_ratio(truth, truth) == 1.0
+    assert hf_ratio(blurred, truth) < 0.2
+    assert hf_ratio(sharpened, truth) > 1.5
+    assert np.isnan(hf_ratio(truth[:6, :6], truth[:6, :6])) and np.isnan(hf_ratio(np.full((20, 20), 7, np.uint8), np.full((20, 20), 7, np.uint8)))
+
+
+def test_hf_ratio_matches_a_hand_computed_spectrum():
+    from microgan.core.metrics import hf_ratio
+
+    y, x = np.mgrid[:32, :32]
+    fine = (128 + 60 * np.cos(2 * np.pi * 0.375 * x)).astype(np.float64)  # in the band (0.375 c/px)
+    coarse = (128 + 60 * np.cos(2 * np.pi * 0.125 * x)).astype(np.float64)  # below it
+    reference = np.clip(fine, 0, 255).astype(np.uint8)
+    half = np.clip(128 + 30 * np.cos(2 * np.pi * 0.375 * x), 0, 255).astype(np.uint8)
+    assert hf_ratio(half, reference) == pytest.approx(0.25, rel=0.02)  # amplitude / 2 -> power / 4
+    assert hf_ratio(np.clip(coarse, 0, 255).astype(np.uint8), reference) < 0.01
+
+
+def test_vif_and_ms_ssim_are_one_for_the_truth_and_fall_with_blur():
+    import cv2
+
+    from microgan.core.metrics import ms_ssim, ms_ssim_scales, vif
+
+    truth = _textured()
+    blurred = cv2.GaussianBlur(truth, (0, 0), 2.0)
+    assert vif(truth, truth) == pytest.approx(1.0, abs=1e-6) and vif(blurred, truth) < 0.5
+    assert ms_ssim(truth, truth) == pytest.approx(1.0, abs=1e-6) and ms_ssim(blurred, truth) < 0.9
+    assert ms_ssim_scales(64, 72) == 3 and ms_ssim_scales(200, 300) == 5 and ms_ssim_scales(10, 40) == 0
+    assert np.isnan(vif(truth[:40], truth[:40])) and np.isnan(ms_ssim(truth[:10], truth[:10]))
+    gray = truth[..., 0]
+    assert vif(gray, gray) == pytest.approx(1.0, abs=1e-6)

@@ -1,7 +1,9 @@
-"""``microgan export``: a generator as ONNX or TorchScript with dynamic height and width.
+"""``microgan export``: a generator as ONNX or TorchScript with dynamic height and width, or as a
+BioImage Model Zoo package (``--format bioimageio``, :mod:`microgan.export.bioimageio`).
 
 The exported file is checked against PyTorch on random sizes before the command succeeds, and the
-largest error is printed, so a deployment never starts from an unverified graph.
+largest error is printed, so a deployment never starts from an unverified graph; a bioimage.io
+package is also run through ``bioimage.core``'s own test.
 """
 from __future__ import annotations
 
@@ -11,16 +13,23 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
-        help="export a generator to ONNX or TorchScript (any input size)",
+        help="export a generator to ONNX, TorchScript (any input size) or a bioimage.io package",
         description="Export a trained generator with dynamic height and width; the graph takes and "
-        "returns float32 (N, C, H, W) in [-1, 1]. Checked against PyTorch on random sizes.",
+        "returns float32 (N, C, H, W) in [-1, 1]. Checked against PyTorch on random sizes. "
+        "--format bioimageio writes a BioImage Model Zoo package (zip: ONNX + TorchScript weights, "
+        "declared normalization, halo, test tensors, model card) and tests it as `bioimageio test` does.",
     )
     p.add_argument("--model", default=None, help="checkpoint file, training run folder or bundled model name "
                    "(default: the bundled model)")
-    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default: onnx")
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write (.onnx / .pt)")
+    p.add_argument("--format", choices=("onnx", "torchscript", "bioimageio"), default="onnx", help="default: onnx")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write (.onnx / .pt / .zip)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version (default: 17)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
+    p.add_argument("--card", default=None, metavar="CARD.yaml",
+                   help="bioimageio: model card (name, authors, training data, validation...; default: "
+                   "NAME.card.yaml beside the checkpoint, else what the checkpoint records)")
+    p.add_argument("--input-dtype", choices=("uint8", "uint16"), default="uint8",
+                   help="bioimageio: sample type the package's input declares (default: uint8)")
     p.set_defaults(func=run)
 
 
@@ -33,8 +42,29 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.output)
     if path.exists() and not args.overwrite:
         raise MicroGANError(f"{path}: already exists (pass --overwrite to replace it)")
+    if args.format == "bioimageio":
+        return _run_bioimageio(args, path)
     errors = export_model(args.model, path, args.format, args.opset)
     print(f"wrote {path} ({args.format}); parity with PyTorch on random sizes:")
     print("\n".join(format_errors(errors)))
     print(f"max |error| {max(errors.values()):.2e} in [-1, 1] units")
+    return 0
+
+
+def _run_bioimageio(args: argparse.Namespace, path) -> int:
+    from microgan.export import format_errors
+    from microgan.export.bioimageio import export_bioimageio
+    from microgan.infer import Enhancer
+
+    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None)
+    done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype, opset=args.opset)
+    geo = done.geometry
+    print(f"wrote {path} (bioimage.io model 0.5; bioimageio test: {done.status})")
+    print(f"  input sizes {geo.min} + n * {geo.step}, halo {geo.halo if geo.halo is not None else 'none'}, "
+          f"test tensor {'x'.join(map(str, done.test_shape))}")
+    for fmt, errors in done.parity.items():
+        print(f"  {fmt} parity with PyTorch:")
+        print("\n".join("  " + line for line in format_errors(errors)))
+    for note in done.warnings:
+        print(f"  note: {note}")
     return 0

@@ -15,7 +15,7 @@ GAN = "gan"
 
 
 def _weights(losses: Mapping[str, Any]) -> Dict[str, float]:
-    """Nonzero loss weights of the GAN objective, by term (the adversarial term weighs 1)."""
+    """Nonzero loss weights of the GAN objective, by term (a term without a weight weighs 1)."""
     out: Dict[str, float] = {}
     for term, spec in losses.items():
         if isinstance(spec, Mapping) and spec.get("type"):
@@ -34,16 +34,20 @@ def training_record(config: Mapping[str, Any], step: int, init_from: Optional[Ma
     train = config.get("train") or {}
     losses = config.get("losses") or {}
     pixel_steps = min(int(step), int(train.get("pixel_warmup_steps") or 0))
-    adversarial_steps = int(step) - pixel_steps
+    critic_only = min(int(step) - pixel_steps, int(train.get("critic_warmup_steps") or 0))
+    adversarial_steps = int(step) - pixel_steps - critic_only
     record: Dict[str, Any] = {
         "objective": GAN if adversarial_steps else str((losses.get("pixel") or {}).get("type", "l1")),
         "steps": int(step),
         "pixel_steps": pixel_steps,
         "adversarial_steps": adversarial_steps,
     }
+    if critic_only:
+        record["critic_warmup_steps"] = critic_only
     if adversarial_steps:
         record["critic"] = (config.get("critic") or {}).get("type")
         record["loss_weights"] = _weights(losses)
+        record["critic_steps"] = int(train.get("critic_steps", 4))
     if init_from:
         record["started_from"] = init_from.get("name") or init_from.get("model")
     return record
@@ -70,5 +74,6 @@ def describe(record: Optional[Mapping[str, Any]]) -> str:
     if record["objective"] != GAN:
         return f"{record['objective'].upper()}-trained generator ({record['steps']} steps, no adversarial training{start})"
     warmup = f"{record['pixel_steps']} pixel warm-up + " if record["pixel_steps"] else ""
+    warmup += f"{record['critic_warmup_steps']} critic warm-up + " if record.get("critic_warmup_steps") else ""
     weights = ", ".join(f"{k} x{v:g}" for k, v in (record.get("loss_weights") or {}).items())
     return f"GAN-trained (critic {record.get('critic')}; {warmup}{record['adversarial_steps']} adversarial steps; {weights}{start})"

@@ -59,6 +59,9 @@ def build_report(
             "kind": method.kind,
             "settings": dict(method.settings),
             "n_psnr_capped": s.n_psnr_capped,
+            "vif": _round(s.vif),
+            "ms_ssim": _round(s.ms_ssim),
+            "hf_ratio": _round(s.hf_ratio),
         }
         if math.isfinite(s.megapixels_per_s):
             entry["megapixels_per_s"] = _round(s.megapixels_per_s)
@@ -196,7 +199,8 @@ def results_table(evaluation: Evaluation) -> str:
         values = [getattr(s, key) for n, s in summaries.items() if n != "identity" and getattr(s, key) is not None]
         return (max if highest else min)(values) if values else None
 
-    top = {"psnr": best("psnr"), "ssim": best("ssim"), "time_s": best("time_s", highest=False)}
+    top = {"psnr": best("psnr"), "ssim": best("ssim"), "vif": best("vif"), "ms_ssim": best("ms_ssim"),
+           "time_s": best("time_s", highest=False)}
     rows = []
     for method in evaluation.methods:
         s: MethodSummary = summaries[method.name]
@@ -211,6 +215,9 @@ def results_table(evaluation: Evaluation) -> str:
             + cell("psnr", f"{s.psnr:.2f} &plusmn; {s.psnr_std:.2f}")
             + f'<td class="num">{s.psnr - mean_input:+.2f}</td>'
             + cell("ssim", f"{_fmt(s.ssim, '.4f')} &plusmn; {_fmt(s.ssim_std, '.4f')}")
+            + cell("vif", _fmt(s.vif, ".4f"))
+            + cell("ms_ssim", _fmt(s.ms_ssim, ".4f"))
+            + f'<td class="num">{_fmt(s.hf_ratio, ".3f")}</td>'
             + f'<td class="num">{_params(method.params)}</td>'
             + cell("time_s", f"{s.time_s * 1000:.1f}")
             + f'<td class="num">{_fmt(s.megapixels_per_s, ".2f")}</td>'
@@ -218,6 +225,7 @@ def results_table(evaluation: Evaluation) -> str:
         )
     head = (
         '<tr><th class="name">Method</th><th>PSNR (dB)</th><th>&Delta; vs input</th><th>SSIM</th>'
+        '<th>VIF</th><th>MS-SSIM</th><th title="high-frequency power over the truth\'s; 1 = as sharp">HF ratio</th>'
         "<th>Params</th><th>Time / image (ms)</th><th>MP/s</th><th class=\"name\">Settings</th></tr>"
     )
     return f'<table class="results"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
@@ -225,7 +233,9 @@ def results_table(evaluation: Evaluation) -> str:
 
 def notes_html(evaluation: Evaluation, tuning: Optional[Mapping[str, Any]]) -> str:
     notes = [f"<b>{html.escape(v)}</b>" for v in verdicts(build_report(evaluation))]
-    notes.append("Mean &plusmn; standard deviation over crops; PSNR and SSIM computed by scikit-image on the 8/16-bit values.")
+    notes.append("Mean &plusmn; standard deviation over crops; PSNR and SSIM computed by scikit-image on the 8/16-bit values; "
+                 "VIF (crops of 41 px or more) and MS-SSIM by torchmetrics; HF ratio: power in the upper half of the "
+                 "frequency band over the truth's (1 = as sharp as the truth, below 1 blurred, above 1 over-sharpened or noisy).")
     skipped = evaluation.n_ssim_skipped
     if skipped:
         notes.append(f"{skipped} crop(s) under 3 px on a side have no SSIM window and are left out of the SSIM columns.")

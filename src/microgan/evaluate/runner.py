@@ -27,7 +27,7 @@ from microgan.data.io import read_image
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
 from microgan.infer.classical import TuningResult, parse_degradation
-from microgan.core.metrics import PSNR_CAP_DB, psnr, ssim, ssim_win_size
+from microgan.core.metrics import PSNR_CAP_DB, hf_ratio, ms_ssim, psnr, ssim, ssim_win_size, vif
 
 RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
 
@@ -56,6 +56,10 @@ class CropScore:
     psnr: Dict[str, float] = field(default_factory=dict)
     ssim: Dict[str, float] = field(default_factory=dict)
     time_s: Dict[str, float] = field(default_factory=dict)
+    #: the measures that see sharpness (NaN where a crop is too small for one: see core.metrics)
+    vif: Dict[str, float] = field(default_factory=dict)
+    ms_ssim: Dict[str, float] = field(default_factory=dict)
+    hf_ratio: Dict[str, float] = field(default_factory=dict)
 
     @property
     def pixels(self) -> int:
@@ -74,6 +78,10 @@ class MethodSummary:
     megapixels_per_s: float
     n_ssim: int
     n_psnr_capped: int
+    #: means over the crops each measure is defined on (None when it is defined on none)
+    vif: Optional[float] = None
+    ms_ssim: Optional[float] = None
+    hf_ratio: Optional[float] = None
 
 
 @dataclass
@@ -91,7 +99,15 @@ class Evaluation:
         valid = ssims[~np.isnan(ssims)]
         pixels = float(sum(c.pixels for c in self.crops))
         total = float(times.sum())
+        def nanmean(key: str) -> Optional[float]:
+            values = np.array([getattr(c, key).get(name, math.nan) for c in self.crops], dtype=np.float64)
+            values = values[~np.isnan(values)]
+            return float(values.mean()) if values.size else None
+
         return MethodSummary(
+            vif=nanmean("vif"),
+            ms_ssim=nanmean("ms_ssim"),
+            hf_ratio=nanmean("hf_ratio"),
             psnr=float(psnrs.mean()),
             psnr_std=float(psnrs.std()),
             ssim=float(valid.mean()) if valid.size else None,
@@ -200,6 +216,9 @@ def evaluate(
             score.time_s[method.name] = time.perf_counter() - start
             score.psnr[method.name] = psnr(out, hr)
             score.ssim[method.name] = ssim(out, hr)
+            score.vif[method.name] = vif(out, hr)
+            score.ms_ssim[method.name] = ms_ssim(out, hr)
+            score.hf_ratio[method.name] = hf_ratio(out, hr)
         crops.append(score)
     return Evaluation(split=split, methods=list(methods), crops=crops)
 

@@ -40,6 +40,7 @@ class Losses:
     """The generator objective's terms and their weights (a zero weight builds no loss)."""
 
     adversarial: torch.nn.Module
+    w_adversarial: float
     perceptual: Optional[torch.nn.Module]
     w_perceptual: float
     pixel: Optional[torch.nn.Module]
@@ -79,9 +80,9 @@ def build_networks(config: Dict[str, Any], cfg: TrainSettings, device: torch.dev
     torch.manual_seed(cfg.seed)
     generator = build_generator(config["generator"]).to(device, memory_format=memory_format)
     critic = build_critic(config["critic"]).to(device, memory_format=memory_format)
-    lr, betas = float(cfg.optimizer["lr"]), tuple(cfg.optimizer["betas"])
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-    opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+    g, c = cfg.optimizer, cfg.critic_optimizer
+    opt_g = torch.optim.Adam(generator.parameters(), lr=float(g["lr"]), betas=tuple(g["betas"]))
+    opt_c = torch.optim.Adam(critic.parameters(), lr=float(c["lr"]), betas=tuple(c["betas"]))
     return Networks(generator, critic, opt_g, opt_c)
 
 
@@ -109,9 +110,9 @@ def _weighted_loss(spec: Optional[Dict[str, Any]]) -> Tuple[Optional[torch.nn.Mo
 def build_losses(config: Dict[str, Any], cfg: TrainSettings, device: torch.device) -> Losses:
     """The ``losses:`` section; a pixel warm-up gets an L1 loss even where the GAN phase has none."""
     section = config.get("losses") or {}
-    adversarial, _ = _weighted_loss(section.get("adversarial"))
+    adversarial, w_adversarial = _weighted_loss({"weight": 1.0, **(section.get("adversarial") or {})})
     if adversarial is None:
-        raise ConfigError("losses.adversarial is required (the WGAN-GP loss)")
+        raise ConfigError("losses.adversarial is required (the WGAN-GP loss, weight > 0)")
     perceptual, w_perceptual = _weighted_loss(section.get("perceptual"))
     pixel, w_pixel = _weighted_loss(section.get("pixel"))
     if cfg.pixel_warmup_steps and pixel is None:
@@ -119,4 +120,4 @@ def build_losses(config: Dict[str, Any], cfg: TrainSettings, device: torch.devic
     for loss in (adversarial, perceptual, pixel):
         if isinstance(loss, torch.nn.Module):
             loss.to(device)
-    return Losses(adversarial, perceptual, w_perceptual, pixel, w_pixel)
+    return Losses(adversarial, w_adversarial, perceptual, w_perceptual, pixel, w_pixel)

@@ -63,11 +63,13 @@ class TrainSettings:
     steps: Optional[int] = None
     max_minutes: Optional[float] = None
     optimizer: Dict[str, Any] = field(default_factory=dict)
+    critic_optimizer: Dict[str, Any] = field(default_factory=dict)  # the critic's Adam; {}: the generator's
     lr_schedule: str = "constant"
     lr_min: float = 0.0
     critic_steps: int = 4
     critic_batches: str = "fresh"
     pixel_warmup_steps: int = 0
+    critic_warmup_steps: int = 0  # after the pixel warm-up: critic-only steps on the frozen generator
     precision: str = "fp32"
     channels_last: bool = False
     val_every: int = 1000
@@ -81,6 +83,15 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
+        self.critic_optimizer = {**self.optimizer, **self.critic_optimizer}
+        for name, opt in (("optimizer", self.optimizer), ("critic_optimizer", self.critic_optimizer)):
+            unknown = sorted(set(opt) - {"lr", "betas"})
+            if unknown:
+                raise ConfigError(f"train.{name} takes lr and betas, not {', '.join(unknown)}")
+            if float(opt["lr"]) < 0 or len(opt["betas"]) != 2:
+                raise ConfigError(f"train.{name}: lr must be >= 0 and betas a pair, got {opt}")
+        if self.pixel_warmup_steps < 0 or self.critic_warmup_steps < 0:
+            raise ConfigError("train.pixel_warmup_steps and train.critic_warmup_steps must be >= 0")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -113,12 +124,15 @@ def drop_retired(config: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
     return out, dropped
 
 
-def scheduled_lr(settings: TrainSettings, step: int) -> float:
-    """The learning rate of both optimizers at ``step``: constant, or a cosine from the configured
-    rate down to ``lr_min`` at ``steps``. A function of the step alone, so a resumed run sets exactly
-    the rate the uninterrupted run would have (nothing extra to checkpoint)."""
-    base = float(settings.optimizer["lr"])
+def scheduled_lr(settings: TrainSettings, step: int, optimizer: str = "optimizer") -> float:
+    """The learning rate at ``step`` of the generator's optimizer (or ``critic_optimizer``):
+    constant, or a cosine from the configured rate down to ``lr_min`` (scaled by the critic's rate
+    over the generator's for the critic) at ``steps``. A function of the step alone, so a resumed
+    run sets exactly the rate the uninterrupted run would have (nothing extra to checkpoint)."""
+    base = float(getattr(settings, optimizer)["lr"])
     if settings.lr_schedule == "constant":
         return base
+    generator_base = float(settings.optimizer["lr"])
+    floor = settings.lr_min * (base / generator_base) if generator_base else settings.lr_min
     progress = min(step / settings.steps, 1.0)
-    return settings.lr_min + 0.5 * (base - settings.lr_min) * (1.0 + math.cos(math.pi * progress))
+    return floor + 0.5 * (base - floor) * (1.0 + math.cos(math.pi * progress))

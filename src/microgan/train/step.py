@@ -5,8 +5,12 @@ Before each generator update the critic is updated ``critic_steps`` times (paper
 network is trained 4 times more than the generator"), each time on a fresh batch from its own
 shuffled stream (``critic_batches: fresh``), or ``critic_steps`` times on the generator's batch
 (``same``, as DeblurGAN's code does). Generator loss: WGAN generator loss + ``perceptual.weight`` x
-perceptual (+ ``pixel.weight`` x pixel). During an optional pixel warm-up
-(``pixel_warmup_steps``) the generator is trained with the pixel loss alone and the critic rests.
+perceptual (+ ``pixel.weight`` x pixel), the adversarial term weighted by ``adversarial.weight``
+(paper: 1). During an optional pixel warm-up (``pixel_warmup_steps``) the generator is trained with
+the pixel loss alone and the critic rests. An optional critic warm-up follows
+(``critic_warmup_steps``, ESRGAN-style fine-tuning): the critic alone is trained against the frozen
+generator, so that the first adversarial generator updates follow a critic that already tells the
+generator's output from the truth instead of a random one.
 
 A non-finite loss is recorded (:attr:`GANStep.bad`, with the crop ids) rather than raised, so the
 loop can agree with the other ranks on stopping before anything is saved.
@@ -23,13 +27,15 @@ from microgan.train.amp import MixedPrecision
 from microgan.train.builder import Losses, Networks
 from microgan.train.settings import TrainSettings, scheduled_lr
 
-#: What a step trains: the pixel loss alone (warm-up) or the full GAN objective.
-PIXEL, GAN = "pixel", "gan"
+#: What a step trains: the pixel loss alone (warm-up), the critic alone, or the full GAN objective.
+PIXEL, CRITIC, GAN = "pixel", "critic", "gan"
 
 
 def phase(settings: TrainSettings, step: int) -> str:
     """The objective of the step that follows ``step`` completed steps."""
-    return PIXEL if step < settings.pixel_warmup_steps else GAN
+    if step < settings.pixel_warmup_steps:
+        return PIXEL
+    return CRITIC if step < settings.pixel_warmup_steps + settings.critic_warmup_steps else GAN
 
 
 @dataclass
@@ -95,7 +101,7 @@ class GANStep:
                 if objective == PIXEL:
                     terms["pixel"] = losses.pixel(fake, hr, mask)
                 else:
-                    terms["adversarial"] = losses.adversarial.generator_loss(critic, fake, mask)
+                    terms["adversarial"] = losses.w_adversarial * losses.adversarial.generator_loss(critic, fake, mask)
                     if losses.perceptual is not None:
                         terms["perceptual"] = losses.w_perceptual * losses.perceptual(fake, hr, mask)
                     if losses.pixel is not None and losses.w_pixel:
@@ -113,19 +119,20 @@ class GANStep:
         pixel count."""
         objective = phase(self.cfg, step)
         rate = scheduled_lr(self.cfg, step)
-        for opt in (self.nets.opt_g, self.nets.opt_c):
+        for opt, lr in ((self.nets.opt_g, rate), (self.nets.opt_c, scheduled_lr(self.cfg, step, "critic_optimizer"))):
             for group in opt.param_groups:
-                group["lr"] = rate
+                group["lr"] = lr
         stats: Dict[str, float] = {"lr": rate}
         g_batch = next(g_stream)
-        if objective == GAN:
+        if objective != PIXEL:
             # same batch: the generator does not change during the critic updates, so one fake serves all
             same_fake = self.fake(g_batch) if self.cfg.critic_batches == "same" else None
             for _ in range(self.cfg.critic_steps):
                 c_batch = g_batch if same_fake is not None else next(c_stream)
                 for k, v in self.critic_step(c_batch, step, same_fake).items():
                     stats[k] = stats.get(k, 0.0) + v / self.cfg.critic_steps
-        stats.update(self.generator_step(g_batch, step, objective))
+        if objective != CRITIC:
+            stats.update(self.generator_step(g_batch, step, objective))
         mask, hr = g_batch["mask"], g_batch["hr"]
         pixels = int(mask.sum()) if mask is not None else hr.shape[0] * hr.shape[-2] * hr.shape[-1]
         return stats, len(g_batch["id"]), pixels

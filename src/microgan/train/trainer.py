@@ -215,7 +215,7 @@ class Trainer:
                 # images/s counts generator crops on all ranks: the speed at which epochs go by
                 seconds = max(time.monotonic() - tick, 1e-9)
                 speed = images * self.ctx.world_size / seconds
-                shown = {"G": stats["generator/loss"], "C": stats.get("critic/loss"), "img/s": speed}
+                shown = {"G": stats.get("generator/loss"), "C": stats.get("critic/loss"), "img/s": speed}
                 self.log.progress(1, {k: v for k, v in shown.items() if v is not None})
                 if self.step % self.cfg.log_every == 0 or reason:
                     means = {f"train/{k}": v / count for k, v in sums.items()}

@@ -1,0 +1,196 @@
+"""The dock widget: pick a layer and a model, restore in a worker thread, get an aligned new layer.
+
+Choices map one to one onto :class:`microgan.infer.Enhancer` arguments (model, device, precision,
+tile), so what the widget does is what ``microgan enhance`` does with the same options. The model is
+loaded in the worker too (a first load measures the receptive field and takes seconds) and kept
+for the next run with the same choices. Every failure a user can cause (wrong sample type, a float
+image outside [0, 1], a checkpoint that is not one, an RGB image on a gray model) arrives as one
+napari notification and a status line, never a traceback; the viewer stays usable.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+
+from microgan.errors import MicroGANError
+from microgan.napari.restore import Cancelled, bundled_models, restore_planes
+
+log = logging.getLogger(__name__)
+
+FILE_CHOICE = "checkpoint file..."
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TILINGS = ("auto", "off", "fixed")
+
+
+def _devices() -> List[str]:
+    import torch
+
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+class RestoreWidget(Container):
+    """Restore the selected image layer with a MicroGAN model (napari dock widget)."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        self.viewer = napari_viewer
+        self.image = ComboBox(label="image", choices=self._image_layers)
+        self.model = ComboBox(label="model", choices=bundled_models() + [FILE_CHOICE])
+        self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.safetensors", visible=False)
+        self.device = ComboBox(label="device", choices=_devices(), value="auto")
+        self.precision = ComboBox(label="precision", choices=list(PRECISIONS), value="auto",
+                                  tooltip="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
+        self.tiling = ComboBox(label="tiles", choices=list(TILINGS), value="auto",
+                               tooltip="auto: tile only what does not fit in memory; off: whole image; "
+                               "fixed: tiles of the size below")
+        self.tile_size = SpinBox(label="tile size", min=64, max=8192, step=64, value=512, enabled=False)
+        self.run_button = PushButton(text="Restore")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
+        self.status = Label(value="")
+        super().__init__(widgets=[
+            self.image, self.model, self.checkpoint, self.device, self.precision, self.tiling,
+            self.tile_size, self.run_button, self.cancel_button, self.progress, self.status,
+        ])
+        self.model.changed.connect(lambda value: setattr(self.checkpoint, "visible", value == FILE_CHOICE))
+        self.tiling.changed.connect(lambda value: setattr(self.tile_size, "enabled", value == "fixed"))
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(lambda _event: self.reset_choices())
+        napari_viewer.layers.selection.events.active.connect(lambda _event: self._follow_selection())
+        self.reset_choices()
+        self._follow_selection()
+        self.worker: Optional[Any] = None
+        self._cancel = threading.Event()
+        self._enhancers: Dict[Tuple[Any, ...], Any] = {}
+
+    # ------------------------------------------------------------------ choices
+
+    def _image_layers(self, _widget: Any = None) -> List[Tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _follow_selection(self) -> None:
+        """The image to restore is the layer the user selected in the layer list, when it is one."""
+        active = self.viewer.layers.selection.active
+        if isinstance(active, Image) and active in [layer for _, layer in self._image_layers()]:
+            self.image.value = active
+
+    def _options(self) -> Dict[str, Any]:
+        """Enhancer arguments for the current choices (raises MicroGANError on an unusable choice)."""
+        if self.model.value == FILE_CHOICE:
+            path = self.checkpoint.value
+            if not path or not path.is_file():
+                raise MicroGANError(f"choose a checkpoint file (.safetensors); '{path}' is not a file")
+            model: Any = path
+        else:
+            model = self.model.value
+        tile: Any = {"auto": "auto", "off": None}.get(self.tiling.value, int(self.tile_size.value))
+        return {"model": model, "device": self.device.value, "precision": self.precision.value, "tile": tile}
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        """Start restoring the selected layer (in a worker thread)."""
+        if self.worker is not None:
+            return
+        layer = self.image.value
+        try:
+            if layer is None:
+                raise MicroGANError("no image layer selected: open an image (or File > Open Sample > MicroGAN)")
+            if layer.multiscale:
+                raise MicroGANError(f"layer '{layer.name}' is multiscale: open its full-resolution level as a layer")
+            options = self._options()
+        except MicroGANError as exc:
+            self._fail(exc)
+            return
+        self._cancel.clear()
+        # errors must be connected here: an unconnected `errored` is re-raised in the GUI thread
+        self.worker = create_worker(self._work, layer.data, layer.rgb, options, _start_thread=False, _connect={
+            "yielded": self._on_progress,
+            "returned": lambda result: self._on_done(layer, options, result),
+            "errored": self._on_error,
+            "finished": self._on_finished,
+        })
+        self.run_button.enabled, self.cancel_button.enabled = False, True
+        self.progress.native.setRange(0, 0)  # busy until the first image is done
+        self.status.value = f"restoring '{layer.name}'..."
+        self.worker.start()
+
+    def cancel(self) -> None:
+        """Stop at the next network pass; no layer is added."""
+        if self.worker is not None:
+            self._cancel.set()
+            self.status.value = "cancelling..."
+
+    def _enhancer(self, options: Dict[str, Any]) -> Any:
+        import microgan
+
+        key = tuple(sorted((k, str(v)) for k, v in options.items()))
+        if key not in self._enhancers:
+            kwargs = {k: v for k, v in options.items() if k != "model"}
+            self._enhancers = {key: microgan.load(options["model"], **kwargs)}  # keep one: weights are large
+        return self._enhancers[key]
+
+    def _work(self, data: Any, rgb: bool, options: Dict[str, Any]):
+        """Worker body (generator: napari can stop it between yields)."""
+        enhancer = self._enhancer(options)
+        return (yield from restore_planes(enhancer, data, rgb, self._cancel))
+
+    # ------------------------------------------------------------------ results (GUI thread)
+
+    def _on_progress(self, progress: Tuple[int, int]) -> None:
+        done, total = progress
+        if total > 1:
+            self.progress.native.setRange(0, total)
+            self.progress.value = done
+            self.status.value = f"restored {done} of {total} images"
+
+    def _on_done(self, layer: Image, options: Dict[str, Any], restored: np.ndarray) -> None:
+        self.viewer.add_image(
+            restored,
+            name=f"{layer.name} (MicroGAN)",
+            rgb=layer.rgb,
+            scale=layer.scale,
+            translate=layer.translate,
+            rotate=layer.rotate,
+            shear=layer.shear,
+            affine=layer.affine,
+            contrast_limits=layer.contrast_limits,
+            colormap=layer.colormap,
+            gamma=layer.gamma,
+            metadata={"microgan": {k: str(v) for k, v in options.items()}, "restored_from": layer.name},
+        )
+        self.image.value = layer  # napari selects the new layer; the next run is most often on the input again
+        self.progress.native.setRange(0, 1)
+        self.progress.value = 1
+        self.status.value = f"restored '{layer.name}'"
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.progress.native.setRange(0, 1)
+        self.progress.value = 0
+        if isinstance(exc, Cancelled):
+            self.status.value = "cancelled"
+            show_info("MicroGAN: restoration cancelled")
+        else:
+            self._fail(exc)
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.enabled, self.cancel_button.enabled = True, False
+
+    def _fail(self, exc: BaseException) -> None:
+        """One line for the user; the traceback of an unexpected error goes to the log only."""
+        if isinstance(exc, MicroGANError):
+            message = str(exc)
+        else:
+            log.error("MicroGAN restoration failed", exc_info=exc)
+            message = f"{type(exc).__name__}: {exc}"
+        self.status.value = f"error: {message}"
+        show_error(f"MicroGAN: {message}")

@@ -1,0 +1,56 @@
+"""The plugin's work without Qt: layer data in, the Enhancer's restoration out, same shape and type."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microgan.errors import MicroGANError
+from microgan.infer import Enhancer
+from microgan.napari.restore import Cancelled, bundled_models, restore_planes, split_planes
+
+
+def _run(enhancer, data, rgb, cancel=None):
+    steps = restore_planes(enhancer, data, rgb, cancel or threading.Event())
+    progress = []
+    while True:
+        try:
+            progress.append(next(steps))
+        except StopIteration as stop:
+            return stop.value, progress
+
+
+def test_bundled_models_are_listed() -> None:
+    assert "microgan-bccd" in bundled_models()
+
+
+def test_rgba_stack_keeps_shape_type_and_alpha(tmp_path: Path, save_tiny_generator) -> None:
+    enhancer = Enhancer.from_model(save_tiny_generator(tmp_path / "t.safetensors"), device="cpu", precision="fp32")
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (2, 3, 21, 34, 4), dtype=np.uint8)  # t, z, y, x, RGBA
+    restored, progress = _run(enhancer, data, rgb=True)
+    assert restored.shape == data.shape and restored.dtype == np.uint8
+    assert progress == [(k, 6) for k in range(1, 7)]
+    np.testing.assert_array_equal(restored[..., 3], data[..., 3])
+    np.testing.assert_array_equal(restored[1, 2, ..., :3], enhancer.enhance(np.ascontiguousarray(data[1, 2, ..., :3])))
+
+
+def test_bad_planes_are_refused_before_any_work(tmp_path: Path, save_tiny_generator) -> None:
+    enhancer = Enhancer.from_model(save_tiny_generator(tmp_path / "t.safetensors"), device="cpu")
+    with pytest.raises(MicroGANError, match="unsupported sample type int32"):
+        _run(enhancer, np.zeros((8, 8), np.int32), rgb=False)
+    with pytest.raises(MicroGANError, match="3 or 4 channels"):
+        split_planes(np.zeros((8, 8, 2), np.uint8), rgb=True)
+
+
+def test_cancel_stops_at_the_next_network_pass(tmp_path: Path, save_tiny_generator) -> None:
+    enhancer = Enhancer.from_model(save_tiny_generator(tmp_path / "t.safetensors"), device="cpu", tile=32)
+    cancel = threading.Event()
+    passes = []
+    enhancer.generator.register_forward_pre_hook(lambda *_: (passes.append(1), cancel.set()))
+    with pytest.raises(Cancelled):
+        _run(enhancer, np.zeros((200, 200, 3), np.uint8), rgb=True, cancel=cancel)
+    assert len(passes) == 1  # many tiles, one pass: the hook that set cancel, then the stop
+    assert len(enhancer.generator._forward_pre_hooks) == 1  # the plugin removed its own hook
