@@ -3,7 +3,6 @@ the reason (exit 2 / ``CheckpointError``), nothing written, the model file left 
 model whose output is not finite never yields an image or an exported graph."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Callable, Dict

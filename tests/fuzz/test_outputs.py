@@ -3,7 +3,6 @@ created. One line naming the place (exit 2), nothing half-written, the file left
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, List
 
 import pytest
 
