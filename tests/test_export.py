@@ -75,3 +75,27 @@ def test_a_disagreeing_export_is_removed_and_reported(tmp_path: Path, monkeypatc
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(MicroGANError, match="format 'tflite'"):
         export_generator(_net(SPECS[0]), tmp_path / "g.tflite", "tflite")
+
+
+def test_a_generator_whose_output_is_not_finite_is_not_exported(tmp_path: Path) -> None:
+    """Its parity error was nan, and ``nan > tolerance`` is False: the export passed its check.
+    (Checkpoints with such weights are refused at load; a module handed to the API is not.)"""
+    net = _net(SPECS[0])
+    with torch.no_grad():
+        net.body.head.weight[0, 0, 0, 0] = float("nan")
+    path = tmp_path / "g.onnx"
+    with pytest.raises(MicroGANError, match=r"g\.onnx: .*NaN or Inf"):
+        export_generator(net, path, "onnx", check_sizes=[(9, 5)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_export_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph is written to a temporary file, checked, then renamed: nothing half-made or
+    unchecked is ever at the target path."""
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(portable, "check_export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_generator(_net(SPECS[1]), tmp_path / "g.pt", "torchscript")
+    assert list(tmp_path.iterdir()) == []

@@ -262,6 +262,7 @@ def training_settings(config: DemoConfig) -> Dict[str, Any]:
         "train.val_every=200",  # batch of one: ~1 min of CPU training between validations
         f"train.val_max_crops={TRAIN_VAL_CROPS}",
         "train.ckpt_every=1000000",
+        "train.ckpt_every_minutes=null",
     ]
     return apply_overrides(load_config(config.train_config), [*defaults, *config.overrides])
 

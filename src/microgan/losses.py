@@ -49,6 +49,24 @@ class WGANGPLoss:
     def __init__(self, gp_weight: float = 10.0) -> None:
         self.gp_weight = float(gp_weight)
 
+    @staticmethod
+    def input_gradient(
+        critic: Critic, x_hat: torch.Tensor, mask: Optional[torch.Tensor] = None, scale: float = 1.0
+    ) -> torch.Tensor:
+        """``d sum(D(x_hat)) / d x_hat`` in float32, differentiable (``create_graph``).
+
+        Under fp16 autocast this backward pass runs in half precision, where small gradients
+        underflow to zero and the penalty would push a norm of 0 towards 1. PyTorch's AMP recipe
+        for gradient penalties: multiply the scores by the loss scale before ``autograd.grad`` and
+        divide the gradient by it afterwards (``scale``: the critic's GradScaler scale; 1 without
+        fp16). The scores enter as their mean, as in the critic loss whose backward the scaler
+        calibrates, so the scaled gradient reaching the critic is no larger than that one; the
+        samples are independent, so N times the mean's gradient is each sample's own.
+        """
+        scores = critic(x_hat, mask=mask).float()
+        (grad,) = torch.autograd.grad(scores.mean() * scale, x_hat, create_graph=True)
+        return grad.float() * (scores.numel() / scale)
+
     def gradient_penalty(
         self,
         critic: Critic,
@@ -56,30 +74,36 @@ class WGANGPLoss:
         fake: torch.Tensor,
         mask: Optional[torch.Tensor] = None,
         alpha: Optional[torch.Tensor] = None,
+        scale: float = 1.0,
     ) -> torch.Tensor:
         """``E[(||grad||_2 - 1)^2]``; ``alpha`` ``(N,)`` fixes the interpolation weights (tests),
-        default uniform per sample. Masked pixels are excluded from the gradient norm."""
+        default uniform per sample. Masked pixels are excluded from the gradient norm. ``scale``:
+        see :meth:`input_gradient`."""
         n = real.shape[0]
         if alpha is None:
             alpha = torch.rand(n, device=real.device, dtype=real.dtype)
         alpha = alpha.reshape(n, 1, 1, 1).to(real.dtype)
         x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-        scores = critic(x_hat, mask=mask)
-        (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-        grad = grad.float()  # the norm in float32 also under autocast
+        grad = self.input_gradient(critic, x_hat, mask, scale)  # the norm in float32 also under autocast
         if mask is not None:
             grad = grad * mask.float()
         norms = grad.flatten(1).norm(2, dim=1)
         return ((norms - 1) ** 2).mean()
 
     def critic_loss(
-        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor, mask: Optional[torch.Tensor] = None
+        self,
+        critic: Critic,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+        scale: float = 1.0,
     ) -> Tuple[torch.Tensor, Dict[str, float]]:
         """Loss to minimize for the critic, and floats to log (``wasserstein`` is the critic's
-        estimate of the distance, ``E[D(real)] - E[D(fake)]``)."""
+        estimate of the distance, ``E[D(real)] - E[D(fake)]``). ``scale``: the penalty's loss
+        scale under fp16 (:meth:`input_gradient`)."""
         d_real = critic(real, mask=mask).mean()
         d_fake = critic(fake.detach(), mask=mask).mean()
-        gp = self.gradient_penalty(critic, real, fake, mask)
+        gp = self.gradient_penalty(critic, real, fake, mask, scale=scale)
         loss = d_fake - d_real + self.gp_weight * gp
         stats = {
             "d_real": float(d_real.detach()),

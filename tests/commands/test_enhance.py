@@ -7,6 +7,7 @@ from typing import Callable, Dict
 
 import numpy as np
 import pytest
+import torch
 
 from microgan import cli
 from microgan.data.io import read_image, write_image
@@ -126,3 +127,64 @@ def test_no_model_and_no_bundled_model_is_one_clear_line(
     assert _run(str(inputs), "-o", str(tmp_path / "out")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pass --model" in err
+
+
+# ------------------------------------------------------------------------------ issue 15: one bad file, the rest written
+
+
+def test_tiff_of_only_its_header_fails_alone_and_the_batch_is_written(
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    """It raised IndexError out of the batch loop: a traceback and none of the good files written."""
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    (inputs / "bad.tif").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    before = _hashes(inputs)
+    out = tmp_path / "out"
+    assert _run("--model", model, str(inputs), "-o", str(out), "--recursive", "--batch", "2") == 1
+    captured = capsys.readouterr()
+    assert "bad.tif: corrupt TIFF file" in captured.err
+    assert "enhanced 3, skipped 0 (output exists; --overwrite to redo), failed 2" in captured.out  # + broken.png
+    assert sorted(_hashes(out)) == ["a.png", "sub/b.tif", "sub/c.jpg"]
+    assert _hashes(inputs) == before
+
+
+def test_stacks_and_multi_sample_tiffs_are_refused_naming_what_the_output_would_lack(
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    """Page 0 of a stack, or sample 0 of a 4-sample gray TIFF, was restored and written with exit 0."""
+    import tifffile
+
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    rng = np.random.default_rng(0)
+    with tifffile.TiffWriter(inputs / "stack.tif") as tw:
+        for _ in range(3):
+            tw.write(rng.integers(0, 255, (16, 16), dtype=np.uint8), photometric="minisblack")
+    tifffile.imwrite(inputs / "four.tif", rng.integers(0, 255, (16, 16, 4), dtype=np.uint8), photometric="minisblack",
+                     planarconfig="contig")
+    out = tmp_path / "out"
+    assert _run("--model", model, str(inputs / "stack.tif"), str(inputs / "four.tif"), str(inputs / "a.png"), "-o", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "stack.tif: multi-page TIFF: pages 1-2 of 3 not read" in err
+    assert "four.tif: 4 samples per pixel: samples 1-3 not read" in err
+    assert sorted(_hashes(out)) == ["a.png"]
+
+
+def test_notes_on_reading_are_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    from PIL import Image as PILImage
+
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    PILImage.fromarray(np.full((9, 9, 4), 200, np.uint8), "RGBA").save(tmp_path / "rgba.png")
+    assert _run("--model", model, str(tmp_path / "rgba.png"), "-o", str(tmp_path / "out")) == 0
+    assert "note: " in (err := capsys.readouterr().err) and "rgba.png: alpha channel dropped" in err
+
+
+def test_a_model_whose_output_is_not_finite_fails_every_file_instead_of_writing_black(
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = save_tiny_generator(tmp_path / "m.safetensors")
+    ckpt = ck.load_checkpoint(model)
+    head = next(k for k in ckpt.generator if k.endswith("head.weight"))
+    ckpt.generator[head] = torch.full_like(ckpt.generator[head], 3e38)  # finite weights, infinite sums
+    ck.save_checkpoint(model, ckpt)
+    out = tmp_path / "out"
+    assert _run("--model", str(model), str(inputs / "a.png"), str(inputs / "sub" / "b.tif"), "-o", str(out)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("output holds NaN or Inf") == 2 and "enhanced 0," in captured.out
+    assert not out.exists() or not any(out.rglob("*"))

@@ -36,3 +36,10 @@ def test_export_without_a_model_is_a_clear_error(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path / "no-weights")
     assert cli.main(["export", "-o", str(tmp_path / "g.onnx")]) == 2
     assert "pass --model" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_is_one_line(model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``-o /proc/nope/x.onnx`` raised FileNotFoundError (a traceback)."""
+    assert cli.main(["export", "--model", model, "-o", "/proc/nope/x.onnx"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/proc/nope/x.onnx: cannot write" in err

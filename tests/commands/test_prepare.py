@@ -74,3 +74,22 @@ def test_nothing_prepared_exits_non_zero(tmp_path, capsys):
 def test_missing_bccd_is_a_clear_error(tmp_path, capsys):
     code = main(["prepare", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 2 and "BCCD not found" in capsys.readouterr().err
+
+
+def test_skipped_files_exit_1_and_are_listed_even_when_quiet(tmp_path, capsys):
+    """A batch where something failed ends non-zero, like enhance; the crops of the rest are made."""
+    import numpy as np
+
+    from microgan.data.io import write_image
+
+    raw = tmp_path / "raw"
+    field = np.full((80, 100), 200, np.uint8)
+    field[20:50, 20:50] = 60
+    write_image(raw / "good.png", field)
+    (raw / "bad.tif").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    out = tmp_path / "out"
+    code = main(["prepare", "--source", "folder", "--data", str(raw), "--out", str(out), "--quiet", "--min-area", "100"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert "bad.tif: corrupt TIFF file" in captured.err and "1 files skipped" in captured.err
+    assert len(read_manifest(out)) == 1

@@ -43,9 +43,23 @@ def test_train_resume_and_refusal(tiny_prepared: Path, tmp_path: Path, capsys: p
     assert meta["step"] == 3 and meta["config"]["generator"]["channels"] == [4, 8]
 
 
-def test_resume_without_a_checkpoint_fails(tiny_prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_without_a_checkpoint_starts_again_with_a_note(tiny_prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed before its first checkpoint (config.yaml, logs, a stale temporary) is started
+    again from its own config.yaml; without one and without --config it is one clear line."""
     assert cli.main(_args(tiny_prepared, tmp_path / "empty", "--resume")) == 2
-    assert "checkpoint not found" in capsys.readouterr().err
+    assert "nothing to resume" in (err := capsys.readouterr().err) and "--config" in err
+    run = tmp_path / "run"
+    assert cli.main(_args(tiny_prepared, run, "--config", "microgan", "--steps", "1")) == 0
+    for name in ("last.safetensors", "best.safetensors"):
+        (run / name).unlink()
+    (run / ".last.safetensors.x1.tmp").write_bytes(b"half a checkpoint")
+    assert cli.main(_args(tiny_prepared, run, "--resume", "--steps", "2")) == 0
+    assert "holds no checkpoint yet" in capsys.readouterr().err
+    assert load_checkpoint(run / LAST_NAME).meta["step"] == 2
+    assert not list(run.glob(".*.tmp"))
+    # --config names the config when the run never got as far as writing its own
+    assert cli.main(_args(tiny_prepared, tmp_path / "fresh", "--resume", "--config", "microgan", "--steps", "1")) == 0
+    assert load_checkpoint(tmp_path / "fresh" / LAST_NAME).meta["step"] == 1
 
 
 def test_kill_9_leaves_a_checkpoint_to_resume_from(tiny_prepared: Path, tmp_path: Path) -> None:
@@ -65,6 +79,15 @@ def test_kill_9_leaves_a_checkpoint_to_resume_from(tiny_prepared: Path, tmp_path
         proc.wait()
     step = load_checkpoint(run / LAST_NAME).meta["step"]
     assert 1 <= step < 100000
+    # every file the kill left (temporaries aside, removed at the next start) is whole and loadable
+    import csv
+
+    import yaml
+
+    for checkpoint in run.glob("*.safetensors"):  # best exists once a validation ran
+        load_checkpoint(checkpoint)
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["ckpt_every"] == 1
+    assert list(csv.reader(open(run / "metrics.csv")))[0] == ["step", "epoch", "wall_s", "tag", "value"]
     assert cli.main(_args(tiny_prepared, run, "--resume", "--steps", str(step + 2))) == 0
     assert load_checkpoint(run / LAST_NAME).meta["step"] == step + 2
     assert not list(run.glob(".*.tmp"))

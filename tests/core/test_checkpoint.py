@@ -122,3 +122,58 @@ def test_resolve_model_path(tmp_path: Path) -> None:
     (tmp_path / "empty-run").mkdir()
     with pytest.raises(CheckpointError, match="neither"):
         ck.resolve_model_path(tmp_path / "empty-run")
+
+
+# ------------------------------------------------------------------------------ issue 15: what a load must refuse
+
+TINY_SPEC = {"type": "unet", "channels": [4, 8], "in_channels": 3, "out_channels": 3}
+
+
+def _tiny_generator_file(path: Path, **meta: object) -> Path:
+    from microgan.archs import build_generator
+
+    torch.manual_seed(0)
+    state = build_generator(TINY_SPEC).state_dict()
+    ck.save_checkpoint(path, ck.Checkpoint(meta={"config": {"generator": TINY_SPEC}, "step": 1, **meta}, generator=state))
+    return path
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load_naming_the_tensor(tmp_path: Path, value: float) -> None:
+    """They restored to all-black images with exit 0, and exported with a parity error of nan."""
+    path = _tiny_generator_file(tmp_path / "m.safetensors")
+    ckpt = ck.load_checkpoint(path)
+    name = sorted(ckpt.generator)[0]
+    ckpt.generator[name].view(-1)[0] = value
+    ck.save_checkpoint(path, ckpt)
+    for load in (ck.load_checkpoint, ck.load_generator):
+        with pytest.raises(CheckpointError, match=rf"m\.safetensors: generator weight '{name}' holds NaN or Inf"):
+            load(path)
+
+
+def _raw_meta_file(path: Path, meta: str) -> Path:
+    from safetensors.torch import save_file
+
+    save_file({"generator.w": torch.zeros(1)}, str(path), metadata={ck.META_KEY: meta})
+    return path
+
+
+@pytest.mark.parametrize(
+    "meta, reason",
+    [
+        ("[1, 2]", "metadata is not a JSON object"),
+        ("{not json", "metadata is not valid JSON"),
+        ('{"format": 1, "config": "unet"}', "config is not a mapping"),
+        ('{"format": 1, "config": {"generator": "unet"}}', "config has no 'generator' spec"),
+        ('{"format": 1, "config": {"generator": {"type": "unet", "channels": "ab"}}}', "cannot build generator 'unet'"),
+    ],
+)
+def test_malformed_metadata_is_one_clear_error(tmp_path: Path, meta: str, reason: str) -> None:
+    """A JSON list or a config that is a string raised AttributeError (a traceback)."""
+    path = _raw_meta_file(tmp_path / "odd.safetensors", meta)
+    with pytest.raises(CheckpointError, match=rf"odd\.safetensors: .*{reason}"):
+        ck.load_generator(path)
+    if "generator" not in meta:  # metadata-level problems: read_meta and load_checkpoint say so too
+        for read in (ck.read_meta, ck.load_checkpoint):
+            with pytest.raises(CheckpointError, match=rf"odd\.safetensors: .*{reason}"):
+                read(path)

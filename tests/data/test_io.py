@@ -158,16 +158,6 @@ def test_16bit_rgb_png_keeps_16_bits(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "c16.png").array, array)
 
 
-def test_multipage_tiff_reads_page0_with_note(tmp_path):
-    pages = _gray(np.uint16, (3, 8, 9))
-    with tifffile.TiffWriter(tmp_path / "m.tif") as tw:
-        for page in pages:
-            tw.write(page, photometric="minisblack")
-    image = read_image(tmp_path / "m.tif")
-    np.testing.assert_array_equal(image.array, pages[0])
-    assert any("page 0 of 3" in n for n in image.notes)
-
-
 def test_planar_rgb_tiff_becomes_hwc(tmp_path):
     planes = _gray(np.uint8, (3, 8, 9))
     tifffile.imwrite(tmp_path / "p.tif", planes, photometric="rgb", planarconfig="separate")
@@ -311,3 +301,72 @@ def test_write_rejects_what_the_format_cannot_hold(tmp_path):
     with pytest.raises(MicroGANError, match=r"\(3, 3, 4\)"):
         write_image(tmp_path / "b.png", np.zeros((3, 3, 4), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ issue 15: decoders' silent paths
+
+
+def test_tiff_that_is_only_its_header_is_a_clear_error(tmp_path):
+    """8 bytes, first IFD offset 8 = the end of the file: tifffile raised IndexError."""
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    with pytest.raises(ImageReadError, match=r"bad\.tif: corrupt TIFF"):
+        read_image(tmp_path / "bad.tif")
+    with pytest.raises(ImageReadError, match=r"bad\.tif: corrupt TIFF"):
+        probe(tmp_path / "bad.tif")
+
+
+def _corrupt_scan(data: bytes) -> bytes:
+    """Cut the middle third out of a JPEG's entropy-coded data, keeping every marker: the structural
+    walk passes (the end-of-image marker is there) and libjpeg decodes garbage or grey rows with
+    only a warning ("Corrupt JPEG data: premature end of data segment")."""
+    start = data.index(b"\xff\xda") + 20
+    third = (len(data) - 2 - start) // 3
+    return data[: start + third] + data[start + 2 * third :]
+
+
+def test_corrupt_jpeg_scan_data_is_rejected_not_decoded_to_garbage(tmp_path):
+    y, x = np.mgrid[0:64, 0:80]
+    array = np.stack([x * 3, y * 3, (x + y) * 2], axis=-1).astype(np.uint8)
+    data = write_image(tmp_path / "good.jpg", array).read_bytes()
+    (tmp_path / "corrupt.jpg").write_bytes(_corrupt_scan(data))
+    with pytest.raises(ImageReadError, match=r"corrupt\.jpg: corrupt JPEG data"):
+        read_image(tmp_path / "corrupt.jpg")
+    assert read_image(tmp_path / "good.jpg").array.shape == (64, 80, 3)
+
+
+def test_jpeg_pixels_equal_opencv_decoding(tmp_path):
+    """The strict decoder gives the pixels OpenCV gave (same libjpeg-turbo maths), gray and RGB."""
+    for shape in ((30, 41), (30, 41, 3)):
+        path = write_image(tmp_path / f"x{len(shape)}.jpg", _gray(np.uint8, shape))
+        expected = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        expected = expected[..., ::-1] if expected.ndim == 3 else expected
+        np.testing.assert_array_equal(read_image(path).array, expected)
+
+
+def test_lost_pages_and_samples_are_listed_as_dropped(tmp_path):
+    """What an output written from the array would lack is in ``dropped`` (enhance refuses such
+    files); a thumbnail page is not image data and drops nothing."""
+    pages = _gray(np.uint16, (3, 8, 9))
+    with tifffile.TiffWriter(tmp_path / "m.tif") as tw:
+        for page in pages:
+            tw.write(page, photometric="minisblack")
+    assert read_image(tmp_path / "m.tif").dropped == ["multi-page TIFF: pages 1-2 of 3 not read"]
+    tifffile.imwrite(tmp_path / "four.tif", _gray(np.uint8, (8, 9, 4)), photometric="minisblack", planarconfig="contig")
+    image = read_image(tmp_path / "four.tif")
+    assert image.array.ndim == 2 and image.dropped == ["4 samples per pixel: samples 1-3 not read"]
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tw:
+        tw.write(pages[0], photometric="minisblack")
+        tw.write(pages[1][:4, :4], photometric="minisblack", subfiletype=1)  # reduced-resolution image
+    image = read_image(tmp_path / "thumb.tif")
+    assert image.dropped == [] and any("reduced-resolution" in n for n in image.notes)
+    assert read_image(write_image(tmp_path / "plain.tif", pages[0])).dropped == []
+
+
+def test_miniswhite_tiff_is_inverted_so_larger_is_brighter(tmp_path):
+    white = np.array([[0, 10], [200, 255]], np.uint8)
+    tifffile.imwrite(tmp_path / "w8.tif", white, photometric="miniswhite")
+    image = read_image(tmp_path / "w8.tif")
+    np.testing.assert_array_equal(image.array, 255 - white)
+    assert any("MINISWHITE" in n for n in image.notes)
+    tifffile.imwrite(tmp_path / "w16.tif", np.array([[0, 65000]], np.uint16), photometric="miniswhite")
+    np.testing.assert_array_equal(read_image(tmp_path / "w16.tif").array, [[65535, 535]])

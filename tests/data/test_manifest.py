@@ -88,3 +88,22 @@ def test_malformed_manifests_name_file_and_reason(tmp_path, text, message):
 def test_good_raw_line_parses(tmp_path):
     (tmp_path / "manifest.csv").write_text(_csv(COLUMNS, GOOD))
     assert read_manifest(tmp_path)[0].w == 30
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (_csv(COLUMNS, _with(0, "caf\u00e9")).encode("latin-1"), r"line 2: not UTF-8 text"),
+        (_csv(COLUMNS, GOOD, _with(7, "R\x00BC")).encode(), r"line 3: .*NUL byte"),
+        (_csv(COLUMNS).encode() + b"x" * 200_000 + b"\n", r"line 2: .*field larger than field limit"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", r"not UTF-8 text|NUL"),
+        (_csv(COLUMNS).encode() + b'"img_1,train,img,1,2,3,4,,{},a.png,b.png\n', r"line 2: "),
+    ],
+    ids=["latin-1", "nul-byte", "huge-field", "binary", "open-quote"],
+)
+def test_undecodable_manifests_name_file_line_and_reason(tmp_path, data, message):
+    """A non-UTF-8 or binary manifest raised UnicodeDecodeError or _csv.Error (a traceback)."""
+    (tmp_path / "manifest.csv").write_bytes(data)
+    with pytest.raises(MicroGANError, match=message) as info:
+        read_manifest(tmp_path)
+    assert "manifest.csv" in str(info.value)

@@ -216,3 +216,64 @@ def test_tiny_prepared_fixture_is_consistent(tiny_prepared):
     assert {r.label for r in records} == {"round", "oval"}
     for r in records:
         assert read_image(r.hr(tiny_prepared)).array.shape == read_image(r.lr(tiny_prepared)).array.shape == (r.h, r.w, 3)
+
+
+# ------------------------------------------------------------------------------ issue 15
+
+
+def _cut_scan(data: bytes) -> bytes:
+    """A JPEG whose scan data lost its middle third, every marker kept (libjpeg: grey rows + a warning)."""
+    start = data.index(b"\xff\xda") + 20
+    third = (len(data) - 2 - start) // 3
+    return data[: start + third] + data[start + 2 * third :]
+
+
+def test_header_only_tiff_and_corrupt_jpeg_are_skipped_and_the_rest_prepared(tmp_path):
+    """The TIFF raised IndexError (130 crops left without a manifest); the JPEG's garbage rows
+    entered the data set as crops."""
+    data = tmp_path / "raw"
+    write_image(data / "a.png", _field())
+    write_image(data / "b.png", _field(np.uint16, 1))
+    (data / "bad.tif").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    (data / "corrupt.jpg").write_bytes(_cut_scan(write_image(tmp_path / "c.jpg", _field()).read_bytes()))
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    summary = prepare(PrepareConfig(out=tmp_path / "out", source="folder", data=data, segmentation=SEG), progress=False)
+    reasons = {Path(s.path).name: s.reason for s in summary.skipped}
+    assert set(reasons) == {"bad.tif", "corrupt.jpg"}
+    assert "corrupt TIFF" in reasons["bad.tif"] and "corrupt JPEG data" in reasons["corrupt.jpg"]
+    assert len(read_manifest(tmp_path / "out")) == len(summary.records) == 4
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+
+
+def test_dropped_pages_are_noted(tmp_path):
+    data = tmp_path / "raw"
+    data.mkdir()
+    with tifffile.TiffWriter(data / "stack.tif") as tw:
+        for _ in range(2):
+            tw.write(_field(np.uint8, 1), photometric="minisblack")
+    summary = prepare(PrepareConfig(out=tmp_path / "out", source="folder", data=data, segmentation=SEG), progress=False)
+    assert any("stack.tif: multi-page TIFF: pages 1-1 of 2 not read" in n for n in summary.notes)
+
+
+def test_a_failure_mid_run_leaves_no_crops_without_a_manifest(tmp_path, monkeypatch):
+    """An unexpected error (here an interrupt) after some crops were written: the crops are
+    removed, so OUT never holds a data set without its manifest."""
+    import microgan.data.prepare as pipeline
+
+    data = tmp_path / "raw"
+    for name in ("a", "b", "c"):
+        write_image(data / f"{name}.png", _field())
+    calls = []
+
+    def segment_then_fail(array, params):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return pipeline.segment.__wrapped__(array, params)
+
+    segment_then_fail.__wrapped__ = pipeline.segment
+    monkeypatch.setattr(pipeline, "segment", segment_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(PrepareConfig(out=tmp_path / "out", source="folder", data=data, segmentation=SEG), progress=False)
+    assert len(calls) == 3
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").rglob("*")) == []

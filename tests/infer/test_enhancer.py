@@ -213,3 +213,17 @@ def test_load_from_checkpoint_and_missing_bundled_model(tmp_path: Path, monkeypa
     monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path / "no-weights")
     with pytest.raises(CheckpointError, match="bundled default model .* is not installed: pass --model"):
         microgan.load()
+
+
+def test_non_finite_output_is_an_error_not_a_black_image() -> None:
+    """Finite weights can still overflow (here on purpose): a NaN/Inf output was clipped or cast
+    to an all-black image and returned; it must be refused naming the reason."""
+    net = _net()
+    with torch.no_grad():
+        net.body.head.weight.fill_(3e38)  # the last convolution's sums overflow to inf
+    x = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
+    for enhance in (lambda e: e.enhance(x), lambda e: e.enhance_batch([x, x])[0]):
+        with pytest.raises(MicroGANError, match="output holds NaN or Inf"):
+            enhance(_enh(net))
+    with pytest.raises(MicroGANError, match="output holds NaN or Inf"):
+        _enh(net).enhance((x * 255).astype(np.uint8))

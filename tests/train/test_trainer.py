@@ -213,14 +213,65 @@ def test_run_folder_refuses_to_mix_runs(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     (run / ck.LAST_NAME).write_bytes(b"x")
-    (run / f".{ck.LAST_NAME}.abc.tmp").write_bytes(b"left by kill -9")
+    for name in (ck.LAST_NAME, "config.yaml", "metrics.csv"):  # every atomic write training does
+        (run / f".{name}.abc.tmp").write_bytes(b"left by kill -9")
     with pytest.raises(MicroGANError, match="--resume"):
         prepare_run_dir(run, resume=False, overwrite=False)
     assert not list(run.glob(".*.tmp"))
+    assert prepare_run_dir(run, resume=True, overwrite=False) is True
     prepare_run_dir(run, resume=False, overwrite=True)
     assert not (run / ck.LAST_NAME).exists()
-    with pytest.raises(MicroGANError, match="nothing to resume"):
-        prepare_run_dir(run, resume=True, overwrite=False)
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it_again(tmp_path: Path) -> None:
+    """It refused ("nothing to resume"): a kill before the first checkpoint needed --overwrite."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (ck.BEST_NAME, "metrics.csv", "config.yaml"):  # best can come before the first last
+        (run / name).write_text("from the killed run")
+    assert prepare_run_dir(run, resume=True, overwrite=False) is False
+    assert list(run.iterdir()) == []
+    assert prepare_run_dir(tmp_path / "new", resume=True, overwrite=False) is False
+    assert (tmp_path / "new").is_dir()
+
+
+def test_last_is_written_at_least_every_ckpt_every_minutes(prepared_uniform: Path, tmp_path: Path,
+                                                           make: Callable[..., Trainer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """At ~2 s per step, 500 steps between checkpoints let a kill lose ~17 minutes: a time interval
+    bounds it. A fake clock runs 20 s per step; every 0.5 minutes -> a save every second step."""
+    import microgan.train.trainer as trainer_module
+
+    trainer = make(prepared_uniform, tmp_path / "run", ["train.steps=5", "train.ckpt_every=1000",
+                                                        "train.ckpt_every_minutes=0.5", "train.val_every=1000"])
+    saves: List[int] = []
+    monkeypatch.setattr(trainer, "save_last", lambda: saves.append(trainer.step))
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return trainer.step * 20.0
+
+    monkeypatch.setattr(trainer_module, "time", Clock)
+    trainer.fit()
+    assert saves == [2, 4, 5]  # 40 s and 80 s after the last save, and the final one
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_ckpt_every_minutes_must_be_positive_or_null(prepared_uniform: Path, tmp_path: Path, make: Callable[..., Trainer], value: str) -> None:
+    with pytest.raises(MicroGANError, match="ckpt_every_minutes must be > 0"):
+        make(prepared_uniform, tmp_path / "run", [f"train.ckpt_every_minutes={value}"])
+    assert make(prepared_uniform, tmp_path / "ok", ["train.ckpt_every_minutes=null"]).cfg.ckpt_every_minutes is None
+
+
+def test_resume_drops_a_log_line_cut_by_a_kill(prepared_uniform: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    run = tmp_path / "run"
+    make(prepared_uniform, run, ["train.steps=2"]).fit()
+    with open(run / "metrics.csv", "a") as fh:
+        fh.write("1")  # a kill cut a row of a longer run ("12,0,...") after its first digit: "step 1"
+    make(prepared_uniform, run, ["train.steps=3"], resume=True).fit()
+    rows = metric_rows(run)
+    assert all(r["tag"] and r["value"] and None not in r.values() for r in rows)
+    assert max(int(r["step"]) for r in rows) == 3
 
 
 def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
@@ -252,3 +303,20 @@ def test_resume_refuses_changed_data(prepared_varied: Path, tiny_prepared: Path,
     make(prepared_varied, run, ["train.steps=1"]).fit()
     with pytest.raises(ck.CheckpointError, match="trained on 8 crops"):
         make(tiny_prepared, run, ["train.steps=2"], resume=True)
+
+
+def test_the_critic_step_scales_the_gradient_penalty_by_the_critic_loss_scale(
+        prepared_uniform: Path, tmp_path: Path, make: Callable[..., Trainer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """fp16 computed the penalty from unscaled scores (fp16 needs CUDA: the scale is injected here)."""
+    trainer = make(prepared_uniform, tmp_path / "run", ["train.critic_steps=1"])
+    monkeypatch.setattr(trainer.optimize.amp, "loss_scale", lambda name: {"critic": 1024.0}[name])
+    seen: List[float] = []
+    critic_loss = trainer.adversarial.critic_loss
+
+    def recording(*args, scale: float = 1.0, **kwargs):
+        seen.append(scale)
+        return critic_loss(*args, scale=scale, **kwargs)
+
+    monkeypatch.setattr(trainer.adversarial, "critic_loss", recording)
+    trainer.train_step()
+    assert seen == [1024.0]

@@ -118,16 +118,23 @@ def plan_jobs(
     return plan
 
 
+def _reason(exc: Exception, src: Path) -> str:
+    """One line for a failed file: our errors as they are, anything else with its type."""
+    text = str(exc).removeprefix(f"{src}: ")
+    return text if isinstance(exc, MicroGANError) else f"{type(exc).__name__}: {text}"
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from microgan.data.io import read_image, write_image
-    from microgan.errors import ImageReadError
     from microgan.infer import Enhancer
 
     if args.batch < 1:
         raise MicroGANError(f"--batch must be at least 1, got {args.batch}")
     outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise MicroGANError(f"{outdir}: exists and is not a folder (-o names the output folder)")
     plan = plan_jobs(args.inputs, outdir, args.glob, args.recursive, args.suffix)
     if not plan.jobs and not plan.failed:
         where = f"matching '{args.glob}'" if args.glob else f"with suffix {', '.join(IMAGE_SUFFIXES)}"
@@ -156,10 +163,14 @@ def run(args: argparse.Namespace) -> int:
         for src, dst in todo[first : first + args.batch]:
             try:
                 image = read_image(src)
+                if image.dropped:  # a restored output would silently lack part of the file
+                    raise MicroGANError(f"{'; '.join(image.dropped)}: split the file into single images")
                 enhancer.check(image.array)
+                for note in image.notes if not args.quiet else ():
+                    bar.write(f"note: {src}: {note}", file=sys.stderr)
                 ready.append((src, dst, image))
-            except (ImageReadError, MicroGANError) as exc:
-                fail(src, str(exc).removeprefix(f"{src}: "))
+            except Exception as exc:  # one bad file must not cost the batch (MicroGANError: the usual)
+                fail(src, _reason(exc, src))
                 bar.update(1)
         try:
             outputs = enhancer.enhance_batch([image.array for _, _, image in ready])
@@ -171,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
                     output = enhancer.enhance(image.array)
                 write_image(dst, output, like=image, overwrite=args.overwrite)
                 done += 1
-            except (MicroGANError, RuntimeError, ValueError, OSError) as exc:
-                fail(src, str(exc))
+            except Exception as exc:
+                fail(src, _reason(exc, src))
             bar.update(1)
     bar.close()
     if not args.quiet or failed:

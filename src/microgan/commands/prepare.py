@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, Dict
 
@@ -94,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     summary = prepare(config, progress=not args.quiet)
     if not args.quiet:
         print("\n".join(summary.lines()))
-    return 0
+    elif summary.skipped:  # failures are shown even when quiet
+        print("\n".join(summary.skipped_lines()), file=sys.stderr)
+    return 1 if summary.skipped else 0  # some inputs failed: the batch is done, but not all of it
 
 
 def _given(**values: Any) -> Dict[str, Any]:

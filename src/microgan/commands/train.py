@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="stop after this many epochs (sets train.epochs)")
     p.add_argument("--steps", type=int, help="stop after this many generator steps in total (sets train.steps)")
     p.add_argument("--max-minutes", type=float, help="stop after this many minutes of this invocation (sets train.max_minutes)")
-    p.add_argument("--resume", action="store_true", help="continue RUN exactly from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue RUN exactly from its last checkpoint (a RUN "
+                   "stopped before its first checkpoint starts again, from its config.yaml or --config)")
     p.add_argument("--overwrite", action="store_true", help="discard RUN's checkpoints and logs and start again")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.precision=bf16 (repeatable)")
@@ -42,18 +43,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from microgan.config import apply_overrides, load_config
-    from microgan.core.checkpoint import LAST_NAME, load_checkpoint
+    from microgan.core.checkpoint import LAST_NAME, read_meta
+    from microgan.errors import CheckpointError
     from microgan.train.settings import RETIRED, drop_retired
-    from microgan.train.trainer import run_training
+    from microgan.train.trainer import CONFIG_NAME, run_training
 
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other")
     if args.init_from and args.resume:
         raise ConfigError("--init-from starts a new run; --resume continues one (its start is in the checkpoint)")
-    if args.resume:
-        config, dropped = drop_retired(load_checkpoint(args.out / LAST_NAME, generator_only=True).meta["config"])
+    last, saved_config = args.out / LAST_NAME, args.out / CONFIG_NAME
+    if args.resume and last.is_file():
+        config = read_meta(last).get("config")
+        if not config:
+            raise CheckpointError(f"{last}: the checkpoint holds no training config to resume with")
+        config, dropped = drop_retired(config)
         for key in dropped:  # a run saved before the key was retired
             print(f"note: ignoring {key} from the run's saved config: {RETIRED[key].split(';')[0]}", file=sys.stderr)
+    elif args.resume:  # stopped before its first checkpoint: start it again
+        source = args.config or (str(saved_config) if saved_config.is_file() else None)
+        if source is None:
+            raise ConfigError(f"{args.out}: nothing to resume ({LAST_NAME} not found) and no --config to start a new run with")
+        print(f"note: {args.out} holds no checkpoint yet (stopped before its first one): starting it again "
+              f"from {source}", file=sys.stderr)
+        config = load_config(source)
     elif args.config:
         config = load_config(args.config)
     else:

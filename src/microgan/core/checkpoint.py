@@ -23,7 +23,7 @@ from microgan.archs import build_generator
 from microgan.core.atomic import atomic_write
 from microgan.core.device import DeviceLike, resolve_device
 from microgan.core.provenance import training_of
-from microgan.errors import CheckpointError
+from microgan.errors import CheckpointError, MicroGANError
 
 FORMAT_VERSION = 1
 META_KEY = "microgan"
@@ -92,17 +92,28 @@ def save_checkpoint(path: PathLike, ckpt: Checkpoint, weights_dtype: Optional[to
 
 
 def read_meta(path: PathLike) -> Dict[str, Any]:
-    """The checkpoint's metadata alone (the JSON header; no tensor is read)."""
+    """The checkpoint's metadata alone (the JSON header; no tensor is read), checked to be what
+    every reader relies on: a JSON object of this format whose ``config``, if any, is a mapping."""
     path = Path(path)
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get(META_KEY)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get(META_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
     if raw is None:
         raise CheckpointError(f"{path}: not a MicroGAN checkpoint (no '{META_KEY}' metadata)")
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object (got a {type(meta).__name__})")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not supported (expected {FORMAT_VERSION})")
+    if not isinstance(meta.get("config", {}), dict):
+        raise CheckpointError(f"{path}: checkpoint config is not a mapping (got a {type(meta['config']).__name__})")
     sidecar = path.with_suffix(".json")
     if path.resolve().parent == BUNDLED_DIR and sidecar.is_file():
         # facts about a bundled file that its header predates (e.g. its training data), shipped
@@ -112,17 +123,24 @@ def read_meta(path: PathLike) -> Dict[str, Any]:
     return meta
 
 
+def _check_finite(path: Path, group: str, tensors: Dict[str, torch.Tensor]) -> None:
+    """Non-finite weights restore every image to NaN (written as black) and pass any parity check
+    as NaN: refuse them where they enter, naming the first bad tensor."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{path}: {group} weight '{name}' holds NaN or Inf values (a diverged or damaged model)")
+
+
 def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
-    """Read a checkpoint file; any corruption becomes a :class:`CheckpointError` naming the file."""
+    """Read a checkpoint file; any corruption becomes a :class:`CheckpointError` naming the file,
+    and so do non-finite generator or critic weights."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    meta = read_meta(path)
     try:
-        meta = read_meta(path)
         tensors = load_file(str(path))
-    except CheckpointError:
-        raise
-    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
     skeleton = meta.pop("_state", {"optimizers": {}, "rng": {}})
     groups: Dict[str, Dict[str, torch.Tensor]] = {"generator": {}, "critic": {}}
@@ -132,8 +150,10 @@ def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
             groups[head][rest] = t
     if not groups["generator"]:
         raise CheckpointError(f"{path}: checkpoint holds no generator weights")
+    _check_finite(path, "generator", groups["generator"])
     if generator_only:
         return Checkpoint(meta=meta, generator=groups["generator"])
+    _check_finite(path, "critic", groups["critic"])
     return Checkpoint(
         meta=meta,
         generator=groups["generator"],
@@ -176,9 +196,12 @@ def load_generator(model: Optional[PathLike], device: DeviceLike = "cpu") -> Tup
     path = resolve_model_path(model)
     ckpt = load_checkpoint(path, generator_only=True)
     spec = ckpt.meta.get("config", {}).get("generator")
-    if not spec:
-        raise CheckpointError(f"{path}: checkpoint config has no 'generator' spec")
-    net = build_generator(spec)
+    if not isinstance(spec, dict) or not spec.get("type"):
+        raise CheckpointError(f"{path}: checkpoint config has no 'generator' spec (a mapping with a 'type')")
+    try:
+        net = build_generator(spec)
+    except (MicroGANError, TypeError, ValueError) as exc:  # a spec the checkpoint carries is data, not code
+        raise CheckpointError(f"{path}: cannot build generator '{spec.get('type')}' from its spec ({exc})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.generator.items()}
     try:
         net.load_state_dict(state)

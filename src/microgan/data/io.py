@@ -12,24 +12,37 @@ Why the format checks are done here and not left to the decoders:
 * Truncated PNG/JPEG files are detected structurally (the PNG chunk chain must reach ``IEND``, the
   JPEG marker chain must reach ``EOI``); decoders such as libjpeg otherwise fill the missing rows
   with grey and only print a warning, which would silently poison a training set.
-* PNG and JPEG pixels are decoded with OpenCV (it keeps 16-bit RGB PNGs, which Pillow cannot),
-  TIFF with tifffile (float32, multi-page, planar layouts). OpenCV's BGR order is converted to RGB.
+* Corrupt JPEG *scan data* passes any structural check (every marker is in place; only the Huffman
+  codes are garbage), and libjpeg decodes it to garbage rows with a warning on stderr. JPEG pixels
+  are therefore decoded by libjpeg-turbo through ``simplejpeg`` in strict mode, which turns every
+  decoder warning into an error (same library and maths as OpenCV's decoder: identical pixels).
+* PNG pixels are decoded with OpenCV (it keeps 16-bit RGB PNGs, which Pillow cannot), TIFF with
+  tifffile (float32, multi-page, planar layouts). OpenCV's BGR order is converted to RGB.
+* What reading leaves out is said: :attr:`Image.notes` for changes of form (alpha dropped, palette
+  expanded, MINISWHITE inverted), :attr:`Image.dropped` for image data the array does not hold
+  (the other pages of a stack, the other samples of a multi-sample gray TIFF), which a restored
+  output would silently lack: ``enhance`` refuses such files.
 
 Every problem is an :class:`~microgan.errors.ImageReadError` whose message names the file and the
-reason, so a batch job can report it and go on with the next file.
+reason, so a batch job can report it and go on with the next file. Decoders raise many exception
+types on corrupt data (tifffile an ``IndexError`` for a TIFF that is only its 8-byte header), so
+every exception out of a decoder becomes an ``ImageReadError`` too.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import mmap
 import os
 import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
+import simplejpeg
 import tifffile
 
 from microgan.core.atomic import atomic_write_bytes
@@ -76,6 +89,8 @@ class Image:
     bit_depth: int  # 8, 16 or 32 (float32)
     mode: str  # "gray" | "rgb"
     notes: List[str] = field(default_factory=list)
+    #: image data of the file that ``array`` does not hold (other pages, other samples)
+    dropped: List[str] = field(default_factory=list)
 
     @property
     def height(self) -> int:
@@ -200,8 +215,40 @@ def _jpeg_walk(buf: mmap.mmap, *, full: bool) -> Tuple[int, int, int, int]:
             pos = found.start()
 
 
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _tifffile_log(notes: List[str]) -> Iterator[None]:
+    """tifffile logs what it tolerates to stderr (a second, unrelated-looking line next to ours):
+    collect it instead, as notes of the image (dropped with the image if reading fails)."""
+    log = logging.getLogger("tifffile")
+    handler, propagate = _Collect(), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+        notes.extend(f"tifffile: {message}" for message in handler.messages)
+
+
+def _corrupt_tiff(path: Path, exc: Exception) -> ImageReadError:
+    reason = str(exc) or type(exc).__name__
+    return ImageReadError(f"{path}: corrupt TIFF file ({reason})")
+
+
 def _tiff_header(path: Path) -> ImageInfo:
     with tifffile.TiffFile(path) as tif:
+        if not len(tif.pages):
+            raise ImageReadError(f"{path}: corrupt TIFF file (no image directory)")
         page = tif.pages.first
         sizes = dict(zip(page.axes, page.shape))
         return ImageInfo(
@@ -241,8 +288,14 @@ def _header(path: Path, buf: mmap.mmap, *, full: bool) -> ImageInfo:
             width, height, precision, comps = _jpeg_walk(buf, full=full)
             return ImageInfo(path, "jpeg", width, height, comps, precision)
         if fmt == "tiff":
-            return _tiff_header(path)
-    except (ValueError, struct.error, tifffile.TiffFileError) as exc:
+            try:
+                with _tifffile_log([]):
+                    return _tiff_header(path)
+            except ImageReadError:
+                raise
+            except Exception as exc:  # tifffile raises IndexError, KeyError... on corrupt headers
+                raise _corrupt_tiff(path, exc) from None
+    except (ValueError, struct.error) as exc:
         raise ImageReadError(f"{path}: {exc}") from None
     raise ImageReadError(f"{path}: not a PNG, JPEG or TIFF image (unrecognised file header)")
 
@@ -276,7 +329,27 @@ def _check_size(info: ImageInfo, min_size: int, max_pixels: int) -> None:
 # --------------------------------------------------------------------------------------- decoding
 
 
+def _decode_jpeg(info: ImageInfo, buf: mmap.mmap) -> Optional[np.ndarray]:
+    """8-bit gray or RGB JPEG pixels, any decoder warning (corrupt data) raised as an error. Other
+    JPEGs (CMYK, 12-bit) are checked the same way where libjpeg-turbo can, then left to OpenCV (None)."""
+    data = bytes(buf)
+    colorspace = {1: "GRAY", 3: "RGB", 4: "CMYK"}.get(info.channels)
+    if info.bit_depth != 8 or colorspace is None:
+        return None
+    try:
+        array = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+    except ValueError as exc:
+        raise ImageReadError(f"{info.path}: corrupt JPEG data ({exc})") from None
+    if colorspace == "CMYK":
+        return None  # verified; OpenCV converts CMYK/YCCK to RGB
+    return array[:, :, 0] if colorspace == "GRAY" else array
+
+
 def _decode_cv2(info: ImageInfo, buf: mmap.mmap, notes: List[str]) -> np.ndarray:
+    if info.format == "jpeg":
+        array = _decode_jpeg(info, buf)
+        if array is not None:
+            return np.ascontiguousarray(array)
     array = cv2.imdecode(np.frombuffer(buf, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ImageReadError(f"{info.path}: corrupt {info.format.upper()} data (decoder failed)")
@@ -295,12 +368,30 @@ def _decode_cv2(info: ImageInfo, buf: mmap.mmap, notes: List[str]) -> np.ndarray
     return np.ascontiguousarray(array)
 
 
-def _decode_tiff(info: ImageInfo, notes: List[str]) -> np.ndarray:
+def _invert_miniswhite(array: np.ndarray, bits: int, notes: List[str]) -> np.ndarray:
+    """MINISWHITE stores 0 as white; the rest of MicroGAN (and every output) has larger = brighter."""
+    notes.append("MINISWHITE photometric: samples inverted so that larger is brighter")
+    if array.dtype.kind == "f":
+        return (1.0 - array).astype(array.dtype)
+    top = min((1 << bits) - 1, int(np.iinfo(array.dtype).max))
+    return (top - array.astype(np.int64)).clip(0, top).astype(array.dtype)
+
+
+def _full_pages(tif: tifffile.TiffFile, notes: List[str]) -> int:
+    """Pages holding image data (reduced-resolution thumbnails and pyramid levels do not count)."""
+    reduced = sum(1 for page in tif.pages if getattr(page, "subfiletype", 0) & 1)
+    if reduced:
+        notes.append(f"{reduced} reduced-resolution page(s) (thumbnail/pyramid) ignored")
+    return len(tif.pages) - reduced
+
+
+def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> np.ndarray:
     path = info.path
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
-        if len(tif.pages) > 1:
-            notes.append(f"multi-page TIFF: page 0 of {len(tif.pages)} read")
+        pages = _full_pages(tif, notes)
+        if pages > 1:
+            dropped.append(f"multi-page TIFF: pages 1-{pages - 1} of {pages} not read")
         file_size = path.stat().st_size
         if any(off + cnt > file_size for off, cnt in zip(page.dataoffsets, page.databytecounts)):
             raise ImageReadError(f"{path}: truncated TIFF file (image data runs past the end)")
@@ -327,10 +418,12 @@ def _decode_tiff(info: ImageInfo, notes: List[str]) -> np.ndarray:
                 notes.append("alpha/extra samples dropped")
             array = array[:, :, :3]
         elif photometric in ("MINISBLACK", "MINISWHITE"):
-            notes.append(f"{array.shape[2]} samples per pixel: first kept as grayscale")
+            dropped.append(f"{array.shape[2]} samples per pixel: samples 1-{array.shape[2] - 1} not read")
             array = array[:, :, 0]
         else:
             raise ImageReadError(f"{path}: unsupported TIFF photometric {photometric}")
+    if photometric == "MINISWHITE":
+        array = _invert_miniswhite(array, page.bitspersample, notes)
     if array.dtype in (np.float16, np.float64):
         notes.append(f"{array.dtype} samples converted to float32")
         array = array.astype(np.float32)
@@ -358,11 +451,15 @@ def read_image(
         info = _header(path, buf, full=True)
         _check_size(info, min_size, max_pixels)
         notes: List[str] = []
+        dropped: List[str] = []
         if info.format == "tiff":
             try:
-                array = _decode_tiff(info, notes)
-            except tifffile.TiffFileError as exc:
-                raise ImageReadError(f"{path}: corrupt TIFF file ({exc})") from None
+                with _tifffile_log(notes):
+                    array = _decode_tiff(info, notes, dropped)
+            except ImageReadError:
+                raise
+            except Exception as exc:  # tifffile/imagecodecs: many types for corrupt files
+                raise _corrupt_tiff(path, exc) from None
         else:
             array = _decode_cv2(info, buf, notes)
     finally:
@@ -381,6 +478,7 @@ def read_image(
         bit_depth=bit_depth[array.dtype],
         mode="rgb" if array.ndim == 3 else "gray",
         notes=notes,
+        dropped=dropped,
     )
 
 

@@ -120,13 +120,28 @@ def _row(values: Dict[str, str], where: str) -> CropRecord:
     )
 
 
+def _text(path: Path) -> str:
+    """The manifest as text; bytes that are not UTF-8, or NUL bytes (a binary file), fail naming the line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MicroGANError(f"{path}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); is this a manifest?") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise MicroGANError(f"{path}, line {line}: holds a NUL byte (binary data); is this a manifest?")
+    return text
+
+
 def read_manifest(out_dir: PathLike) -> List[CropRecord]:
-    """Read and validate ``OUT/manifest.csv`` (columns, types, splits, unique ids, relative paths)."""
+    """Read and validate ``OUT/manifest.csv`` (encoding, columns, types, splits, unique ids,
+    relative paths); every problem is a :class:`MicroGANError` naming the file and line."""
     path = manifest_path(out_dir)
     if not path.is_file():
         raise MicroGANError(f"{path}: no manifest here (is {out_dir} a folder made by `microgan prepare`?)")
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
+    reader = csv.reader(io.StringIO(_text(path), newline=""))
+    try:
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
             raise MicroGANError(
@@ -145,4 +160,6 @@ def read_manifest(out_dir: PathLike) -> List[CropRecord]:
                 raise MicroGANError(f"{where}: duplicate id {record.id!r}")
             seen.add(record.id)
             records.append(record)
+    except csv.Error as exc:
+        raise MicroGANError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
     return records

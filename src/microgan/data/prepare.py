@@ -17,10 +17,11 @@ Choices that make the output trustworthy:
 * An existing prepared folder is never touched without ``overwrite``; with it, only the files
   this pipeline writes (``manifest.csv``, ``prepare.json``, ``train/ val/ test/``) are replaced.
   An output folder overlapping the input folder is refused: inputs are never modified.
+* A run that stops early (an error, Ctrl-C) removes the crops it wrote: OUT never holds crops
+  without their manifest. Files that cannot be read are skipped and listed (``prepare`` then exits 1).
 """
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import zlib
@@ -31,6 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from microgan.core.atomic import atomic_write_json
 from microgan.core.types import SPLITS, Box
 from microgan.data.degrade import Degradation, paper_degradation
 from microgan.data.io import Image, from_float, read_image, write_image
@@ -112,14 +114,18 @@ class PrepareSummary:
             out.append(f"  {self.without_crops} images read but gave no crops")
         if self.dropped_small:
             out.append(f"  {self.dropped_small} boxes dropped as smaller than the minimum crop size")
-        out.append(f"  {len(self.skipped)} files skipped" + (":" if self.skipped else ""))
-        for item in self.skipped[:max_listed]:
-            out.append(f"    {item.path}: {item.reason}")
-        if len(self.skipped) > max_listed:
-            out.append(f"    ... and {len(self.skipped) - max_listed} more (see {SETTINGS_NAME})")
+        out.extend(f"  {line}" for line in self.skipped_lines(max_listed))
         if self.notes:
             out.append(f"  {len(self.notes)} notes (details in {SETTINGS_NAME}), e.g.:")
             out.extend(f"    {note}" for note in self.notes[:3])
+        return out
+
+    def skipped_lines(self, max_listed: int = 20) -> List[str]:
+        """The files skipped and why (also what ``prepare --quiet`` shows, on stderr)."""
+        out = [f"{len(self.skipped)} files skipped" + (":" if self.skipped else "")]
+        out.extend(f"  {item.path}: {item.reason}" for item in self.skipped[:max_listed])
+        if len(self.skipped) > max_listed:
+            out.append(f"  ... and {len(self.skipped) - max_listed} more (see {SETTINGS_NAME})")
         return out
 
 
@@ -130,6 +136,8 @@ def _overlaps(a: Path, b: Path) -> bool:
 
 def _claim_output(out: Path, inputs: Path, overwrite: bool) -> None:
     """Refuse an occupied or overlapping OUT; with ``overwrite`` clear only our own outputs."""
+    if out.exists() and not out.is_dir():
+        raise MicroGANError(f"{out}: exists and is not a folder (--out names the output folder)")
     if _overlaps(out, inputs):
         raise MicroGANError(f"{out}: the output folder overlaps the input folder {inputs}; choose another --out")
     ours = [out / MANIFEST_NAME, out / SETTINGS_NAME] + [out / s for s in SPLITS]
@@ -210,54 +218,74 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     dropped_small = without_crops = 0
     boxes_by: Dict[str, int] = {}
     min_side = max(2, config.min_size)
-    for entry in tqdm(entries, desc="prepare", unit="img", disable=not progress):
-        notes.extend(f"{entry.path}: {note}" for note in entry.notes)
-        try:
-            image = read_image(entry.path, min_size=min_side)
-        except MicroGANError as exc:
-            skipped.append(Skipped(str(entry.path), str(exc).split(": ", 1)[-1]))
-            continue
-        notes.extend(f"{entry.path}: {note}" for note in image.notes)
-        array = _storable(image, notes)
-        split = splits[entry.id]
-        kept = 0
-        for box, label, how in _boxes(entry, array, segmentation, source):
-            if box.w < config.min_size or box.h < config.min_size:
-                dropped_small += 1
+    created = not out.exists()
+    try:
+        for entry in tqdm(entries, desc="prepare", unit="img", disable=not progress):
+            notes.extend(f"{entry.path}: {note}" for note in entry.notes)
+            try:
+                image = read_image(entry.path, min_size=min_side)
+                array = _storable(image, notes)
+                boxes = _boxes(entry, array, segmentation, source)
+            except MicroGANError as exc:
+                skipped.append(Skipped(str(entry.path), str(exc).split(": ", 1)[-1]))
                 continue
-            boxes_by[how] = boxes_by.get(how, 0) + 1
-            crop_id = f"{entry.id}_{kept:03d}"
-            hr = np.ascontiguousarray(array[box.y : box.y + box.h, box.x : box.x + box.w])
-            lr = degradation(hr, _crop_rng(config.seed, crop_id))
-            hr_rel, lr_rel = f"{split}/hr/{crop_id}.png", f"{split}/lr/{crop_id}.png"
-            write_image(out / hr_rel, hr)
-            write_image(out / lr_rel, lr)
-            records.append(
-                CropRecord(crop_id, split, entry.id, box.x, box.y, box.w, box.h, label, degradation_json, hr_rel, lr_rel)
-            )
-            kept += 1
-        without_crops += kept == 0
-        images_per_split[split] = images_per_split.get(split, 0) + 1
+            notes.extend(f"{entry.path}: {note}" for note in image.notes + image.dropped)
+            split = splits[entry.id]
+            kept = 0
+            for box, label, how in boxes:
+                if box.w < config.min_size or box.h < config.min_size:
+                    dropped_small += 1
+                    continue
+                boxes_by[how] = boxes_by.get(how, 0) + 1
+                crop_id = f"{entry.id}_{kept:03d}"
+                hr = np.ascontiguousarray(array[box.y : box.y + box.h, box.x : box.x + box.w])
+                lr = degradation(hr, _crop_rng(config.seed, crop_id))
+                hr_rel, lr_rel = f"{split}/hr/{crop_id}.png", f"{split}/lr/{crop_id}.png"
+                write_image(out / hr_rel, hr)
+                write_image(out / lr_rel, lr)
+                records.append(
+                    CropRecord(crop_id, split, entry.id, box.x, box.y, box.w, box.h, label, degradation_json, hr_rel, lr_rel)
+                )
+                kept += 1
+            without_crops += kept == 0
+            images_per_split[split] = images_per_split.get(split, 0) + 1
 
-    summary = PrepareSummary(
-        out=out,
-        records=records,
-        images_per_split=images_per_split,
-        images_read=sum(images_per_split.values()),
-        images_total=len(entries),
-        skipped=skipped,
-        without_crops=without_crops,
-        dropped_small=dropped_small,
-        boxes_by=boxes_by,
-        notes=notes,
-        seconds=time.perf_counter() - start,
-    )
-    if not records:
-        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:5]) or "no boxes found"
-        raise MicroGANError(f"nothing could be prepared from {len(entries)} images ({reasons})")
-    write_manifest(out, records)
-    _write_settings(out, config, source, segmentation, fractions, degradation, summary)
+        summary = PrepareSummary(
+            out=out,
+            records=records,
+            images_per_split=images_per_split,
+            images_read=sum(images_per_split.values()),
+            images_total=len(entries),
+            skipped=skipped,
+            without_crops=without_crops,
+            dropped_small=dropped_small,
+            boxes_by=boxes_by,
+            notes=notes,
+            seconds=time.perf_counter() - start,
+        )
+        if not records:
+            reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:5]) or "no boxes found"
+            raise MicroGANError(f"nothing could be prepared from {len(entries)} images ({reasons})")
+        write_manifest(out, records)
+        _write_settings(out, config, source, segmentation, fractions, degradation, summary)
+    except BaseException as exc:
+        _remove_partial(out, created)
+        if isinstance(exc, OSError):  # disk full, permissions: the folder, not a bug
+            raise MicroGANError(f"{out}: cannot write the prepared data ({exc.strerror or exc})") from None
+        raise
     return summary
+
+
+def _remove_partial(out: Path, created: bool) -> None:
+    """Remove what an unfinished run wrote (crops without a manifest are not a data set). Only this
+    pipeline's own outputs are touched; ``_claim_output`` made sure none predate the run."""
+    for path in [out / MANIFEST_NAME, out / SETTINGS_NAME] + [out / split for split in SPLITS]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file():
+            path.unlink()
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def _write_settings(
@@ -288,7 +316,7 @@ def _write_settings(
         "boxes_by": summary.boxes_by,
         "notes": summary.notes,
     }
-    (out / SETTINGS_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+    atomic_write_json(out / SETTINGS_NAME, settings)
 
 
 def fractions_from_text(text: str) -> Sequence[float]:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from microgan.errors import MicroGANError
+from microgan.core.atomic import atomic_write
 from microgan.core.checkpoint import load_generator
 from microgan.core.geometry import has_global_normalization, model_channels, size_multiple
 
@@ -55,14 +56,19 @@ class ExportWrapper(nn.Module):
         self.generator = generator
         self.multiple, self.min_size = size_multiple(generator)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def unclipped(self, x: torch.Tensor) -> torch.Tensor:
+        """pad -> generator -> crop: what ``forward`` clips (the parity check needs it unclipped,
+        where an overflow still shows as Inf)."""
         # under tracing the sizes are tensors (recorded), in eager mode ints
         height = torch.as_tensor(x.shape[2])
         width = torch.as_tensor(x.shape[3])
         rows, top = _padding_index(height, self.multiple, self.min_size)
         cols, left = _padding_index(width, self.multiple, self.min_size)
         y = self.generator(x.index_select(2, rows).index_select(3, cols))
-        return y[:, :, top : top + height, left : left + width].clamp(-1.0, 1.0)
+        return y[:, :, top : top + height, left : left + width]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unclipped(x).clamp(-1.0, 1.0)
 
 
 def _example(channels: int, multiple: int, min_size: int) -> torch.Tensor:
@@ -85,19 +91,31 @@ def _run_torchscript(path: Path) -> Any:
 
 
 def check_export(
-    path: Union[str, Path], fmt: str, wrapper: nn.Module, channels: int, sizes: Sequence[Tuple[int, int]] = CHECK_SIZES
+    path: Union[str, Path],
+    fmt: str,
+    wrapper: nn.Module,
+    channels: int,
+    sizes: Sequence[Tuple[int, int]] = CHECK_SIZES,
+    name: Union[str, Path, None] = None,
 ) -> Dict[str, float]:
-    """Max |exported - PyTorch| per size ``"HxW"``, on random [-1, 1] inputs (batch of 2)."""
+    """Max |exported - PyTorch| per size ``"HxW"``, on random [-1, 1] inputs (batch of 2).
+
+    A non-finite output (of PyTorch before the clip, or of the export) is an error: a NaN error
+    passes every tolerance comparison, and an overflow would ship clipped to a saturated image. ``name``: the file named in errors (default ``path``)."""
+    name = name or path
     run = _run_onnx(Path(path)) if fmt == "onnx" else _run_torchscript(Path(path))
     gen = torch.Generator().manual_seed(0)
     errors: Dict[str, float] = {}
     with torch.inference_mode():
         for h, w in sizes:
             x = torch.rand(2, channels, h, w, generator=gen) * 2 - 1
-            expected = wrapper(x)
+            raw = wrapper.unclipped(x) if isinstance(wrapper, ExportWrapper) else wrapper(x)
+            expected = raw.clamp(-1.0, 1.0)
             got = run(x)
             if tuple(got.shape) != tuple(expected.shape):
-                raise MicroGANError(f"{path}: exported model returned {tuple(got.shape)} for {tuple(x.shape)}")
+                raise MicroGANError(f"{name}: exported model returned {tuple(got.shape)} for {tuple(x.shape)}")
+            if not (torch.isfinite(raw).all() and torch.isfinite(got).all()):
+                raise MicroGANError(f"{name}: the model's output holds NaN or Inf values at {h}x{w}; not exported")
             errors[f"{h}x{w}"] = float((got - expected).abs().max())
     return errors
 
@@ -129,8 +147,10 @@ def export_generator(
 ) -> Dict[str, float]:
     """Write ``generator`` (CPU, fp32) as ``fmt`` to ``path``; return the parity errors per size.
 
-    Raises :class:`MicroGANError` when the exported model disagrees with PyTorch by more than
-    :data:`TOLERANCE` at any checked size (the file is removed then: a wrong model must not ship).
+    The graph is written to a temporary file beside ``path`` and checked there; only a checked graph
+    is renamed to ``path``. Raises :class:`MicroGANError` when the exported model disagrees with
+    PyTorch by more than :data:`TOLERANCE` (or gives a non-finite output) at any checked size, or
+    when ``path`` cannot be written: nothing is left at ``path`` then (a wrong model must not ship).
     A 1x1 input pads to a constant image, on which instance normalization divides rounding noise
     by its own spread: any two implementations (even PyTorch with other thread counts) disagree
     there by O(1), so generators with global normalization (DeblurGAN) are checked from 2x2 up.
@@ -138,10 +158,33 @@ def export_generator(
     if fmt not in FORMATS:
         raise MicroGANError(f"format '{fmt}': choose one of {', '.join(FORMATS)}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     generator = generator.cpu().float().eval()
     channels = model_channels(generator, meta)
     wrapper = ExportWrapper(generator).eval()
+    if has_global_normalization(generator):
+        check_sizes = [size for size in check_sizes if min(size) > 1]
+    errors: Dict[str, float] = {}
+
+    def write_checked(tmp: str) -> None:
+        """Export to the temporary file and check it there: only a checked graph is renamed to ``path``."""
+        _write_graph(wrapper, Path(tmp), fmt, opset, channels)
+        if fmt == "onnx":
+            _onnx_metadata(Path(tmp), meta or {}, channels)
+        errors.update(check_export(tmp, fmt, wrapper, channels, check_sizes, name=path))
+        worst = max(errors.values())
+        if worst > TOLERANCE:
+            raise MicroGANError(
+                f"{path}: exported {fmt} model differs from PyTorch by {worst:.2e} (> {TOLERANCE:.0e}); not written"
+            )
+
+    try:
+        atomic_write(path, write_checked)
+    except OSError as exc:
+        raise MicroGANError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return errors
+
+
+def _write_graph(wrapper: ExportWrapper, path: Path, fmt: str, opset: int, channels: int) -> None:
     example = _example(channels, wrapper.multiple, wrapper.min_size)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # the generator's own size arithmetic is traced at a multiple, where it pads nothing at
@@ -156,18 +199,6 @@ def export_generator(
             )
         else:
             torch.jit.save(torch.jit.trace(wrapper, example, check_trace=False), str(path))
-    if fmt == "onnx":
-        _onnx_metadata(path, meta or {}, channels)
-    if has_global_normalization(generator):
-        check_sizes = [size for size in check_sizes if min(size) > 1]
-    errors = check_export(path, fmt, wrapper, channels, check_sizes)
-    worst = max(errors.values())
-    if worst > TOLERANCE:
-        path.unlink(missing_ok=True)
-        raise MicroGANError(
-            f"{path}: exported {fmt} model differs from PyTorch by {worst:.2e} (> {TOLERANCE:.0e}); removed"
-        )
-    return errors
 
 
 def export_model(model: Union[str, Path, None], path: Union[str, Path], fmt: str = "onnx", opset: int = 17) -> Dict[str, float]:

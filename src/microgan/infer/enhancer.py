@@ -206,6 +206,11 @@ class Enhancer:
         percentile normalizer's values may legitimately exceed its 0..1 bounds, and its
         denormalization clips to the sample type instead.
         """
+        if not torch.isfinite(out).all():  # clipping or casting would turn it into a black image
+            raise MicroGANError(
+                "the model's output holds NaN or Inf values (non-finite weights, or an overflow: "
+                "try precision fp32 / --precision fp32)"
+            )
         if self.normalizer.name == "range":
             out.clamp_(-1, 1)
         values = out.add_(1).div_(2).numpy()  # in place: image-sized buffers add up on large fields

@@ -31,6 +31,11 @@ class MixedPrecision:
     def autocast(self) -> contextlib.AbstractContextManager:
         return autocast(self.device, self.mode)
 
+    def loss_scale(self, name: str) -> float:
+        """Optimizer ``name``'s current fp16 loss scale (1.0 without fp16): what a gradient taken
+        inside the loss (the gradient penalty) must be scaled by, as the loss itself is."""
+        return float(self.scalers[name].get_scale())
+
     def step(self, name: str, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """Backward pass and optimizer step of ``loss`` through optimizer ``name``'s scaler."""
         scaler = self.scalers[name]

@@ -25,9 +25,15 @@ TB_DIR = "tensorboard"
 CSV_FIELDS = ["step", "epoch", "wall_s", "tag", "value"]
 
 
+def _complete(row: Dict[str, Optional[str]]) -> bool:
+    """A row with every field and an integer step (``kill -9`` can cut the last line short)."""
+    return all(row.get(k) not in (None, "") for k in CSV_FIELDS) and str(row["step"]).isdigit()
+
+
 def _truncate_csv(path: Path, last_step: int) -> None:
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= last_step]
+    """Keep the complete rows up to ``last_step`` (those the resumed training produced)."""
+    with open(path, newline="", errors="replace") as fh:
+        rows = [r for r in csv.DictReader(fh) if _complete(r) and int(r["step"]) <= last_step]
 
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as out:

@@ -76,6 +76,7 @@ class TrainSettings:
     val_max_crops: int = 64
     val_samples: int = 4
     ckpt_every: int = 500
+    ckpt_every_minutes: Optional[float] = 10.0  # also write last this often (bounds what a kill loses); null: off
     log_every: int = 50
     seed: int = 0
     threads: Optional[int] = None  # torch intra-op threads; None = torch's default (all cores)
@@ -106,6 +107,8 @@ class TrainSettings:
         for key in ("val_every", "ckpt_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1")
+        if self.ckpt_every_minutes is not None and not self.ckpt_every_minutes > 0:
+            raise ConfigError(f"train.ckpt_every_minutes must be > 0 (or null: off), got {self.ckpt_every_minutes}")
 
 
 def drop_retired(config: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:

@@ -137,10 +137,17 @@ class RunState:
         saved = (meta.get("training_data") or {}).get("crop_ids_sha256")
         if saved and saved != self.data.train_set.identity()["crop_ids_sha256"]:
             raise CheckpointError(f"{path}: the checkpoint was trained on another set of {crops} crops (crop ids differ): start a new run")
+        try:
+            step = int(meta["step"])
+            positions = [(stream, int(meta["position"][key]["epoch"]), int(meta["position"][key]["index"]))
+                         for stream, key in ((self.data.g_stream, "generator"), (self.data.c_stream, "critic"))]
+            best = float(meta["best_psnr"]) if meta.get("best_psnr") is not None else -math.inf
+            last_val = dict(meta.get("metrics") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: the checkpoint's metadata lacks a valid step or stream position ({exc!r}): "
+                                  "not a training checkpoint to resume") from None
         self.init_from = meta.get("init_from")
-        self.step = int(meta["step"])
-        self.best_psnr = meta["best_psnr"] if meta.get("best_psnr") is not None else -math.inf
-        self.last_val = dict(meta.get("metrics") or {})
-        for stream, key in ((self.data.g_stream, "generator"), (self.data.c_stream, "critic")):
-            stream.epoch, stream.index = meta["position"][key]["epoch"], meta["position"][key]["index"]
+        self.step, self.best_psnr, self.last_val = step, best, last_val
+        for stream, epoch, index in positions:
+            stream.epoch, stream.index = epoch, index
         return state.rng

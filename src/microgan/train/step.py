@@ -79,9 +79,12 @@ class GANStep:
         if fake is None:
             fake = self.fake(batch)
         self.nets.opt_c.zero_grad(set_to_none=True)
+        scale = self.amp.loss_scale("critic")  # fp16: the penalty's gradient is scaled like the loss
         with self.amp.autocast():
-            loss, stats = self.losses.adversarial.critic_loss(self.critic_ddp, hr, fake, mask)
-        self._finite(loss, "critic", step, batch["id"])
+            loss, stats = self.losses.adversarial.critic_loss(self.critic_ddp, hr, fake, mask, scale=scale)
+        # under fp16 a non-finite penalty is an overflow of its scaled gradient, which the scaler
+        # handles (skipped step, lower scale); only the scores themselves can signal divergence
+        self._finite(loss if scale == 1.0 else torch.tensor(stats["wasserstein"]), "critic", step, batch["id"])
         self.amp.step("critic", loss, self.nets.opt_c)
         return {"critic/loss": float(loss.detach()), **{f"critic/{k}": float(v) for k, v in stats.items()}}
 

@@ -7,7 +7,8 @@ What each step does is :mod:`microgan.train.step` (the paper's online WGAN-GP sc
 
 An *epoch* is one pass of the generator over every training crop: with batch size 1 that is the
 paper's "trained for each example". Training stops at ``epochs``, ``steps`` or ``max_minutes``,
-whichever comes first. ``last`` is written every ``ckpt_every`` steps and at the end, ``best``
+whichever comes first. ``last`` is written every ``ckpt_every`` steps, at least every
+``ckpt_every_minutes`` (what a ``kill -9`` can lose) and at the end, ``best``
 (generator only) when validation PSNR improves. A non-finite loss stops training with the crop ids
 of the step, before anything is saved.
 """
@@ -22,6 +23,7 @@ import torch
 import yaml
 
 from microgan.core import checkpoint as ck
+from microgan.core.atomic import atomic_write
 from microgan.errors import MicroGANError
 from microgan.train.amp import MixedPrecision
 from microgan.train.builder import DataPaths, build_data, build_losses, build_networks, init_generator
@@ -34,25 +36,38 @@ from microgan.train.validator import Validator
 
 CONFIG_NAME = "config.yaml"
 
-def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+#: Files training writes in a run folder (temporaries of their atomic writes are ``.NAME.*.tmp``).
+RUN_FILES = (ck.LAST_NAME, ck.BEST_NAME, CSV_NAME, CONFIG_NAME)
+
+
+def _clear_run(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / TB_DIR, ignore_errors=True)
+
+
+def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     """Refuse to mix runs: a RUN with checkpoints is continued (``resume``) or explicitly
-    replaced (``overwrite``, which removes only what training writes). Temporary files of a
-    checkpoint write interrupted by ``kill -9`` are removed (the checkpoint itself is intact)."""
-    for name in (ck.LAST_NAME, ck.BEST_NAME):
+    replaced (``overwrite``, which removes only what training writes). Returns whether there is a
+    checkpoint to resume from: ``resume`` on a run stopped before its first checkpoint starts it
+    again (its logs, config and any early ``best`` are removed). Temporary files of an atomic
+    write interrupted by ``kill -9`` are removed (the file they were replacing is intact)."""
+    if out.exists() and not out.is_dir():
+        raise MicroGANError(f"{out}: exists and is not a folder (--out names the run folder)")
+    for name in RUN_FILES:
         for tmp in out.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
     has_ckpt = any((out / n).is_file() for n in (ck.LAST_NAME, ck.BEST_NAME))
     if resume:
-        if not (out / ck.LAST_NAME).is_file():
-            raise MicroGANError(f"{out}: nothing to resume ({ck.LAST_NAME} not found)")
-        return
-    if has_ckpt and not overwrite:
+        if (out / ck.LAST_NAME).is_file():
+            return True
+        _clear_run(out)
+    elif has_ckpt and not overwrite:
         raise MicroGANError(f"{out}: run folder already holds checkpoints; pass --resume to continue it or --overwrite to start again")
-    if overwrite:
-        for name in (ck.LAST_NAME, ck.BEST_NAME, CSV_NAME, CONFIG_NAME):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / TB_DIR, ignore_errors=True)
+    elif overwrite:
+        _clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
+    return False
 
 
 # --------------------------------------------------------------------------------------- trainer
@@ -152,14 +167,17 @@ class Trainer:
             return f"reached {self.cfg.epochs} epochs"
         return None
 
-    def _end_of_step(self, started: float) -> Optional[str]:
-        """Agree across ranks on divergence and on the time limit (clocks differ per rank)."""
-        timed_out = bool(self.cfg.max_minutes) and time.monotonic() - started >= self.cfg.max_minutes * 60
-        bad, timed_out = self.ctx.any_flags([self.optimize.bad is not None, timed_out])
+    def _end_of_step(self, started: float, saved: float) -> Tuple[Optional[str], bool]:
+        """The stop reason (or None) and whether ``last`` is due by time (``ckpt_every_minutes``
+        since ``saved``). Ranks agree on divergence and on both clocks (clocks differ per rank)."""
+        now = time.monotonic()
+        timed_out = bool(self.cfg.max_minutes) and now - started >= self.cfg.max_minutes * 60
+        due = bool(self.cfg.ckpt_every_minutes) and now - saved >= self.cfg.ckpt_every_minutes * 60
+        bad, timed_out, due = self.ctx.any_flags([self.optimize.bad is not None, timed_out, due])
         if bad:
             reports = [r for r in self.ctx.gather(self.optimize.bad) if r]
             raise TrainingDivergedError(f"{'; '.join(reports)}; stopped, {self.state.last_path} is the last good checkpoint")
-        return self._stop_reason() or (f"reached {self.cfg.max_minutes} minutes" if timed_out else None)
+        return self._stop_reason() or (f"reached {self.cfg.max_minutes} minutes" if timed_out else None), due
 
     def _validate_and_keep_best(self) -> None:
         if self.ctx.is_main:
@@ -174,9 +192,10 @@ class Trainer:
 
     def fit(self) -> Dict[str, Any]:
         """Train until a stop criterion; returns a summary (steps, epochs, reason, val scores)."""
-        started = time.monotonic()
+        started = saved = time.monotonic()
         if self.ctx.is_main:
-            (self.out / CONFIG_NAME).write_text(yaml.safe_dump(self.config, sort_keys=False))
+            text = yaml.safe_dump(self.config, sort_keys=False)
+            atomic_write(self.out / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
             if self.step == 0:
                 base = self.input_scores()
                 self.log.scalars(0, 0, {f"val/{k}_input": v for k, v in base.items()})
@@ -192,7 +211,7 @@ class Trainer:
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count, images, pixels = count + 1, images + n, pixels + px
-                reason = self._end_of_step(started)
+                reason, ckpt_due = self._end_of_step(started, saved)
                 # images/s counts generator crops on all ranks: the speed at which epochs go by
                 seconds = max(time.monotonic() - tick, 1e-9)
                 speed = images * self.ctx.world_size / seconds
@@ -205,8 +224,9 @@ class Trainer:
                     sums, count, images, pixels, tick = {}, 0, 0, 0, time.monotonic()
                 if self.step % self.cfg.val_every == 0 or reason:
                     self._validate_and_keep_best()
-                if self.step % self.cfg.ckpt_every == 0 or reason:
+                if self.step % self.cfg.ckpt_every == 0 or ckpt_due or reason:
                     self.save_last()
+                    saved = time.monotonic()
         finally:
             self.log.close()
         return {"step": self.step, "epoch": self.g_stream.epoch, "reason": reason, "val": dict(self.state.last_val),
@@ -227,19 +247,20 @@ def run_training(
     """Train in this process (joining the ``torchrun`` process group if there is one).
 
     Rank 0 alone checks the run folder; its verdict is shared so that every rank stops together
-    on a refusal instead of waiting for rank 0 at the first collective.
+    on a refusal instead of waiting for rank 0 at the first collective. ``resume`` on a run that
+    holds no checkpoint yet starts it again (see :func:`prepare_run_dir`).
     """
     ctx = init_distributed(device)
     try:
-        error = None
+        error, resumable = None, False
         if ctx.is_main:
             try:
-                prepare_run_dir(Path(out), resume, overwrite)
+                resumable = prepare_run_dir(Path(out), resume, overwrite)
             except MicroGANError as exc:
                 error = str(exc)
-        errors = [e for e in ctx.gather(error) if e]
-        if errors:
-            raise MicroGANError(errors[0])
-        return Trainer(config, data, Path(out), ctx, resume=resume, quiet=quiet, init_from=init_from).fit()
+        error, resumable = ctx.gather((error, resumable))[0]
+        if error:
+            raise MicroGANError(error)
+        return Trainer(config, data, Path(out), ctx, resume=resumable, quiet=quiet, init_from=init_from).fit()
     finally:
         shutdown(ctx)

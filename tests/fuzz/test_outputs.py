@@ -1,0 +1,42 @@
+"""Output places that cannot be used: a file where a folder is expected, a folder that cannot be
+created. One line naming the place (exit 2), nothing half-written, the file left as it was."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from microgan.data.io import write_image
+
+COMMANDS: dict = {
+    "enhance": lambda inp, model, data, out: ["enhance", "--model", model, inp, "-o", out, "--quiet"],
+    "prepare": lambda inp, model, data, out: ["prepare", "--source", "folder", "--data", inp, "--out", out, "--quiet",
+                                              "--min-area", "100"],
+    "train": lambda inp, model, data, out: ["train", "--data", data, "--out", out, "--config", "microgan", "--steps", "1",
+                                            "--quiet", "--set", "generator.channels=[4,8]", "--set", "critic.base=4"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_output_folder_that_is_a_file(command: str, tmp_path: Path, check, field, rgb_model: Path, tiny_prepared: Path) -> None:
+    inputs = tmp_path / "in"
+    write_image(inputs / "a.png", field())
+    target = tmp_path / "taken"
+    target.write_text("a file, not a folder")
+    before = check.hashes(tmp_path)
+    result = check.cli(*COMMANDS[command](inputs, rgb_model, tiny_prepared, target))
+    assert result.code == 2
+    check.one_line_naming(result.err, f"microgan {command}: error: {target}: exists and is not a folder")
+    assert check.hashes(tmp_path) == before and check.leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("command", ["enhance", "prepare"])
+def test_output_folder_that_cannot_be_made(command: str, tmp_path: Path, check, field, rgb_model: Path, tiny_prepared: Path) -> None:
+    inputs = tmp_path / "in"
+    write_image(inputs / "a.png", field())
+    before = check.hashes(inputs)
+    target = Path("/proc/nope/out")
+    result = check.cli(*COMMANDS[command](inputs, rgb_model, tiny_prepared, target))
+    assert result.code in (1, 2)  # enhance: the batch ran and every file failed; prepare: refused
+    check.one_line_naming(result.err, str(Path("/proc/nope")))
+    assert check.hashes(inputs) == before and check.leftovers(inputs) == []
