@@ -44,7 +44,7 @@ def run_cell(data: Path, cell: str, models: List[Tuple[str, str]], limit: int, t
     source = CropSource(data, parse_degradation_text(cell), seed=0)
     methods = [model_method(name, ref) for name, ref in models]
     tuned, tuning = tuned_baselines(source, select(records, "val", tune_limit), BASELINES, "val", psf_scale=scale)
-    _, report = evaluate_and_report(source, select(records, "test", limit), methods + tuned, "test", tuning=tuning)
+    _, report = evaluate_and_report(source, select(records, "test", limit), methods + tuned, "test", tuning=tuning, sharpness=False)
     return report
 
 

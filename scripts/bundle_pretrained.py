@@ -39,7 +39,8 @@ def main() -> int:
 
     source = resolve_model_path(args.run)
     ckpt = load_checkpoint(source, generator_only=True)
-    meta = {k: v for k, v in ckpt.meta.items() if k in ("config", "step", "epoch", "metrics", "best_psnr")}
+    keep = ("config", "step", "epoch", "metrics", "best_psnr", "training_data", "init_from")  # training_data: the leak check
+    meta = {k: v for k, v in ckpt.meta.items() if k in keep}
     meta["training"] = training_of(ckpt.meta)  # how it was trained: L1 alone or GAN (core.provenance)
     meta["bundle"] = {"source": source.name, "weights_dtype": "float16"}
     ckpt.meta = meta

@@ -89,12 +89,13 @@ def evaluate_and_report(
     json_path: Optional[Path] = None,
     html_path: Optional[Path] = None,
     progress: Optional[Progress] = None,
+    sharpness: bool = True,
 ) -> Tuple[Evaluation, Dict[str, Any]]:
     """Score ``methods`` on ``records`` and write ``report.json`` / ``report.html`` where asked.
 
     The HTML page's pictures are restored again for the few crops it shows only (see
     :func:`~microgan.evaluate.runner.restore_examples`), so memory stays flat however many crops."""
-    evaluation = evaluate(prepared, records, methods, split, progress)
+    evaluation = evaluate(prepared, records, methods, split, progress, sharpness)
     report = rep.build_report(evaluation, data=str(prepared), tuning=tuning)
     source = as_source(prepared)
     if source.degradation is not None:
