@@ -1,6 +1,6 @@
 """The house rule: imports only run downward (docs/architecture.md).
 
-    cli -> commands -> {train, infer, evaluate, classify, export, demo} -> {archs, losses, data, core}
+    cli -> commands -> {train, infer, evaluate, classify, demo} -> {archs, losses, data, core}
                                                                         -> {errors, registry, config}
 
 Within the middle row, infer is the one restoring facade that evaluate, classify and the demo may
@@ -27,11 +27,10 @@ ALLOWED: Dict[str, Set[str]] = {
     **{name: LOWER | BASE for name in LOWER},
     "train": LOWER | BASE,
     "infer": LOWER | BASE,
-    "export": LOWER | BASE,
     "evaluate": LOWER | BASE | {"infer"},
     "classify": LOWER | BASE | {"infer"},
     "demo": LOWER | BASE | {"infer", "train", "evaluate"},
-    "commands": LOWER | BASE | {"train", "infer", "evaluate", "classify", "export", "demo"},
+    "commands": LOWER | BASE | {"train", "infer", "evaluate", "classify", "demo"},
     "cli": BASE | {"commands", "__init__"},
     "__main__": {"cli"},
     "__init__": {"infer"},  # microgan.load() is the Python facade over the Enhancer

@@ -128,7 +128,8 @@ def test_tiled_equals_whole_when_the_halo_covers_the_tile_margin() -> None:
     assert tiled.field is not None and tiled.halo >= tiled.field.margin and tiled.halo % tiled.multiple == 0
     assert np.abs(tiled.enhance(x) - whole).max() < 1e-5  # exact up to summation order
     # the halo matters: hard cuts with no context are visibly off (the test can fail)
-    assert np.abs(_enh(net, tile=96, halo=0).enhance(x) - whole).max() * 255 > 0.1
+    with pytest.warns(UserWarning, match="halo 0 is below the generator's tile margin"):
+        assert np.abs(_enh(net, tile=96, halo=0).enhance(x) - whole).max() * 255 > 0.1
 
 
 def test_tiled_8bit_equals_whole_and_batch_norm_model() -> None:

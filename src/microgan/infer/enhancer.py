@@ -279,8 +279,11 @@ class Enhancer:
         min_extent = max(self.min_size, self.multiple)
         plan = plan_grid(height, width, self.halo, self.multiple, min_extent, int(limit))
         if plan.tile_pixels > limit:
-            self._note("budget", f"max_memory {self.max_memory / 2**30:.2f} GiB leaves no room for even the "
+            self._note("budget", f"max_memory {self.max_memory / 1e9:.2f} GB leaves no room for even the "
                        "smallest tiles beside what the process already holds: using them anyway")
+        self._note(f"plan {height}x{width}", f"{width}x{height} canvas in {len(plan.cols)}x{len(plan.rows)} tiles of up to "
+                   f"{max(c.extent for c in plan.cols)}x{max(r.extent for r in plan.rows)} pixels "
+                   f"(+{100 * plan.overhead:.1f} % computed) within max_memory {self.max_memory / 1e9:.2f} GB")
         return plan
 
     # ------------------------------------------------------------------ channels and values
