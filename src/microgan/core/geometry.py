@@ -23,6 +23,8 @@ from microgan.errors import MicroGANError
 
 #: Largest probe used to measure the receptive field; beyond it the field counts as global.
 MAX_PROBE = 1024
+#: Pixels of one probe pass (positions in the stride are probed together, one per batch item).
+PROBE_PIXELS = 2**17
 
 
 def size_multiple(generator: nn.Module) -> Tuple[int, int]:
@@ -128,14 +130,15 @@ def receptive_field(generator: nn.Module, channels: int, device: torch.device) -
     The gradient of one output pixel of :func:`_structural_copy` with respect to a positive input
     is non-zero exactly where that pixel can see, so its extent is the theoretical receptive field
     of the actual module graph, whatever its architecture or weights. One pixel per position in
-    the stride is probed (along the diagonal, so rows and columns are covered together). The probe
-    doubles until the field stops touching the probe border. ``None`` means unbounded: global
+    the stride is probed (along the diagonal, so rows and columns are covered together), each in
+    its own batch item (the copy has no batch statistics, so items do not mix). The probe doubles
+    until the field stops touching the probe border. ``None`` means unbounded: global
     normalization layers, or a field still touching the border of a :data:`MAX_PROBE`-pixel probe.
     """
     if has_global_normalization(generator):
         return None
     multiple, min_size = size_multiple(generator)
-    probe = _structural_copy(generator).to(device)
+    probe = _structural_copy(generator).to(device).requires_grad_(False)
     side = max(64, 4 * multiple, min_size)
     while side <= MAX_PROBE:
         side = padded_size(side, 2 * multiple, 1)
@@ -143,15 +146,19 @@ def receptive_field(generator: nn.Module, channels: int, device: torch.device) -
         before: List[List[int]] = [[], []]  # extent toward row 0 / column 0, per phase
         after: List[List[int]] = [[], []]
         touching = False
-        for p in range(multiple):
-            x = torch.full((1, channels, side, side), 0.5, device=device, requires_grad=True)
-            probe(x)[0, :, c + p, c + p].sum().backward()
-            hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
-            for axis in (0, 1):
-                low, high = int(hit[:, axis].min()), int(hit[:, axis].max())
-                touching |= low == 0 or high == side - 1
-                before[axis].append(c + p - low)
-                after[axis].append(high - c - p)
+        per_pass = max(1, PROBE_PIXELS // (side * side))  # phases probed together, one per batch item
+        for first in range(0, multiple, per_pass):
+            phases = list(range(first, min(first + per_pass, multiple)))
+            x = torch.full((len(phases), channels, side, side), 0.5, device=device, requires_grad=True)
+            y = probe(x)
+            sum(y[k, :, c + p, c + p].sum() for k, p in enumerate(phases)).backward()
+            for k, p in enumerate(phases):
+                hit = x.grad[k].abs().sum(dim=0).nonzero()
+                for axis in (0, 1):
+                    low, high = int(hit[:, axis].min()), int(hit[:, axis].max())
+                    touching |= low == 0 or high == side - 1
+                    before[axis].append(c + p - low)
+                    after[axis].append(high - c - p)
         if not touching:
             radius = max(max(before[0]), max(before[1]), max(after[0]), max(after[1]))
             margin = max(

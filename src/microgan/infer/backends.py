@@ -61,6 +61,9 @@ class TorchBackend:
 
     name = "torch"
 
+    def release(self) -> None:
+        """Nothing is held between passes (PyTorch frees to the C allocator; ``memory`` trims it)."""
+
     def __init__(self, generator: nn.Module, device: torch.device, precision: str) -> None:
         self.generator = generator.to(device=device, memory_format=torch.channels_last).eval()
         self.device = device
@@ -90,12 +93,17 @@ def onnx_graph(generator: nn.Module, meta: Optional[Mapping[str, Any]] = None, d
 
 
 class OnnxRuntimeBackend:
-    """ONNX Runtime on the CPU, ``threads`` intra-op threads.
+    """ONNX Runtime on the CPU, ``threads`` intra-op threads, its memory arena kept in check.
 
-    The memory arena is off: with it, ONNX Runtime keeps every buffer it ever grew to, in
-    power-of-two steps, so the resident set no longer follows the tile being computed and the
-    memory budget could not be planned (measured: 27 % more peak memory at 1024x1024, no
-    measurable speed difference).
+    ONNX Runtime is fastest with its defaults: a memory arena, and a memory pattern (one block
+    laid out for all tensors of an input shape, planned during the first run of that shape and
+    used from the second). But the arena keeps whatever it once held: the first run's separate
+    buffers *and* then the pattern's block, measured at 2100 bytes per pixel for a 1088x1096
+    tile where one run needs 940. So the first run of each new shape ends by handing the arena's
+    free memory back (arena shrinkage); later runs of that shape reuse the pattern block in place,
+    without page faults. :meth:`release` hands back the block itself between images, so the
+    memory budget sees only what is in use. (Without arena and pattern a run needs 710 bytes per
+    pixel but was ~1.35x slower in the same measurement.)
     """
 
     name = "onnxruntime"
@@ -108,13 +116,26 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
         options.log_severity_level = 3  # warnings about hardware-specific graph rewrites are noise here
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._shrink = ort.RunOptions()
+        self._shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._shapes: set = set()
+        self._holding = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        first = x.shape not in self._shapes
+        self._shapes.add(x.shape)
+        self._holding = True
+        return self.session.run(None, {"input": x}, self._shrink if first else None)[0]
+
+    def release(self) -> None:
+        """Hand the arena's free memory back to the system (a tiny run that shrinks the arena)."""
+        if self._holding:
+            self.session.run(None, {"input": np.zeros((1, self.session.get_inputs()[0].shape[1] or 1, 8, 8), np.float32)},
+                             self._shrink)
+            self._holding = False
 
 
 def build_backend(

@@ -21,6 +21,7 @@ make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x307
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from pathlib import Path
@@ -178,9 +179,18 @@ class Enhancer:
 
     @property
     def field(self) -> Optional[ReceptiveField]:
-        """Measured once per enhancer (:func:`receptive_field`); None when unbounded."""
+        """Measured (:func:`receptive_field`) once per architecture and cached; None when unbounded.
+        The measurement ignores the weights, so the key is the module graph as ``repr`` prints it."""
         if not self._field_known:
-            self._field = receptive_field(self.generator, self.channels, self.device)
+            structure = hashlib.sha256(f"{self.channels}|{self.generator!r}".encode()).hexdigest()
+            key = f"field|{structure}"
+            known = calibrate.recall(key)
+            if known is not None and "radius" in known:
+                self._field = None if known["radius"] is None else ReceptiveField(int(known["radius"]), int(known["margin"]))
+            else:
+                self._field = receptive_field(self.generator, self.channels, self.device)
+                calibrate.remember(key, {"radius": self._field and self._field.radius,
+                                         "margin": self._field and self._field.margin})
             self._field_known = True
         return self._field
 
@@ -210,6 +220,8 @@ class Enhancer:
         what is in use and ``reserve`` (other work's buffers), with a safety share kept back."""
         if self.max_memory is None:
             return math.inf
+        if self._backend is not None:
+            self._backend.release()
         used = in_use(self.device)
         cap = min(self.max_memory, used + available_memory(self.device))
         return (cap - used - reserve) * SAFETY
@@ -221,9 +233,10 @@ class Enhancer:
         return self._upper_bpp
 
     def bytes_per_pixel(self, budget: float = math.inf) -> float:
-        """Measured peak memory per pixel of one pass of the backend (cached per model, backend
-        and machine; the upper bound where peaks cannot be measured). The probe is the largest
-        square up to :data:`calibrate.MEMORY_SIDE` that the upper bound says fits ``budget``."""
+        """Measured peak memory per pixel of passes of the backend on one tile shape (cached per
+        model, backend and machine; the upper bound where peaks cannot be measured). The probe is
+        the largest square up to :data:`calibrate.MEMORY_SIDE` that the upper bound says fits
+        ``budget``, run twice (what a backend keeps between passes of a shape counts too)."""
         if self._measured_bpp is not None:
             return self._measured_bpp
         backend = self.backend
@@ -235,8 +248,13 @@ class Enhancer:
         upper = self._bytes_per_pixel_bound()
         fits = math.isqrt(int(max(budget - PASS_SLACK, 0) / upper)) if math.isfinite(budget) else calibrate.MEMORY_SIDE
         side = max(min(calibrate.MEMORY_SIDE, fits) // self.multiple * self.multiple, self.min_size, 4 * self.multiple)
+        backend(calibrate.probe_input(1, self.channels, 4 * self.multiple))  # one-time costs out of the way
+        backend.release()
+        x = calibrate.probe_input(1, self.channels, side)
         with PeakMeter(self.device) as meter:
-            backend(calibrate.probe_input(1, self.channels, side))
+            for _ in range(2):  # a backend may plan a shape's memory on its first pass and use the plan after
+                backend(x)
+        backend.release()
         if meter.growth is None:
             return upper  # not measurable here: plan with the bound, and do not cache it
         self._measured_bpp = max(meter.growth / (side * side), 1.0)

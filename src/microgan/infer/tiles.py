@@ -35,14 +35,24 @@ class Span:
 
 def axis_spans(length: int, count: int, halo: int, multiple: int) -> Optional[List[Span]]:
     """``count`` tiles over ``length`` pixels (a multiple of ``multiple``, like ``halo``), all of
-    about the same extent; None when the cores would be shorter than one stride."""
+    the same extent; None when the cores would be shorter than one stride.
+
+    Cores are cut so that core plus halos come out about equal; then every tile takes the largest
+    of those extents, a tile whose window would cross the border sliding back inside (a few pixels
+    more context). One shape for all tiles lets a backend plan a pass once and reuse it.
+    """
     if count == 1:
         return [Span(0, length, 0, length)]
     step = (length - 2 * halo) / count
     cuts = [0] + [int(round((halo + k * step) / multiple)) * multiple for k in range(1, count)] + [length]
     if any(b - a < multiple for a, b in zip(cuts, cuts[1:])):
         return None
-    return [Span(max(a - halo, 0), min(b + halo, length), a, b) for a, b in zip(cuts, cuts[1:])]
+    extent = max(min(b + halo, length) - max(a - halo, 0) for a, b in zip(cuts, cuts[1:]))
+    spans = []
+    for a, b in zip(cuts, cuts[1:]):
+        start = min(max(a - halo, 0), length - extent)
+        spans.append(Span(start, start + extent, a, b))
+    return spans
 
 
 def _axis_options(length: int, halo: int, multiple: int, min_extent: int) -> List[Tuple[int, List[Span]]]:
