@@ -215,7 +215,7 @@ def _measured_bpp(cache: Path) -> float:
 
 def _chosen_backend(cache: Path) -> str:
     doc = json.loads((cache / "microgan" / "calibration.json").read_text())
-    return next((v["backend"] for k, v in doc.items() if k.startswith("speed|")), "torch")
+    return next((v["winner"] for k, v in doc.items() if k.startswith("speed|")), "torch-channels_last")
 
 
 # --------------------------------------------------------------------------------------- report
@@ -289,11 +289,11 @@ def report(info: Dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     c = f["cold"]
-    lines.append(f"| first run, cold cache, {c['size']} | {f['backend']} | {c['plan']} | {c['overhead_pct']:.1f} % | "
+    lines.append(f"| first run, cold cache, {c['size']} | {f['candidate']} | {c['plan']} | {c['overhead_pct']:.1f} % | "
                  f"{c['wall_s']:.1f} | {c['peak_rss_mib']:.0f} MiB | - | - | - |")
     for k, run in enumerate(f["runs"], 1):
         lines.append(
-            f"| {k} | {f['backend']} | {run['plan']} | {run['overhead_pct']:.1f} % | {run['wall_s']:.1f} | "
+            f"| {k} | {f['candidate']} | {run['plan']} | {run['overhead_pct']:.1f} % | {run['wall_s']:.1f} | "
             f"{run['peak_rss_mib']:.0f} MiB ({run['peak_rss_mib'] * 2**20 / 1e9:.2f} GB) | {run['gflops']:.1f} | "
             f"{run['limit']:.1f} GFLOP/s | **{100 * run['ratio']:.0f} %** |")
     w = f.get("whole")
@@ -389,7 +389,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  "command": "python -m microgan enhance field.png -o OUT --overwrite", "runs": []}
         cold = run_command([str(tmp / "quarter.png"), "-o", str(tmp / "cold"), "--overwrite"], env)
         field["cold"] = {**cold, "size": f"{width // 2}x{height // 2}"}
-        field["backend"] = _chosen_backend(tmp / "cache")
+        field["candidate"] = _chosen_backend(tmp / "cache")
+        field["backend"] = field["candidate"].split("-")[0]  # the --backend that runs it
         print("cold", json.dumps({k: v for k, v in cold.items() if k != "stdout"}), flush=True)
         for k in range(args.command_runs):
             before = limit.sample(True)
@@ -439,7 +440,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         rf = receptive_field(bundled, 3, torch.device("cpu"))
         info["geometry"] = {"radius": rf.radius, "margin": rf.margin, "halo": enh.halo, "multiple": enh.multiple,
                             "upper_bpp": enh._bytes_per_pixel_bound(), "bpp": enh.bytes_per_pixel(),
-                            "backend": enh.backend_name}
+                            "backend": enh.backend.candidate}
     info["date"] = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     info["load"] = (load[0], os.getloadavg()[0])
     info["minutes"] = (time.perf_counter() - started) / 60

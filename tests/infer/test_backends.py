@@ -13,7 +13,6 @@ from microgan.archs import build_generator
 from microgan.core import portable
 from microgan.errors import MicroGANError
 from microgan.infer import Enhancer, backends, calibrate
-from microgan.infer import enhancer as enhancer_module
 
 SPEC = {"type": "unet", "channels": [4, 8, 16]}
 needs_ort = pytest.mark.skipif(not backends.onnxruntime_available(), reason="onnxruntime not installed")
@@ -73,28 +72,30 @@ def test_auto_races_once_and_remembers_the_winner(monkeypatch: pytest.MonkeyPatc
     race = calibrate.race
     monkeypatch.setattr(calibrate, "race", lambda forwards, x, **k: races.append(sorted(forwards)) or race(forwards, x, **k))
     net = _net()
-    first = _enh(net, "auto").backend_name
-    assert races == [["onnxruntime", "torch"]]
-    assert _enh(copy.deepcopy(net), "auto").backend_name == first and len(races) == 1  # remembered
+    first = _enh(net, "auto").backend.candidate
+    assert races == [["onnxruntime", "torch-channels_last", "torch-nchw"]]
+    assert _enh(copy.deepcopy(net), "auto").backend.candidate == first and len(races) == 1  # remembered
     entry = next(v for k, v in calibrate._load().items() if k.startswith("speed|"))
-    assert entry["backend"] == first and set(entry["seconds"]) == {"torch", "onnxruntime"}
+    assert entry["winner"] == first and set(entry["seconds"]) == {"torch-channels_last", "torch-nchw", "onnxruntime"}
+    # --backend torch races the two layouts only
+    assert _enh(net, "torch").backend_name == "torch" and races[-1] == ["torch-channels_last", "torch-nchw"]
     # bf16/fp16 (and GPUs) have nothing to race: onnxruntime computes fp32 on the CPU
     assert Enhancer(net, {}, device="cpu", precision="bf16", tile=None).backend_name == "torch"
 
 
 def test_missing_onnxruntime_is_a_clear_error_and_auto_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
-    monkeypatch.setattr(enhancer_module, "onnxruntime_available", lambda: False)
     x = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(MicroGANError, match=r"onnxruntime is not installed \(pip install 'microgan\[onnx\]'\)"):
         _enh(_net(), "onnxruntime").enhance(x)
     assert _enh(_net(), "auto").backend_name == "torch"
+    assert backends.candidates_for("auto", torch.device("cpu"), "fp32") == ["torch-channels_last", "torch-nchw"]
 
 
 def test_onnxruntime_is_refused_off_the_cpu_and_below_fp32() -> None:
     with pytest.raises(MicroGANError, match="runs on the CPU"):
-        backends.build_backend("onnxruntime", _net(), {}, torch.device("cuda"), "fp16")
+        backends.candidates_for("onnxruntime", torch.device("cuda"), "fp16")
     with pytest.raises(MicroGANError, match="computes in fp32"):
-        backends.build_backend("onnxruntime", _net(), {}, torch.device("cpu"), "bf16")
+        backends.candidates_for("onnxruntime", torch.device("cpu"), "bf16")
     with pytest.raises(MicroGANError, match="backend 'tensorrt'"):
         _enh(_net(), "tensorrt")

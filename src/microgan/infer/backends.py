@@ -3,21 +3,23 @@
 Both take and return ``float32 (N, C, H, W)`` numpy arrays in the networks' [-1, 1] range, so the
 :class:`~microgan.infer.enhancer.Enhancer` (normalization, tiles, memory) is the same for each.
 
-* :class:`TorchBackend`: PyTorch in the channels_last layout (measured 1.5x faster than the default
-  layout for MicroGAN's generator on this project's CPU, ``docs/benchmarks.md``; on CUDA it is
-  what tensor cores want for fp16/bf16 convolutions), with the precision's autocast.
+* :class:`TorchBackend`: PyTorch with the precision's autocast, in the channels_last layout or the
+  default one (channels_last measured 1.4x faster for MicroGAN's generator on this project's CPU,
+  but 5 % slower for DeblurGAN's, whose instance norms prefer the default: ``docs/benchmarks.md``).
 * :class:`OnnxRuntimeBackend`: the generator exported by :mod:`microgan.core.portable` (the same
   exporter and parity proof as ``microgan export``), run by ONNX Runtime on the CPU. The graph is
   exported once per set of weights and kept in the user cache (:func:`onnx_graph`).
   onnxruntime is an optional extra (``pip install 'microgan[onnx]'``).
 
-``auto`` is resolved by :mod:`microgan.infer.calibrate` (the faster one, measured).
+A backend and its layout form a *candidate* (:data:`CANDIDATES`); ``--backend torch`` races the two
+PyTorch layouts, ``auto`` adds ONNX Runtime where it applies (:func:`candidates_for`), and the
+:class:`~microgan.infer.enhancer.Enhancer` keeps the measured winner (:mod:`microgan.infer.calibrate`).
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -30,6 +32,8 @@ from microgan.errors import MicroGANError
 
 #: What ``--backend`` accepts.
 BACKENDS = ("auto", "torch", "onnxruntime")
+#: Every way to run a pass: a backend and, for PyTorch, a memory layout.
+CANDIDATES = ("torch-channels_last", "torch-nchw", "onnxruntime")
 #: ONNX opset of the cached graphs (part of their cache key, like the exporter contract).
 OPSET = 17
 _GRAPH_VERSION = f"v1-opset{OPSET}-raw"  # bump when the exported graph's contract changes
@@ -57,21 +61,23 @@ def weights_digest(generator: nn.Module) -> str:
 
 
 class TorchBackend:
-    """PyTorch, channels_last, autocast to ``precision`` (``fp32``: none)."""
+    """PyTorch, channels_last or the default layout, autocast to ``precision`` (``fp32``: none)."""
 
     name = "torch"
 
     def release(self) -> None:
         """Nothing is held between passes (PyTorch frees to the C allocator; ``memory`` trims it)."""
 
-    def __init__(self, generator: nn.Module, device: torch.device, precision: str) -> None:
-        self.generator = generator.to(device=device, memory_format=torch.channels_last).eval()
+    def __init__(self, generator: nn.Module, device: torch.device, precision: str, channels_last: bool = True) -> None:
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.candidate = "torch-channels_last" if channels_last else "torch-nchw"
+        self.generator = generator.to(device=device, memory_format=self.layout).eval()
         self.device = device
         self.precision = precision
 
     @torch.inference_mode()
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(x).to(self.device).contiguous(memory_format=torch.channels_last)
+        t = torch.from_numpy(x).to(self.device).contiguous(memory_format=self.layout)
         with autocast(self.device, self.precision):
             y = self.generator(t)
         return y.float().contiguous().cpu().numpy()
@@ -107,6 +113,7 @@ class OnnxRuntimeBackend:
     """
 
     name = "onnxruntime"
+    candidate = "onnxruntime"
 
     def __init__(self, path: Path, threads: int) -> None:
         try:
@@ -138,21 +145,32 @@ class OnnxRuntimeBackend:
             self._holding = False
 
 
-def build_backend(
-    name: str, generator: nn.Module, meta: Mapping[str, Any], device: torch.device, precision: str,
-    digest: Optional[str] = None,
-):
-    """A backend by name (``torch`` or ``onnxruntime``; ``auto`` is resolved before)."""
-    if name == "torch":
-        return TorchBackend(generator, device, precision)
-    if name == "onnxruntime":
+def candidates_for(choice: str, device: torch.device, precision: str) -> List[str]:
+    """The candidates a ``--backend`` choice races (one: nothing to race). ONNX Runtime computes
+    fp32 on the CPU; asked for elsewhere it is a clear error, under ``auto`` it is left out."""
+    if choice not in BACKENDS:
+        raise MicroGANError(f"backend '{choice}': choose one of {', '.join(BACKENDS)}")
+    if choice == "onnxruntime":
         if device.type != "cpu":
-            raise MicroGANError(
-                f"backend onnxruntime runs on the CPU; on {device.type} use --backend torch (or auto)"
-            )
+            raise MicroGANError(f"backend onnxruntime runs on the CPU; on {device.type} use --backend torch (or auto)")
         if precision != "fp32":
             raise MicroGANError(f"backend onnxruntime computes in fp32; precision {precision} needs --backend torch")
         if not onnxruntime_available():
             raise MicroGANError(f"backend onnxruntime: onnxruntime is not installed ({INSTALL_HINT})")
+        return ["onnxruntime"]
+    torch_layouts = ["torch-channels_last", "torch-nchw"]
+    if choice == "auto" and device.type == "cpu" and precision == "fp32" and onnxruntime_available():
+        return torch_layouts + ["onnxruntime"]
+    return torch_layouts
+
+
+def build_candidate(
+    candidate: str, generator: nn.Module, meta: Mapping[str, Any], device: torch.device, precision: str,
+    digest: Optional[str] = None,
+):
+    """The backend of a candidate name (:data:`CANDIDATES`)."""
+    if candidate == "onnxruntime":
         return OnnxRuntimeBackend(onnx_graph(generator, meta, digest), torch.get_num_threads())
-    raise MicroGANError(f"backend '{name}': choose one of {', '.join(BACKENDS)}")
+    if candidate in ("torch-channels_last", "torch-nchw"):
+        return TorchBackend(generator, device, precision, channels_last=candidate == "torch-channels_last")
+    raise MicroGANError(f"backend candidate '{candidate}': one of {', '.join(CANDIDATES)}")

@@ -21,6 +21,7 @@ make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x307
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import warnings
@@ -38,7 +39,7 @@ from microgan.core.portable import padding_index
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
-from microgan.infer.backends import BACKENDS, build_backend, onnxruntime_available, weights_digest
+from microgan.infer.backends import BACKENDS, build_candidate, candidates_for, weights_digest
 from microgan.infer.memory import (
     DEFAULT_MAX_MEMORY,
     PeakMeter,
@@ -146,34 +147,37 @@ class Enhancer:
 
     @property
     def backend_name(self) -> str:
+        """``torch`` or ``onnxruntime`` (``backend.candidate`` adds PyTorch's layout)."""
         return self.backend.name
 
     def _build_backend(self) -> Any:
-        choice = self._backend_choice
-        if choice != "auto":
-            return build_backend(choice, self.generator, self.meta, self.device, self.precision, self._digest)
-        if self.device.type != "cpu" or self.precision != "fp32" or not onnxruntime_available():
-            return build_backend("torch", self.generator, self.meta, self.device, self.precision)
-        key = f"speed|{self.digest}|{calibrate.machine(self.device)}"
+        """The candidate the choice allows, or the fastest of them: raced once per model, precision
+        and machine, each candidate on its own copy of the generator, and remembered."""
+        names = candidates_for(self._backend_choice, self.device, self.precision)
+        if len(names) == 1:
+            return build_candidate(names[0], self.generator, self.meta, self.device, self.precision, self._digest)
+        key = f"speed|{self.digest}|{self.precision}|{'+'.join(names)}|{calibrate.machine(self.device)}"
         known = calibrate.recall(key)
-        if known and known.get("backend") in ("torch", "onnxruntime"):
+        if known and known.get("winner") in names:
             try:
-                return build_backend(known["backend"], self.generator, self.meta, self.device, self.precision, self.digest)
+                return build_candidate(known["winner"], self.generator, self.meta, self.device, self.precision, self.digest)
             except MicroGANError:
                 pass  # e.g. the cached graph was deleted and cannot be exported again: race anew
-        torch_backend = build_backend("torch", self.generator, self.meta, self.device, self.precision)
-        try:
-            ort_backend = build_backend("onnxruntime", self.generator, self.meta, self.device, self.precision, self.digest)
-        except Exception as exc:  # noqa: BLE001 - any export failure leaves PyTorch, which always works
-            self._note("export", f"backend auto: ONNX export failed ({exc}); using torch")
-            calibrate.remember(key, {"backend": "torch", "reason": f"export failed: {exc}"})
-            return torch_backend
+        racers = {}
+        for name in names:
+            try:
+                racers[name] = build_candidate(name, copy.deepcopy(self.generator), self.meta, self.device,
+                                               self.precision, self.digest)
+            except Exception as exc:  # noqa: BLE001 - an export failure leaves PyTorch, which always works
+                if name != "onnxruntime":
+                    raise
+                self._note("export", f"backend auto: ONNX export failed ({exc}); racing PyTorch only")
         side = padded_size(calibrate.SPEED_SIDE, self.multiple, self.min_size)
-        x = calibrate.probe_input(1, self.channels, side)
-        seconds = calibrate.race({"torch": torch_backend, "onnxruntime": ort_backend}, x)
+        seconds = calibrate.race(racers, calibrate.probe_input(1, self.channels, side))
         winner = min(seconds, key=seconds.get)
-        calibrate.remember(key, {"backend": winner, "seconds": seconds, "side": side})
-        return ort_backend if winner == "onnxruntime" else torch_backend
+        calibrate.remember(key, {"winner": winner, "seconds": seconds, "side": side})
+        del racers
+        return build_candidate(winner, self.generator, self.meta, self.device, self.precision, self.digest)
 
     # ------------------------------------------------------------------ geometry, lazily measured
 
