@@ -244,7 +244,7 @@ class Enhancer:
         if self._measured_bpp is not None:
             return self._measured_bpp
         backend = self.backend
-        key = f"memory|{self.digest}|{backend.name}|{calibrate.machine(self.device)}"
+        key = f"memory|{self.digest}|{backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
         known = calibrate.recall(key)
         if known and isinstance(known.get("bytes_per_pixel"), (int, float)) and known["bytes_per_pixel"] > 0:
             self._measured_bpp = float(known["bytes_per_pixel"])
