@@ -24,7 +24,7 @@ from microgan.errors import MicroGANError
 #: Largest probe used to measure the receptive field; beyond it the field counts as global.
 MAX_PROBE = 1024
 #: Pixels of one probe pass (positions in the stride are probed together, one per batch item).
-PROBE_PIXELS = 2**17
+PROBE_PIXELS = 2**16
 
 
 def size_multiple(generator: nn.Module) -> Tuple[int, int]:

@@ -21,6 +21,7 @@ make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x307
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
@@ -294,12 +295,13 @@ class Enhancer:
             return whole(height, width)
         if self.tile != "auto":
             return self._fixed_plan(height, width)
+        halo = self.halo  # measured first (once): the budget must see what the measurement left behind
         limit = self._pixel_limit(self._budget(reserve), planes * height * width) / planes
         if height * width <= limit:
             return whole(height, width)
         self._exactness_note()
         min_extent = max(self.min_size, self.multiple)
-        plan = plan_grid(height, width, self.halo, self.multiple, min_extent, int(limit))
+        plan = plan_grid(height, width, halo, self.multiple, min_extent, int(limit))
         if plan.tile_pixels > limit:
             self._note("budget", f"max_memory {self.max_memory / 1e9:.2f} GB leaves no room for even the "
                        "smallest tiles beside what the process already holds: using them anyway")
@@ -400,10 +402,31 @@ class Enhancer:
         rows, top, cols, left = self._canvas(height, width)
         outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
         held = reserve + sum(o.nbytes for o in outputs)  # outputs fill up page by page: count them now
-        plan = self.plan(len(rows), len(cols), sum(self._planes(a) for a in arrays), held)
+        planes = sum(self._planes(a) for a in arrays)
+        plan = self.plan(len(rows), len(cols), planes, held)
         if len(arrays) > 1 and len(plan) > 1:
             return [out for a in arrays for out in self._restore([a], reserve)]
         bounds = [self.normalizer.bounds(a) for a in arrays]
+        observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None
+        with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
+            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left)
+        if observe and meter.growth is not None:
+            self._learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
+        return outputs
+
+    def _learn_bytes_per_pixel(self, growth: int, pixels: int) -> None:
+        """Replace the probe's bytes per pixel with what real tiles of this plan took (the probe is
+        smaller than a tile, and a backend's fixed costs and layout differ with size), so the next
+        plan uses the budget as measured. Only ever from a whole tiled image, several passes."""
+        observed = growth / max(pixels, 1)
+        if observed > 1.0 and self._measured_bpp is not None:
+            self._measured_bpp = observed
+            key = f"memory|{self.digest}|{self.backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
+            calibrate.remember(key, {"bytes_per_pixel": observed, "tile_pixels": pixels})
+
+    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int) -> None:
+        """Run every tile of ``plan`` and write its kept part into ``outputs``."""
+        height, width = arrays[0].shape[:2]
         for r, c in plan:
             # kept part, clipped to the image (padding is computed but never written back)
             r0, r1 = max(r.keep_start, top), min(r.keep_stop, top + height)
@@ -420,7 +443,6 @@ class Enhancer:
             if len(plan) > 1:
                 del y, crops, likes
                 release_free_memory()  # so the next tile finds the room the plan counted on
-        return outputs
 
     # ------------------------------------------------------------------ public API
 
@@ -428,6 +450,8 @@ class Enhancer:
         """Take now the measurements a run will need (the backend race; the memory per pixel when
         an image of ``pixels`` pixels may need tiles), rather than while other threads work."""
         self.backend
+        if self.tile is not None:
+            self.halo
         if self.tile == "auto" and pixels:
             self._pixel_limit(self._budget(0), pixels)
 
