@@ -17,6 +17,15 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_user_cache(tmp_path_factory) -> None:
+    """MicroGAN's user cache (exported graphs, measured backend speeds and memory) goes to a
+    temporary folder: tests neither read a developer's measurements nor leave theirs behind.
+    torch keeps its own cache (pretrained weights) where it was."""
+    os.environ.setdefault("TORCH_HOME", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("user-cache"))
+
+
 def _bccd_path() -> Path:
     env = os.environ.get("MICROGAN_BCCD")
     return Path(env) if env else REPO.parent / "shared" / "data" / "bccd"

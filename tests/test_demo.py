@@ -118,6 +118,18 @@ def test_pretrained_model_resolves_the_bundled_default_or_a_given_one(tmp_path, 
         pretrained_model(tmp_path / "nothing-here.safetensors")
 
 
+def test_companions_are_the_other_bundled_models_beside_the_default_only(tmp_path, monkeypatch):
+    from microgan import demo
+    from microgan.core import checkpoint as ck
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.safetensors").write_bytes(b"")
+    monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path)
+    assert demo.companions(tmp_path / "b.safetensors", None, False) == [tmp_path / "a.safetensors", tmp_path / "c.safetensors"]
+    assert demo.companions(tmp_path / "b.safetensors", tmp_path / "b.safetensors", False) == []  # a model was given
+    assert demo.companions(tmp_path / "run.safetensors", None, True) == []  # trained here
+
+
 def test_headline_gains():
     head = Headline(model="microgan-bccd", training="L1-trained generator (12000 steps, no adversarial training)",
                     psnr={"microgan-bccd": 45.0, "identity": 40.0, "richardson-lucy": 44.5},

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from microgan.export import portable
+from microgan.core import portable
 from microgan.archs import build_generator
 from microgan.errors import MicroGANError
-from microgan.export import ExportWrapper, export_generator
+from microgan.core.portable import ExportWrapper, export_generator
 from microgan.infer import Enhancer
 
 SPECS = [

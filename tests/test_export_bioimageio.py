@@ -88,7 +88,7 @@ def test_cli_package_of_a_gray_16bit_checkpoint_with_its_card(tmp_path: Path, sa
     assert steps[-1] == ("ensure_dtype", {"dtype": "float32"})  # else the spec casts back to uint16
     assert ("scale_linear", {"gain": 2 / 65535, "offset": -1.0}) in steps
     assert out["data"]["range"] == [0.0, 65535.0] and _array(package, "test_input.npy").max() > 255
-    radius = Enhancer.from_model(checkpoint, device="cpu").receptive_radius
+    radius = Enhancer.from_model(checkpoint, device="cpu").field.radius
     assert out["axes"][2]["halo"] == radius and out["axes"][2]["size"]["tensor_id"] == "input"
     with zipfile.ZipFile(package) as z:
         readme = z.read("README.md").decode()

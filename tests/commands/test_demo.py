@@ -34,7 +34,13 @@ def stand_in(tmp_path_factory, save_tiny_generator):
 
 
 def _check_reports(out, model="stand-in"):
+    noisy = json.loads((out / "report-noisy.json").read_text())
+    jsonschema.validate(noisy, load_schema())
+    assert noisy["degradation"]["spec"]["type"] == "compose" and list(noisy["methods"]) == [model, "identity", "richardson-lucy"]
+    assert (out / "report-noisy.html").read_text().startswith("<!DOCTYPE html>")
     report = json.loads((out / "report.json").read_text())
+    assert "degradation" not in report  # the prepared LR crops: the paper's blur
+    assert noisy["methods"]["identity"]["psnr"] < report["methods"]["identity"]["psnr"]  # noise was added
     jsonschema.validate(report, load_schema())
     assert list(report["methods"]) == [model, "identity", "richardson-lucy"]  # the model under its config's name
     assert report["split"] == "test" and report["tuning"]["split"] == "val"
@@ -59,7 +65,8 @@ def test_bccd_route_end_to_end(bccd_root, stand_in, tmp_path, capsys):
     # how the model was trained is said; the stand-in's checkpoint holds no training config to tell
     assert "model stand-in: training unknown" in printed
     assert "MicroGAN vs" not in printed
-    assert f"report: {out / 'report.html'}" in printed
+    assert f"reports: {out / 'report.html'}, {out / 'report-noisy.html'}" in printed
+    assert "paper blur + noise (paper+noise:0.01):" in printed
     gain = report["methods"]["stand-in"]["psnr"] - report["methods"]["identity"]["psnr"]
     assert f"PSNR {gain:+.2f} dB" in printed
 

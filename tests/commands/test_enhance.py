@@ -186,5 +186,50 @@ def test_a_model_whose_output_is_not_finite_fails_every_file_instead_of_writing_
     out = tmp_path / "out"
     assert _run("--model", str(model), str(inputs / "a.png"), str(inputs / "sub" / "b.tif"), "-o", str(out)) == 1
     captured = capsys.readouterr()
-    assert captured.err.count("output holds NaN or Inf") == 2 and "enhanced 0," in captured.out
+    failures = [line for line in captured.err.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 2 and all("output holds NaN or Inf" in line for line in failures)
+    assert "enhanced 0," in captured.out
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_tiny_tiles_are_raised_with_a_note_and_equal_the_whole_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    # issue 15: --tile 8 wrote black seams with exit 0
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    rng = np.random.default_rng(2)
+    write_image(tmp_path / "img.png", rng.integers(0, 255, (70, 90, 3), dtype=np.uint8))
+    assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "w"), "--tile", "off", "--quiet") == 0
+    capsys.readouterr()
+    assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "t"), "--tile", "8") == 0
+    assert "note: tile 8 cannot hold its" in capsys.readouterr().err
+    whole = read_image(tmp_path / "w" / "img.png").array.astype(np.int64)
+    assert np.abs(read_image(tmp_path / "t" / "img.png").array - whole).max() <= 1
+
+
+def test_max_memory_is_parsed_and_bad_sizes_are_usage_errors(
+    tmp_path: Path, inputs: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    out = tmp_path / "out"
+    for size in ("2G", "800Mi", "off"):
+        assert _run("--model", model, str(inputs / "a.png"), "-o", str(out), "--max-memory", size, "--overwrite", "--quiet") == 0
+    with pytest.raises(SystemExit):
+        _run("--model", model, str(inputs / "a.png"), "-o", str(out), "--max-memory", "lots")
+    assert "not off or a size such as 1.5G" in capsys.readouterr().err
+
+
+def test_rerun_resumes_skipping_finished_outputs_and_removing_stale_temporaries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    rng = np.random.default_rng(3)
+    for k in range(4):
+        write_image(tmp_path / "in" / f"f{k}.png", rng.integers(0, 255, (24, 20, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert _run("--model", model, str(tmp_path / "in"), "-o", str(out), "--quiet") == 0
+    # as a kill -9 leaves a run: two outputs written, one half-written temporary, one not started
+    finished = {name: (out / name).stat().st_mtime_ns for name in ("f0.png", "f1.png")}
+    (out / "f2.png").unlink()
+    (out / "f3.png").rename(out / ".f3.png.abc123.tmp")
+    assert _run("--model", model, str(tmp_path / "in"), "-o", str(out)) == 0
+    assert "enhanced 2, skipped 2" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["f0.png", "f1.png", "f2.png", "f3.png"]
+    assert {name: (out / name).stat().st_mtime_ns for name in finished} == finished

@@ -1,4 +1,5 @@
-"""Enhancer: any size, dtype and channel layout kept; tiles equal the whole image; batching."""
+"""Enhancer: any size, dtype and channel layout kept; exact tiles equal the whole image; memory
+budget; batching."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,12 @@ from torch import nn
 
 import microgan
 from microgan.infer import enhancer as enhancer_module
-from microgan.infer import memory, tiles
 from microgan.archs import build_generator
+from microgan.archs.padding import pad_to_multiple
 from microgan.errors import CheckpointError, MicroGANError
-from microgan.core.geometry import receptive_radius
+from microgan.core.geometry import receptive_field
+from microgan.core.portable import padding_index
 from microgan.infer import Enhancer
-from microgan.infer.tiles import split_overlap
 from microgan.core import checkpoint as ck
 
 SPEC = {"type": "unet", "channels": [4, 8, 16]}  # depth 2: pads to multiples of 4
@@ -35,7 +36,7 @@ def _identity(in_channels: int = 3) -> nn.Module:
 
 
 def _enh(net: nn.Module, **kw) -> Enhancer:
-    return Enhancer(net, {}, device="cpu", precision="fp32", **{"tile": None, **kw})
+    return Enhancer(net, {}, device="cpu", precision="fp32", **{"tile": None, "backend": "torch", **kw})
 
 
 def _direct(net: nn.Module, x01: np.ndarray) -> np.ndarray:
@@ -117,19 +118,21 @@ def test_float_image_in_any_range_with_the_percentile_normalizer() -> None:
     np.testing.assert_allclose(y, x, rtol=1e-5)  # identity model: values beyond the percentiles kept
 
 
-def test_tiled_equals_whole_when_overlap_covers_the_receptive_field() -> None:
+def test_tiled_equals_whole_when_the_halo_covers_the_tile_margin() -> None:
     net = _net()
     x = np.random.default_rng(4).random((150, 131, 3), dtype=np.float32)
     whole = _enh(net).enhance(x)
-    tiled = _enh(net, tile=112)  # 3x3 tiles: interior edges and corners; overlap auto
-    radius = tiled.receptive_radius
-    assert radius is not None and split_overlap(tiled.overlap)[0] >= radius
-    assert np.abs(tiled.enhance(x) - whole).max() * 255 < 0.01
-    # the margin matters: hard cuts with no context are visibly off (the test can fail)
-    assert np.abs(_enh(net, tile=112, overlap=0).enhance(x) - whole).max() * 255 > 0.1
+    tiled = _enh(net, tile=96)  # 3x2 tiles: a tile with two interior edges, and corners; halo auto
+    plan = tiled.plan(152, 132)
+    assert len(plan.rows) == 3 and len(plan.cols) == 2
+    assert tiled.field is not None and tiled.halo >= tiled.field.margin and tiled.halo % tiled.multiple == 0
+    assert np.abs(tiled.enhance(x) - whole).max() < 1e-5  # exact up to summation order
+    # the halo matters: hard cuts with no context are visibly off (the test can fail)
+    with pytest.warns(UserWarning, match="halo 0 is below the generator's tile margin"):
+        assert np.abs(_enh(net, tile=96, halo=0).enhance(x) - whole).max() * 255 > 0.1
 
 
-def test_tiled_8bit_within_one_level_and_batch_norm_model() -> None:
+def test_tiled_8bit_equals_whole_and_batch_norm_model() -> None:
     net = _net(1, norm="batch")
     x = np.random.default_rng(5).integers(0, 255, (150, 97), dtype=np.uint8)
     whole = _enh(net).enhance(x)
@@ -137,49 +140,77 @@ def test_tiled_8bit_within_one_level_and_batch_norm_model() -> None:
     assert np.abs(tiled.astype(int) - whole).max() <= 1
 
 
-def test_fixed_tile_below_the_receptive_field_warns_and_still_blends() -> None:
+@pytest.mark.parametrize("tile", [8, 17, 40])
+def test_tiles_too_small_for_their_halo_are_raised_with_a_note_and_stay_exact(tile: int) -> None:
+    # issue 15: --tile 8 used to write black seams (0/0 blend weights) and NaN on float input
     net = _net()
-    x = np.random.default_rng(10).random((90, 70, 3), dtype=np.float32)
-    enh = _enh(net, tile=40)
-    with pytest.warns(UserWarning, match="tile 40 is smaller than the overlap"):
-        assert enh.overlap == 20
-    whole = _enh(net).enhance(x)
-    blended = np.abs(enh.enhance(x) - whole)
-    hard_cuts = np.abs(_enh(net, tile=40, overlap=0).enhance(x) - whole)
-    # a random He-initialized net corrects by ~77 grey levels on average, so compare with hard cuts:
-    # measured 2.1 vs 8.4 levels mean, 88 vs 217 max
-    assert blended.mean() < hard_cuts.mean() / 3 and blended.max() < hard_cuts.max() / 2
-    with pytest.raises(MicroGANError, match="larger than the overlap"):
-        _enh(net, tile=40, overlap=40).enhance(x)
+    x = np.random.default_rng(10).random((150, 130, 3), dtype=np.float32)
+    enh = _enh(net, tile=tile)
+    with pytest.warns(UserWarning, match=f"tile {tile} cannot hold its {enh.halo}-pixel halo"):
+        y = enh.enhance(x)
+    assert np.isfinite(y).all()
+    assert np.abs(y - _enh(net).enhance(x)).max() < 1e-5
+    assert len(enh.plan(152, 132)) > 1  # still tiled: raised to four halos, not to the whole image
 
 
-def test_auto_tiles_only_when_memory_is_short(monkeypatch: pytest.MonkeyPatch) -> None:
-    net = _net(channels=[4, 8])  # depth 1: a small receptive field, so few tiles
+def test_auto_tiles_only_when_the_memory_budget_is_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = _net(channels=[4, 8])  # depth 1: a small tile margin, so several tiles
     x = np.random.default_rng(6).random((120, 130, 3), dtype=np.float32)
     whole = _enh(net).enhance(x)
-    enh = _enh(net, tile="auto")
-    assert enh.tile_shape(120, 132) is None  # plenty of memory here
-    budget = int(enh._bytes_per_pixel * 80 * 80 / memory.MEMORY_FRACTION)
-    monkeypatch.setattr(enhancer_module, "available_memory", lambda device: budget)
-    tile = enh.tile_shape(120, 132)
-    assert tile is not None and tile[0] * tile[1] <= 80 * 80 and tile[0] % enh.multiple == 0
-    assert np.abs(enh.enhance(x) - whole).max() * 255 < 0.01
+    enh = _enh(net, tile="auto", max_memory=10**9)
+    monkeypatch.setattr(enhancer_module, "in_use", lambda device: 0)
+    monkeypatch.setattr(enhancer_module, "available_memory", lambda device: 10**12)
+    assert len(enh.plan(120, 130)) == 1  # plenty of memory: whole
+    enh._upper_bpp, enh._measured_bpp = 2000.0, 1000.0  # as if bounded and measured (bytes per pixel of a pass)
+    enh.max_memory = int(1000 * 60 * 60 / enhancer_module.SAFETY)
+    plan = enh.plan(120, 130)
+    assert len(plan) > 1 and plan.tile_pixels <= 60 * 60
+    assert all(r.start % enh.multiple == 0 for r in plan.rows) and all(c.start % enh.multiple == 0 for c in plan.cols)
+    assert np.abs(enh.enhance(x) - whole).max() < 1e-5
 
 
-def test_receptive_radius_is_measured_and_global_norm_is_unbounded() -> None:
+def test_memory_per_pixel_is_measured_once_and_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    net = _net()
+    measured = _enh(net, tile="auto").bytes_per_pixel()
+    if not (tmp_path / "microgan" / "calibration.json").is_file():
+        pytest.skip("peak memory cannot be measured on this kernel (no /proc/self/clear_refs)")
+    # a pass holds at least its float input and output (2 x 3 channels x 4 bytes); far below the
+    # layer-output bound, which counts every layer's output alive at once
+    assert 24 <= measured < _enh(net)._bytes_per_pixel_bound() * 4
+    calls = []
+    monkeypatch.setattr(enhancer_module, "PeakMeter", lambda device: calls.append(device))
+    assert _enh(net, tile="auto").bytes_per_pixel() == measured and calls == []
+
+
+def test_padding_indices_equal_the_generators_own_padding() -> None:
+    rng = np.random.default_rng(12)
+    for n in (1, 2, 3, 5, 8, 9, 31):
+        x = torch.from_numpy(rng.random((1, 1, n, n), dtype=np.float32))
+        padded, _ = pad_to_multiple(x, 8, 8)
+        index = padding_index(torch.tensor(n), 8, 8)[0].numpy()
+        np.testing.assert_array_equal(x[0, 0].numpy()[np.ix_(index, index)], padded[0, 0].numpy())
+
+
+def test_receptive_field_is_measured_and_global_norm_is_unbounded() -> None:
+    cpu = torch.device("cpu")
     two_convs = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 5, padding=2))
-    assert receptive_radius(two_convs, 1, torch.device("cpu")) == 3
+    assert receptive_field(two_convs, 1, cpu) == receptive_field(two_convs, 1, cpu).__class__(3, 3)
     # the weights do not matter: an identity-initialized generator (zero last layer) sees as far
-    assert receptive_radius(_identity(), 3, torch.device("cpu")) == receptive_radius(_net(), 3, torch.device("cpu")) > 8
+    field = receptive_field(_net(), 3, cpu)
+    assert receptive_field(_identity(), 3, cpu) == field and field.radius > 8
+    # pooling makes the field depend on where a pixel sits in its cell: the margin from an aligned
+    # tile edge is at most the radius
+    assert field.margin <= field.radius
     instance = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1))
-    assert receptive_radius(instance, 1, torch.device("cpu")) is None
-    assert _enh(instance, tile=256).overlap == tiles.FALLBACK_OVERLAP
+    assert receptive_field(instance, 1, cpu) is None
+    assert _enh(instance, tile=256).halo == enhancer_module.FALLBACK_HALO
 
 
 def test_enhance_batch_groups_equal_sizes_and_keeps_order() -> None:
     net = _net()
     enh = _enh(net)
-    enh.max_pixels()  # the memory probe runs the net once; count only restoration passes
+    enh._bytes_per_pixel_bound()  # the memory bound runs the net once; count only restoration passes
     calls = []
     net.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
     rng = np.random.default_rng(7)

@@ -1,30 +1,60 @@
-"""Tile geometry: plans that fit a budget with little waste, aligned starts, blending windows."""
+"""Exact tile geometry: aligned, covering, halo on every inner edge, the cheapest grid that fits."""
 from __future__ import annotations
 
-import numpy as np
+import itertools
 
-from microgan.infer.tiles import blend_window, fit_tile, plan_tiles, tile_starts
+import pytest
 
-
-def test_tile_plan_fits_the_budget_and_wastes_little() -> None:
-    # a 4096x3072 field with room for 6.8 MP: two 3072x2112 tiles, not four 2608x2608 squares
-    th, tw = plan_tiles(3072, 4096, 6_820_000, overlap=124, multiple=8, floor=136)
-    assert th * tw <= 6_820_000 and th % 8 == 0 and tw % 8 == 0
-    tiles = len(tile_starts(3072, th, 124, 8)) * len(tile_starts(4096, tw, 124, 8))
-    assert tiles * th * tw <= 1.1 * 3072 * 4096
-    for length, count in [(4096, 3), (1000, 7), (96, 2)]:
-        side = fit_tile(length, count, 20, 8)
-        assert len(tile_starts(length, side, 20, 8)) == count
-        assert len(tile_starts(length, side - 8, 20, 8)) > count  # and it is the smallest such side
+from microgan.infer.tiles import axis_spans, fixed_grid, plan_grid
 
 
-def test_tile_geometry_covers_aligned_and_ends_at_the_border() -> None:
-    for length, tile, overlap in [(100, 32, 8), (64, 64, 8), (37 * 4, 40, 20), (16, 32, 4)]:
-        starts = tile_starts(length, tile, overlap, 4)
-        assert starts[0] == 0 and all(s % 4 == 0 for s in starts)
-        assert min(starts[-1] + tile, length) == length
-        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
-    w = blend_window(40, True, True, context=6, ramp=8)
-    assert (w[:6] == 0).all() and (w[-6:] == 0).all() and w[20] == 1
-    assert (np.diff(w[:20]) >= 0).all()
-    assert (blend_window(10, False, False, 3, 4) == 1).all()
+@pytest.mark.parametrize("length, count, halo, multiple", [(3072, 3, 48, 8), (4096, 5, 48, 8), (152, 3, 24, 4), (64, 2, 0, 8)])
+def test_axis_spans_partition_the_axis_with_aligned_tiles_and_full_halos(length: int, count: int, halo: int, multiple: int) -> None:
+    spans = axis_spans(length, count, halo, multiple)
+    assert spans is not None and len(spans) == count
+    assert spans[0].keep_start == 0 and spans[-1].keep_stop == length
+    for a, b in zip(spans, spans[1:]):
+        assert a.keep_stop == b.keep_start  # cores partition the axis
+        assert a.keep_stop - a.keep_start >= multiple
+        assert a.stop - a.keep_stop >= halo and b.keep_start - b.start >= halo  # context on inner edges
+    for s in spans:
+        assert s.start % multiple == 0 and s.stop % multiple == 0  # the stride grid of the whole pass
+        assert s.start <= s.keep_start < s.keep_stop <= s.stop
+    extents = [s.extent for s in spans]
+    assert len(set(extents)) == 1  # one tile shape
+    # the only extra work: the halos, and at most one stride per tile to give every tile one shape
+    assert length + 2 * halo * (count - 1) <= sum(extents) <= length + 2 * halo * (count - 1) + count * multiple
+
+
+def test_axis_spans_refuse_cores_shorter_than_the_stride() -> None:
+    assert axis_spans(64, 8, 24, 8) is None
+
+
+def test_plan_grid_fits_the_budget_with_the_fewest_computed_pixels() -> None:
+    height, width, halo, multiple = 3072, 4096, 48, 8
+    for budget in (900_000, 1_300_000, 2_400_000, 3_500_000):
+        plan = plan_grid(height, width, halo, multiple, 8, budget)
+        assert plan.tile_pixels <= budget
+        # brute force over every grid: none that fits computes fewer pixels
+        best = min(
+            (sum(r.extent for r in rows) * sum(c.extent for c in cols))
+            for ny, nx in itertools.product(range(1, 12), range(1, 12))
+            if (rows := axis_spans(height, ny, halo, multiple)) and (cols := axis_spans(width, nx, halo, multiple))
+            and max(r.extent for r in rows) * max(c.extent for c in cols) <= budget
+        )
+        assert plan.computed_pixels == best
+    # with room for 2.4 MP a 4096x3072 field costs under 10 % more than one whole pass
+    assert plan_grid(height, width, halo, multiple, 8, 2_400_000).overhead < 0.10
+    assert len(plan_grid(height, width, halo, multiple, 8, height * width)) == 1
+
+
+def test_plan_grid_uses_the_smallest_tiles_when_nothing_fits() -> None:
+    plan = plan_grid(200, 200, 24, 8, 8, 10)
+    assert len(plan) > 1 and all(r.keep_stop - r.keep_start >= 8 for r in plan.rows)
+
+
+def test_fixed_grid_keeps_tiles_within_the_side() -> None:
+    plan = fixed_grid(3072, 4096, 48, 8, 8, 1024)
+    assert max(r.extent for r in plan.rows) <= 1024 and max(c.extent for c in plan.cols) <= 1024
+    fewer = fixed_grid(3072, 4096, 48, 8, 8, 1024 + 512)
+    assert len(fewer) < len(plan)

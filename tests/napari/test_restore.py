@@ -49,8 +49,8 @@ def test_cancel_stops_at_the_next_network_pass(tmp_path: Path, save_tiny_generat
     enhancer = Enhancer.from_model(save_tiny_generator(tmp_path / "t.safetensors"), device="cpu", tile=32)
     cancel = threading.Event()
     passes = []
-    enhancer.generator.register_forward_pre_hook(lambda *_: (passes.append(1), cancel.set()))
+    enhancer.pass_hooks.append(lambda: (passes.append(1), cancel.set()))  # a pass starts, then the user cancels
     with pytest.raises(Cancelled):
         _run(enhancer, np.zeros((200, 200, 3), np.uint8), rgb=True, cancel=cancel)
     assert len(passes) == 1  # many tiles, one pass: the hook that set cancel, then the stop
-    assert len(enhancer.generator._forward_pre_hooks) == 1  # the plugin removed its own hook
+    assert len(enhancer.pass_hooks) == 1  # the plugin removed its own hook

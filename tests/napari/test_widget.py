@@ -93,7 +93,7 @@ def test_cancel_stops_a_long_restoration_and_adds_nothing(viewer, qtbot, tmp_pat
 
     def slow_load(*args, **kwargs):  # every network pass takes >= 20 ms: thousands of them run for minutes
         enhancer = load(*args, **kwargs)
-        enhancer.generator.register_forward_pre_hook(lambda *_: (passes.append(1), started.set(), time.sleep(0.02)))
+        enhancer.pass_hooks.append(lambda: (passes.append(1), started.set(), time.sleep(0.02)))
         return enhancer
 
     monkeypatch.setattr(microgan, "load", slow_load)

@@ -36,7 +36,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> Tuple[
 
     Each axis is reflected (which continues image structure across the border; zeros would read
     as a dark frame) unless its larger pad is not smaller than its length, where reflection is
-    impossible and it is replicated instead. ``microgan.export.portable`` re-implements this rule with
+    impossible and it is replicated instead. ``microgan.core.portable`` re-implements this rule with
     tensor arithmetic for dynamic-size export: keep the two in step.
     """
     pads = padding_for(x.shape[-2], x.shape[-1], multiple, min_size)

@@ -39,3 +39,23 @@ def bounded(
 
 positive_int = bounded(int, 1, what="a whole number")
 positive_minutes = bounded(float, 0, strict=True, what="a number of minutes")
+
+
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+
+
+def memory_size(value: str) -> Optional[int]:
+    """``1.5G`` (1.5 x 10^9 bytes), ``800M``, ``1.5Gi`` (1.5 x 2^30), ``2000000000`` -> bytes (a
+    trailing ``B`` is allowed: ``1.5GB``, ``1.5GiB``); ``off`` -> None (no limit)."""
+    if value == "off":
+        return None
+    text = value.strip().upper().removesuffix("B")
+    unit = next((u for u in sorted(_UNITS, key=len, reverse=True) if u and text.endswith(u)), "")
+    try:
+        number = float(text[: len(text) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not off or a size such as 1.5G, 800M, 2Gi") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return int(number * _UNITS[unit])

@@ -5,6 +5,10 @@ is read, restored and written on its own terms (unreadable or unsupported files 
 skipped), outputs that exist are left alone unless ``--overwrite``, inputs are only ever read, and
 the exit code is 1 when anything failed. Outputs keep their input's format, bit depth and folder
 structure (relative to the folder given on the command line).
+
+Under ``torchrun --nproc_per_node N -m microgan enhance ...`` the files are shared among the
+ranks (:mod:`microgan.infer.ranks`); outputs are written atomically and existing ones skipped, so
+rerunning a killed run resumes it.
 """
 from __future__ import annotations
 
@@ -14,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Set, Tuple
 
-from microgan.commands.argtypes import bounded
+from microgan.commands.argtypes import bounded, memory_size
 from microgan.core.files import IMAGE_SUFFIXES
 from microgan.errors import MicroGANError
 
 
 _tile = bounded(int, 1, words={"auto": "auto", "off": None}, what="a number of pixels")
-_overlap = bounded(int, 0, words={"auto": "auto"}, what="a number of pixels")
+_halo = bounded(int, 0, words={"auto": "auto"}, what="a number of pixels")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,10 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--glob", default=None, metavar="PATTERN",
                    help=f"file pattern inside folders (default: {', '.join('*' + s for s in IMAGE_SUFFIXES)})")
     p.add_argument("--recursive", action="store_true", help="also look in sub-folders")
+    p.add_argument("--max-memory", type=memory_size, default="1.5G", metavar="SIZE|off",
+                   help="memory the whole process may use (the GPU's on CUDA); tiles are planned to "
+                   "fit it (default: 1.5G = 1.5 x 10^9 bytes; 1.5Gi = 1.5 x 2^30; off: no limit)")
     p.add_argument("--tile", type=_tile, default="auto", metavar="N|auto|off",
-                   help="tile side in pixels; auto tiles only what does not fit in memory (default)")
-    p.add_argument("--overlap", type=_overlap, default="auto", metavar="N|auto",
-                   help="tile overlap in pixels; auto covers the measured receptive field (default)")
+                   help="largest tile side in pixels, halo included; auto tiles only what does not "
+                   "fit --max-memory, with the fewest extra pixels (default)")
+    p.add_argument("--halo", type=_halo, default="auto", metavar="N|auto",
+                   help="context pixels each tile computes beyond the part it keeps; auto: the "
+                   "measured reach of the model, so tiles equal the whole image (default)")
+    p.add_argument("--backend", choices=("auto", "torch", "onnxruntime"), default="auto",
+                   help="auto: the faster one measured for this model and machine (torch on CUDA); "
+                   "onnxruntime needs pip install 'microgan[onnx]'")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
@@ -118,75 +130,83 @@ def plan_jobs(
     return plan
 
 
-def _reason(exc: Exception, src: Path) -> str:
-    """One line for a failed file: our errors as they are, anything else with its type."""
-    text = str(exc).removeprefix(f"{src}: ")
-    return text if isinstance(exc, MicroGANError) else f"{type(exc).__name__}: {text}"
-
-
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from microgan.data.io import read_image, write_image
-    from microgan.infer import Enhancer
+    from microgan.infer.pipeline import make_job
+    from microgan.infer.ranks import join, leave, share
 
     if args.batch < 1:
         raise MicroGANError(f"--batch must be at least 1, got {args.batch}")
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise MicroGANError(f"{outdir}: exists and is not a folder (-o names the output folder)")
-    plan = plan_jobs(args.inputs, outdir, args.glob, args.recursive, args.suffix)
-    if not plan.jobs and not plan.failed:
-        where = f"matching '{args.glob}'" if args.glob else f"with suffix {', '.join(IMAGE_SUFFIXES)}"
-        raise MicroGANError(f"no input images {where} in {', '.join(args.inputs)}")
-    todo = [(s, d) for s, d in plan.jobs if args.overwrite or not d.exists()]
-    skipped = len(plan.jobs) - len(todo)
-    failed = list(plan.failed)
-    done = 0
-
-    enhancer = None
-    if todo:  # loading a model only to skip every file would be slow for nothing
-        enhancer = Enhancer.from_model(
-            args.model, device=args.device, precision=args.precision, tile=args.tile,
-            overlap=args.overlap, normalizer=args.normalize, per_channel=args.per_channel,
-        )
-    bar = tqdm(total=len(todo), unit="img", disable=args.quiet, file=sys.stderr)
-
-    def fail(src: Path, reason: str) -> None:
-        failed.append((src, reason))
-        bar.write(f"failed: {src}: {reason}", file=sys.stderr)
-
-    for src, reason in plan.failed:
-        bar.write(f"failed: {src}: {reason}", file=sys.stderr)
-    for first in range(0, len(todo), args.batch):
-        ready = []
-        for src, dst in todo[first : first + args.batch]:
-            try:
-                image = read_image(src)
-                if image.dropped:  # a restored output would silently lack part of the file
-                    raise MicroGANError(f"{'; '.join(image.dropped)}: split the file into single images")
-                enhancer.check(image.array)
-                for note in image.notes if not args.quiet else ():
-                    bar.write(f"note: {src}: {note}", file=sys.stderr)
-                ready.append((src, dst, image))
-            except Exception as exc:  # one bad file must not cost the batch (MicroGANError: the usual)
-                fail(src, _reason(exc, src))
-                bar.update(1)
-        try:
-            outputs = enhancer.enhance_batch([image.array for _, _, image in ready])
-        except (MicroGANError, RuntimeError, ValueError):
-            outputs = [None] * len(ready)  # retried one by one below, to name the culprit
-        for (src, dst, image), output in zip(ready, outputs):
-            try:
-                if output is None:
-                    output = enhancer.enhance(image.array)
-                write_image(dst, output, like=image, overwrite=args.overwrite)
-                done += 1
-            except Exception as exc:
-                fail(src, _reason(exc, src))
-            bar.update(1)
-    bar.close()
-    if not args.quiet or failed:
-        print(f"enhanced {done}, skipped {skipped} (output exists; --overwrite to redo), failed {len(failed)}"
-              f" -> {outdir}")
+    ranks = join()
+    try:
+        # every rank plans alike (a bad argument fails everywhere at once); rank 0 alone decides
+        # what is left to do, before any rank writes, and shares it out by size
+        plan = plan_jobs(args.inputs, outdir, args.glob, args.recursive, args.suffix)
+        if not plan.jobs and not plan.failed:
+            where = f"matching '{args.glob}'" if args.glob else f"with suffix {', '.join(IMAGE_SUFFIXES)}"
+            raise MicroGANError(f"no input images {where} in {', '.join(args.inputs)}")
+        decided = None
+        if ranks.is_main:
+            jobs = [make_job(s, d) for s, d in plan.jobs if args.overwrite or not d.exists()]
+            decided = (jobs, share([job.nbytes for job in jobs], ranks.world_size))
+        jobs, shares = ranks.broadcast(decided)
+        mine = [jobs[i] for i in shares[ranks.rank]]
+        skipped = len(plan.jobs) - len(jobs)
+        done, failed = _restore(args, mine, ranks, plan.failed if ranks.is_main else [])
+        totals = ranks.gather((done, failed))
+    finally:
+        leave(ranks)
+    done, failed = sum(t[0] for t in totals), sum(t[1] for t in totals)
+    if ranks.is_main and (not args.quiet or failed):
+        where = f" ({ranks.world_size} ranks)" if ranks.distributed else ""
+        print(f"enhanced {done}, skipped {skipped} (output exists; --overwrite to redo), failed {failed}"
+              f" -> {outdir}{where}")
     return 1 if failed else 0
+
+
+def _restore(args: argparse.Namespace, jobs: list, ranks, refused: list) -> Tuple[int, int]:
+    """This rank's share: (files written, files failed), each failure printed as it happens."""
+    import warnings
+
+    from tqdm import tqdm
+
+    from microgan.core.atomic import stale_temporaries
+    from microgan.core.device import resolve_device
+    from microgan.infer import Enhancer
+    from microgan.infer.pipeline import restore_files
+
+    for src, reason in refused:
+        print(f"failed: {src}: {reason}", file=sys.stderr)
+    counts = {"done": 0, "failed": len(refused)}
+    if not jobs:  # loading a model only to skip every file would be slow for nothing
+        return counts["done"], counts["failed"]
+    for job in jobs:  # a run killed mid-write left these; this rank alone writes these outputs
+        for stale in stale_temporaries(job.dst):
+            stale.unlink(missing_ok=True)
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_a, **_k: tqdm.write(f"note: {message}", file=sys.stderr)
+        enhancer = Enhancer.from_model(
+            args.model, device=resolve_device(args.device, index=ranks.local_rank), precision=args.precision,
+            tile=args.tile, halo=args.halo, normalizer=args.normalize, per_channel=args.per_channel,
+            backend=args.backend, max_memory=args.max_memory,
+        )
+        enhancer.prepare(max(job.pixels for job in jobs))
+        with tqdm(total=len(jobs), unit="img", disable=args.quiet or not ranks.is_main, file=sys.stderr) as bar:
+
+            def note(src: Path, text: str) -> None:
+                if not args.quiet:
+                    bar.write(f"note: {src}: {text}", file=sys.stderr)
+
+            def report(src: Path, reason: Optional[str]) -> None:
+                if reason is None:
+                    counts["done"] += 1
+                else:
+                    counts["failed"] += 1
+                    bar.write(f"failed: {src}: {reason}", file=sys.stderr)
+                bar.update(1)
+
+            restore_files(enhancer, jobs, report, batch=args.batch, overwrite=args.overwrite,
+                          max_bytes=(args.max_memory or 2**32) // 16, note=note)
+    return counts["done"], counts["failed"]

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from microgan.errors import MicroGANError
-    from microgan.export import export_model, format_errors
+    from microgan.core.portable import export_model, format_errors
 
     path = Path(args.output)
     if path.exists() and not args.overwrite:

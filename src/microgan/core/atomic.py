@@ -7,11 +7,12 @@ would hide checkpoints and images from the rest of a lab group), then replace th
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, List, Mapping, Union
 
 PathLike = Union[str, Path]
 
@@ -22,11 +23,24 @@ def _umask() -> int:
     return mask
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def stale_temporaries(path: PathLike) -> List[Path]:
+    """Temporary files an interrupted :func:`atomic_write` of ``path`` left behind (a kill -9
+    between creating and renaming one). Only call this when no other process is writing ``path``."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f"{glob.escape(_temporary_prefix(path))}*.tmp"))
+
+
 def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` to fill a temporary file, then move it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

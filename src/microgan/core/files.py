@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Union
 
@@ -16,3 +17,10 @@ def file_digest(path: Union[str, Path], algorithm: str = "sha256") -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/microgan/...`` (default ``~/.cache``): what MicroGAN derives once per
+    machine and keeps between runs (ONNX graphs of a model, measured backend speeds)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).joinpath("microgan", *parts)

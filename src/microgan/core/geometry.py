@@ -3,7 +3,8 @@
 * :func:`size_multiple`: the size multiple (and minimum size) it pads inputs to;
 * :func:`model_channels`: the channels it takes;
 * :func:`has_global_normalization`: whether every output pixel depends on the whole image;
-* :func:`receptive_radius`: how far one output pixel sees, measured on the module graph itself.
+* :func:`receptive_field`: how far one output pixel sees, and how far from a tile edge outputs
+  are exact, measured on the module graph itself.
 
 Measured or declared by the networks, never assumed per architecture name, so a new generator
 needs no entry anywhere.
@@ -11,7 +12,8 @@ needs no entry anywhere.
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
@@ -21,6 +23,8 @@ from microgan.errors import MicroGANError
 
 #: Largest probe used to measure the receptive field; beyond it the field counts as global.
 MAX_PROBE = 1024
+#: Pixels of one probe pass (positions in the stride are probed together, one per batch item).
+PROBE_PIXELS = 2**16
 
 
 def size_multiple(generator: nn.Module) -> Tuple[int, int]:
@@ -94,28 +98,73 @@ def _structural_copy(generator: nn.Module) -> nn.Module:
     return probe
 
 
-def receptive_radius(generator: nn.Module, channels: int, device: torch.device) -> Optional[int]:
-    """Radius (pixels) of the input region that one output pixel depends on, measured.
+@dataclass(frozen=True)
+class ReceptiveField:
+    """What tiling needs to know about how far output pixels see.
 
-    The gradient of a centre output pixel of :func:`_structural_copy` with respect to a positive
-    input is non-zero exactly where that pixel can see, so its extent is the theoretical receptive
-    field of the actual module graph, whatever its architecture or weights. The probe doubles until
-    the field stops touching the probe border. ``None`` means unbounded: global normalization
-    layers, or a field still touching the border of a :data:`MAX_PROBE`-pixel probe.
+    ``radius``: the farthest input pixel any output pixel depends on, over every position within
+    the stride (pooling makes the field depend on where a pixel sits in its pooling cell).
+    ``margin``: how far from the edge of a tile that starts and ends on the stride grid every
+    output equals the whole-image output. The two differ because a pixel whose field reaches far
+    to the left sits far from an aligned left edge (measured for MicroGAN: radius 51, margin 46).
+    """
+
+    radius: int
+    margin: int
+
+
+def _margin(extents: List[int], multiple: int, toward_start: bool) -> int:
+    """Smallest distance ``D`` from an aligned tile edge beyond which every output is exact, from
+    the field's extent toward that edge per position in the stride (``extents[phase]``)."""
+    needed = 0
+    for distance in range(max(extents) + 1):
+        phase = distance % multiple if toward_start else (-1 - distance) % multiple
+        if extents[phase] > distance:
+            needed = distance + 1
+    return needed
+
+
+def receptive_field(generator: nn.Module, channels: int, device: torch.device) -> Optional[ReceptiveField]:
+    """Radius and tile margin of the input region output pixels depend on, measured.
+
+    The gradient of one output pixel of :func:`_structural_copy` with respect to a positive input
+    is non-zero exactly where that pixel can see, so its extent is the theoretical receptive field
+    of the actual module graph, whatever its architecture or weights. One pixel per position in
+    the stride is probed (along the diagonal, so rows and columns are covered together), each in
+    its own batch item (the copy has no batch statistics, so items do not mix). The probe doubles
+    until the field stops touching the probe border. ``None`` means unbounded: global
+    normalization layers, or a field still touching the border of a :data:`MAX_PROBE`-pixel probe.
     """
     if has_global_normalization(generator):
         return None
     multiple, min_size = size_multiple(generator)
-    probe = _structural_copy(generator).to(device)
+    probe = _structural_copy(generator).to(device).requires_grad_(False)
     side = max(64, 4 * multiple, min_size)
     while side <= MAX_PROBE:
-        side = padded_size(side, multiple, 1)
-        x = torch.full((1, channels, side, side), 0.5, device=device, requires_grad=True)
-        c = side // 2
-        probe(x)[0, :, c, c].sum().backward()
-        hit = x.grad.abs().sum(dim=(0, 1)).nonzero()
-        radius = int((hit - c).abs().max()) if len(hit) else 0
-        if radius < c - 1:
-            return radius
+        side = padded_size(side, 2 * multiple, 1)
+        c = side // 2  # on the stride grid: phase p is the pixel c + p
+        before: List[List[int]] = [[], []]  # extent toward row 0 / column 0, per phase
+        after: List[List[int]] = [[], []]
+        touching = False
+        per_pass = max(1, PROBE_PIXELS // (side * side))  # phases probed together, one per batch item
+        for first in range(0, multiple, per_pass):
+            phases = list(range(first, min(first + per_pass, multiple)))
+            x = torch.full((len(phases), channels, side, side), 0.5, device=device, requires_grad=True)
+            y = probe(x)
+            sum(y[k, :, c + p, c + p].sum() for k, p in enumerate(phases)).backward()
+            for k, p in enumerate(phases):
+                hit = x.grad[k].abs().sum(dim=0).nonzero()
+                for axis in (0, 1):
+                    low, high = int(hit[:, axis].min()), int(hit[:, axis].max())
+                    touching |= low == 0 or high == side - 1
+                    before[axis].append(c + p - low)
+                    after[axis].append(high - c - p)
+        if not touching:
+            radius = max(max(before[0]), max(before[1]), max(after[0]), max(after[1]))
+            margin = max(
+                max(_margin(before[axis], multiple, True) for axis in (0, 1)),
+                max(_margin(after[axis], multiple, False) for axis in (0, 1)),
+            )
+            return ReceptiveField(radius, margin)
         side *= 2
     return None

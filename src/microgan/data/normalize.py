@@ -11,11 +11,13 @@ Networks see one intensity range whatever the file held. Two strategies:
   channels together so colour balance is kept.
 
 Both are stateless: :meth:`Normalizer.denormalize` takes the source array again to recover the
-bounds, so one normalizer object can serve many images (and threads) at once.
+bounds, so one normalizer object can serve many images (and threads) at once. Tiles of one image
+pass the image's ``bounds`` explicitly (computed once on the whole image), so every tile maps
+intensities exactly as the whole-image pass does.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -34,16 +36,18 @@ class Normalizer:
     def bounds(self, source: np.ndarray) -> Tuple[float, float]:
         raise NotImplementedError
 
-    def normalize(self, source: np.ndarray) -> np.ndarray:
-        """Native array -> float32 where ``bounds(source)`` map to 0 and 1."""
+    def normalize(self, source: np.ndarray, bounds: Optional[Tuple[float, float]] = None) -> np.ndarray:
+        """Native array -> float32 where ``bounds`` (default: ``bounds(source)``) map to 0 and 1."""
         values = source.astype(np.float32) if source.dtype.kind == "u" else to_float(source)
-        low, high = self.bounds(source)
+        low, high = bounds or self.bounds(source)
         return ((values - low) / max(high - low, 1e-20)).astype(np.float32)
 
-    def denormalize(self, values: np.ndarray, source: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`normalize` for the same ``source``; returns ``source.dtype`` samples
-        (integers rounded and clipped to the type's range)."""
-        low, high = self.bounds(source)
+    def denormalize(
+        self, values: np.ndarray, source: np.ndarray, bounds: Optional[Tuple[float, float]] = None
+    ) -> np.ndarray:
+        """Inverse of :meth:`normalize` for the same ``source`` (and ``bounds``); returns
+        ``source.dtype`` samples (integers rounded and clipped to the type's range)."""
+        low, high = bounds or self.bounds(source)
         native = np.asarray(values, dtype=np.float32) * (high - low) + low
         return from_float(native / _type_scale(source.dtype), source.dtype)
 
@@ -80,8 +84,8 @@ class PercentileNormalizer(Normalizer):
         low, high = np.percentile(source, [self.pmin, self.pmax])
         return float(low), float(high)
 
-    def normalize(self, source: np.ndarray) -> np.ndarray:
-        out = super().normalize(source)
+    def normalize(self, source: np.ndarray, bounds: Optional[Tuple[float, float]] = None) -> np.ndarray:
+        out = super().normalize(source, bounds)
         return np.clip(out, 0.0, 1.0) if self.clip else out
 
     def spec(self) -> Dict[str, Any]:

@@ -4,12 +4,14 @@ One zip that deepImageJ, ilastik, QuPath, napari and ``bioimageio.core`` all run
 consumer needs is declared, nothing is left to convention:
 
 * **Weights**: ONNX (the source entry) and TorchScript (declared as converted from it), both written
-  by :func:`microgan.export.portable.export_generator`, which checks each against PyTorch first.
+  by :func:`microgan.core.portable.export_generator`, which checks each against PyTorch first.
 * **Tensors**: ``input`` / ``output`` with axes batch, channel, y, x. Height and width are
   parameterized as ``min + n * step`` with ``step`` the generator's size multiple, and ``min`` the
   smallest multiple that leaves something after cropping the halo twice (the spec's rule).
-* **Halo**: the receptive-field radius measured by :attr:`microgan.infer.Enhancer.receptive_radius`:
-  a tiling consumer that crops it from each tile gets the whole-image result. Generators with
+* **Halo**: the receptive-field radius measured by :attr:`microgan.infer.Enhancer.field` (the
+  farthest input pixel any output pixel sees, wherever the tile starts: a consumer's tiles need not
+  sit on the stride grid, so the larger radius, not the aligned-tile margin): a tiling consumer that
+  crops it from each tile gets the whole-image result. Generators with
   global normalization (unbounded field) declare none.
 * **Normalization**: the one training uses (the sample type's range to [0, 1], times 2 minus 1) as
   declared preprocessing, ``x * 2 / top - 1`` with ``top`` 255 (uint8 input) or 65535 (uint16),
@@ -40,7 +42,7 @@ import numpy as np
 
 from microgan.errors import MicroGANError
 from microgan.export.model_card import PAPER_CITATION, PAPER_URL, ModelCard, find_card, render_readme
-from microgan.export.portable import TOLERANCE, export_generator
+from microgan.core.portable import TOLERANCE, export_generator
 
 #: Sample types the package may declare for its input.
 INPUT_DTYPES = ("uint8", "uint16")
@@ -201,7 +203,7 @@ def describe(
     import torch
 
     v0_5 = _load_bioimageio()
-    geo = geometry(enhancer.multiple, enhancer.min_size, enhancer.receptive_radius)
+    geo = geometry(enhancer.multiple, enhancer.min_size, None if enhancer.field is None else enhancer.field.radius)
     pre, post, data_in, data_out, top = _processing(v0_5, dtype)
 
     test_input = _test_crop(enhancer.channels, geo.valid(TEST_SIDE), dtype)
@@ -242,7 +244,7 @@ def describe(
         sample_tensor=v0_5.FileDescr(source=folder / "sample_output.png"),
         postprocessing=post,
     )]
-    exported_by = "exported with microgan.export.portable.export_generator, checked against PyTorch"
+    exported_by = "exported with microgan.core.portable.export_generator, checked against PyTorch"
     weights = v0_5.WeightsDescr(
         onnx=v0_5.OnnxWeightsDescr(source=folder / "weights.onnx", opset_version=opset, comment=exported_by),
         torchscript=v0_5.TorchscriptWeightsDescr(

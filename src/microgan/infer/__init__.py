@@ -1,9 +1,18 @@
-"""Inference: restore numpy images of any size with a trained generator (``microgan.load``).
+"""Inference: restore numpy images and image files of any size with a trained generator.
 
-:class:`~microgan.infer.enhancer.Enhancer` keeps everything about an image that is not the
-restoration itself (size, sample type, channels); :mod:`~microgan.infer.tiles` plans and blends
-tiles; :mod:`~microgan.infer.memory` sizes a forward pass to the free memory. The generator's
-geometry (size multiple, receptive field) comes from :mod:`microgan.core.geometry`.
+:class:`~microgan.infer.enhancer.Enhancer` (``microgan.load``) keeps everything about an image that
+is not the restoration itself (size, sample type, channels). Around it, one job per module:
+
+* :mod:`~microgan.infer.tiles`: exact tiles (halo computed, centre kept) and the grid that
+  computes the fewest pixels within a per-pass budget;
+* :mod:`~microgan.infer.memory`: the process's memory budget and the peak of a pass, measured;
+* :mod:`~microgan.infer.backends`: PyTorch (channels_last) and ONNX Runtime passes;
+* :mod:`~microgan.infer.calibrate`: which backend is faster and what a pass costs per pixel,
+  measured once per model and machine and cached;
+* :mod:`~microgan.infer.pipeline`: files read, restored and written in overlapping threads;
+* :mod:`~microgan.infer.ranks`: files shared among ``torchrun`` ranks.
+
+The generator's geometry (size multiple, receptive field) comes from :mod:`microgan.core.geometry`.
 """
 from __future__ import annotations
 

@@ -1,57 +1,78 @@
 """The Enhancer: restore numpy images of any size with a trained generator (``microgan.load``).
 
 An :class:`Enhancer` wraps a generator and keeps everything about an image that is not the
-restoration itself: its size, sample type (uint8 / uint16 / float32) and channels. Three things
-make that hold for a 9x5 crop as well as a 4096x3072 field:
+restoration itself: its size, sample type (uint8 / uint16 / float32) and channels. Four things
+make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x3072 field:
 
-* **Padding once, outside the network.** The image is padded to the generator's size multiple
-  with the generator's own rule (:func:`microgan.archs.padding.pad_to_multiple`), so the whole-image
-  result equals calling the generator directly, and every tile below is cut from that padded
-  canvas at offsets that are multiples of the network's stride: max-pooling grids then line up and
-  the tiles see exactly the pixels the whole-image pass sees.
-* **Tiling with context and blending.** A tile's output is only trusted ``context`` pixels away
-  from a tile edge that lies inside the image (beyond that the generator's zero padding leaks in);
-  across the next ``ramp`` pixels a raised-cosine weight hands over to the neighbour, and the sum
-  is normalized by the weight sum. With ``context`` at least the receptive-field radius (measured
-  by :func:`microgan.core.geometry.receptive_radius`), the tiled result equals the whole-image one up to rounding; with
-  less, the ramp still hides the seams. Edge tiles are never padded with invented context: they end
-  where the padded canvas ends, exactly like the whole-image pass.
-* **Memory-aware tile size.** ``tile="auto"`` runs whole images that fit half of the free memory
-  (``MemAvailable`` / cgroup limit on CPU, ``cuda.mem_get_info`` on GPU), as estimated from the
-  activation sizes of one small forward pass, and tiles the others with the grid of (rectangular)
-  tiles that fits the budget and re-computes the fewest overlapping pixels
-  (:func:`microgan.infer.tiles.plan_tiles`, :mod:`microgan.infer.memory`).
+* **Padding by index, once.** The image is padded to the generator's size multiple with the
+  generator's own rule (reflect, split evenly; the indices come from
+  :func:`microgan.core.portable.padding_index`), so the whole-image result equals calling the
+  generator directly. Tiles gather their pixels through the same indices from the native image:
+  no image-sized float copy is ever made, only tile-sized ones.
+* **Exact tiles.** Each tile is computed with a halo of context (the generator's measured tile
+  margin, rounded up to its stride) and only its centre is kept (:mod:`microgan.infer.tiles`), so
+  tiled output equals whole-image output; the only extra work is the halos, and the planner picks
+  the grid that computes the fewest pixels.
+* **A memory budget.** ``max_memory`` bounds the whole process (the GPU's allocations on CUDA);
+  tiles are planned from what the process already holds and the measured memory of one pass per
+  pixel (:mod:`microgan.infer.memory`, :mod:`microgan.infer.calibrate`).
+* **The faster backend.** PyTorch in channels_last, or ONNX Runtime on the exported graph
+  (:mod:`microgan.infer.backends`); ``auto`` races them once per model and machine.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import hashlib
+import math
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from microgan.archs.padding import crop, pad_to_multiple
 from microgan.core.checkpoint import load_generator
-from microgan.core.device import DeviceLike, autocast, resolve_device, resolve_precision
-from microgan.core.geometry import model_channels, padded_size, receptive_radius, size_multiple
+from microgan.core.device import DeviceLike, resolve_device, resolve_precision
+from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
+from microgan.core.portable import padding_index
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
-from microgan.infer.memory import MEMORY_FRACTION, activation_bytes_per_pixel, available_memory
-from microgan.infer.tiles import DEFAULT_RAMP, FALLBACK_OVERLAP, blend_window, plan_tiles, split_overlap, tile_starts
+from microgan.infer import calibrate
+from microgan.infer.backends import BACKENDS, build_candidate, candidates_for, weights_digest
+from microgan.infer.memory import (
+    DEFAULT_MAX_MEMORY,
+    PeakMeter,
+    activation_bytes_per_pixel,
+    available_memory,
+    in_use,
+    release_free_memory,
+)
+from microgan.infer.tiles import TilePlan, fixed_grid, plan_grid, whole
 
 TileLike = Union[None, str, int]
+
+#: Halo used when the receptive field is unbounded (global normalization): tiles then differ
+#: from the whole image, and a warning says so.
+FALLBACK_HALO = 48
+#: Share of the free budget a pass is planned to fill (the rest absorbs measurement noise).
+SAFETY = 0.9
+#: Bytes a pass may need beyond its per-pixel cost (library workspaces, small temporaries).
+PASS_SLACK = 64 * 2**20
 
 
 class Enhancer:
     """Restore numpy images with a generator, keeping size, sample type and channels.
 
-    ``tile``: ``"auto"`` (tile only what does not fit in memory), ``None`` (never tile) or a tile
-    side in pixels. ``overlap``: ``"auto"`` (twice the measured receptive radius plus the ramp, so
-    tiles equal the whole image) or pixels. ``normalizer``: a :class:`Normalizer`, a spec, or None
-    for ``range`` (the mapping training used: the sample type's full range to [-1, 1]). ``per_channel``:
-    restore each channel of an RGB image with a grayscale model (refused otherwise).
+    ``tile``: ``"auto"`` (tile only what does not fit ``max_memory``), ``None`` (never tile) or the
+    side in pixels of the square a tile may take, halo included (raised, with a warning, to four
+    halos when smaller: a tile must keep at least what it recomputes). ``halo``: ``"auto"`` (the
+    measured tile margin, rounded up to the stride: tiles equal the whole image) or pixels.
+    ``backend``: ``"auto"``, ``"torch"`` or ``"onnxruntime"``. ``max_memory``: bytes the process
+    may use (None: no limit). ``normalizer``: a :class:`Normalizer`, a spec, or None for ``range``
+    (the mapping training used: the sample type's full range to [-1, 1]). ``per_channel``: restore
+    each channel of an RGB image with a grayscale model (refused otherwise).
     """
 
     def __init__(
@@ -61,9 +82,11 @@ class Enhancer:
         device: DeviceLike = "auto",
         precision: str = "auto",
         tile: TileLike = "auto",
-        overlap: Union[str, int] = "auto",
+        halo: Union[str, int] = "auto",
         normalizer: Union[Normalizer, str, Dict[str, Any], None] = None,
         per_channel: bool = False,
+        backend: str = "auto",
+        max_memory: Optional[int] = DEFAULT_MAX_MEMORY,
     ) -> None:
         self.device = resolve_device(device)
         self.generator = generator.to(self.device).eval()
@@ -75,16 +98,28 @@ class Enhancer:
         self.multiple, self.min_size = size_multiple(generator)
         if not (tile in (None, "auto") or (isinstance(tile, int) and tile > 0)):
             raise MicroGANError(f"tile '{tile}': use auto, None or a positive number of pixels")
-        if not (overlap == "auto" or (isinstance(overlap, int) and overlap >= 0)):
-            raise MicroGANError(f"overlap '{overlap}': use auto or a number of pixels >= 0")
+        if not (halo == "auto" or (isinstance(halo, int) and halo >= 0)):
+            raise MicroGANError(f"halo '{halo}': use auto or a number of pixels >= 0")
+        if backend not in BACKENDS:
+            raise MicroGANError(f"backend '{backend}': choose one of {', '.join(BACKENDS)}")
+        if max_memory is not None and max_memory <= 0:
+            raise MicroGANError(f"max_memory must be a positive number of bytes, got {max_memory}")
         self.tile = tile
-        self._overlap = overlap
+        self.max_memory = max_memory
+        self._halo = halo
+        self._backend_choice = backend
+        self._backend: Any = None
         self.normalizer = normalizer if isinstance(normalizer, Normalizer) else build_normalizer(normalizer)
         self.per_channel = per_channel
-        self._radius: Optional[int] = None
-        self._radius_known = False
-        self._bytes_per_pixel: Optional[float] = None
-        self._warned = False
+        self._field: Optional[ReceptiveField] = None
+        self._field_known = False
+        self._digest: Optional[str] = None
+        self._upper_bpp: Optional[float] = None
+        self._measured_bpp: Optional[float] = None
+        self._noted: set = set()
+        #: called before every network pass (each tile of each batch), whatever the backend: a
+        #: front end raises from one to cancel between tiles (the napari plugin does)
+        self.pass_hooks: List[Callable[[], None]] = []
 
     @classmethod
     def from_model(cls, model: Union[str, Path, None] = None, device: DeviceLike = "auto", **kwargs: Any) -> "Enhancer":
@@ -93,67 +128,190 @@ class Enhancer:
         net, meta = load_generator(model, dev)
         return cls(net, meta, device=dev, **kwargs)
 
+    def _note(self, key: str, message: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            warnings.warn(message, stacklevel=3)
+
+    # ------------------------------------------------------------------ backend, lazily chosen
+
+    @property
+    def digest(self) -> str:
+        """The weights' digest (the key of every per-model cache)."""
+        if self._digest is None:
+            self._digest = weights_digest(self.generator)
+        return self._digest
+
+    @property
+    def backend(self) -> Any:
+        """The backend that runs passes, built on first use (``auto``: raced once, cached)."""
+        if self._backend is None:
+            self._backend = self._build_backend()
+        return self._backend
+
+    @property
+    def backend_name(self) -> str:
+        """``torch`` or ``onnxruntime`` (``backend.candidate`` adds PyTorch's layout)."""
+        return self.backend.name
+
+    def _build_backend(self) -> Any:
+        """The candidate the choice allows, or the fastest of them: raced once per model, precision
+        and machine, each candidate on its own copy of the generator, and remembered."""
+        names = candidates_for(self._backend_choice, self.device, self.precision)
+        if len(names) == 1:
+            return build_candidate(names[0], self.generator, self.meta, self.device, self.precision, self._digest)
+        key = f"speed|{self.digest}|{self.precision}|{'+'.join(names)}|{calibrate.machine(self.device)}"
+        known = calibrate.recall(key)
+        if known and known.get("winner") in names:
+            try:
+                return build_candidate(known["winner"], self.generator, self.meta, self.device, self.precision, self.digest)
+            except MicroGANError:
+                pass  # e.g. the cached graph was deleted and cannot be exported again: race anew
+        racers = {}
+        for name in names:
+            try:
+                racers[name] = build_candidate(name, copy.deepcopy(self.generator), self.meta, self.device,
+                                               self.precision, self.digest)
+            except Exception as exc:  # noqa: BLE001 - an export failure leaves PyTorch, which always works
+                if name != "onnxruntime":
+                    raise
+                self._note("export", f"backend auto: ONNX export failed ({exc}); racing PyTorch only")
+        side = padded_size(calibrate.SPEED_SIDE, self.multiple, self.min_size)
+        seconds = calibrate.race(racers, calibrate.probe_input(1, self.channels, side))
+        winner = min(seconds, key=seconds.get)
+        calibrate.remember(key, {"winner": winner, "seconds": seconds, "side": side})
+        del racers
+        return build_candidate(winner, self.generator, self.meta, self.device, self.precision, self.digest)
+
     # ------------------------------------------------------------------ geometry, lazily measured
 
     @property
-    def receptive_radius(self) -> Optional[int]:
-        """Measured once per enhancer (see :func:`receptive_radius`); None when unbounded."""
-        if not self._radius_known:
-            self._radius = receptive_radius(self.generator, self.channels, self.device)
-            self._radius_known = True
-        return self._radius
+    def field(self) -> Optional[ReceptiveField]:
+        """Measured (:func:`receptive_field`) once per architecture and cached; None when unbounded.
+        The measurement ignores the weights, so the key is the module graph as ``repr`` prints it."""
+        if not self._field_known:
+            structure = hashlib.sha256(f"{self.channels}|{self.generator!r}".encode()).hexdigest()
+            key = f"field|{structure}"
+            known = calibrate.recall(key)
+            if known is not None and "radius" in known:
+                self._field = None if known["radius"] is None else ReceptiveField(int(known["radius"]), int(known["margin"]))
+            else:
+                self._field = receptive_field(self.generator, self.channels, self.device)
+                calibrate.remember(key, {"radius": self._field and self._field.radius,
+                                         "margin": self._field and self._field.margin})
+            self._field_known = True
+        return self._field
 
     @property
-    def overlap(self) -> int:
-        """Pixels shared by neighbouring tiles. ``auto``: twice the receptive radius plus the ramp,
-        capped at half a fixed tile (with a warning: tiles may then differ slightly)."""
-        if self._overlap != "auto":
-            return int(self._overlap)
-        radius = self.receptive_radius
-        wanted = FALLBACK_OVERLAP if radius is None else 2 * radius + DEFAULT_RAMP
-        if isinstance(self.tile, int) and wanted >= self.tile:
-            if not self._warned:
-                warnings.warn(
-                    f"tile {self.tile} is smaller than the overlap that covers the receptive field "
-                    f"({wanted} pixels); using {self.tile // 2}: tiles may differ slightly from the whole image",
-                    stacklevel=2,
-                )
-                self._warned = True
-            return self.tile // 2
-        return wanted
+    def halo(self) -> int:
+        """Context pixels a tile computes beyond the part it keeps, a multiple of the stride.
+        ``auto``: the measured tile margin, rounded up (tiles then equal the whole image)."""
+        if self._halo != "auto":
+            return -(-int(self._halo) // self.multiple) * self.multiple
+        field = self.field
+        margin = FALLBACK_HALO if field is None else field.margin
+        return -(-margin // self.multiple) * self.multiple
 
-    def max_pixels(self) -> int:
-        """Input pixels (batch included) one forward pass may take within the memory budget."""
-        if self._bytes_per_pixel is None:
-            self._bytes_per_pixel = activation_bytes_per_pixel(self.generator, self.channels, self.device)
-        budget = available_memory(self.device) * MEMORY_FRACTION
-        return max(int(budget / self._bytes_per_pixel), self.multiple * self.multiple)
+    def _exactness_note(self) -> None:
+        field = self.field
+        if field is None:
+            self._note("global", "the generator normalizes over the whole image (instance/group norm): "
+                       "tiles cannot equal the whole-image result and seams may show")
+        elif self.halo < field.margin:
+            self._note("halo", f"halo {self.halo} is below the generator's tile margin ({field.margin} pixels): "
+                       "tiles may differ from the whole image at their edges")
 
-    def _limit(self) -> Optional[int]:
-        """Pixel budget of one pass for this call (None: no limit, ``tile=None`` or a fixed tile)."""
-        return self.max_pixels() if self.tile == "auto" else None
+    # ------------------------------------------------------------------ memory and tile plans
 
-    def tile_shape(
-        self, height: int, width: int, count: int = 1, limit: Optional[int] = None
-    ) -> Optional[Tuple[int, int]]:
-        """Tile (height, width) for ``count`` padded canvases of ``height x width``, or None to
-        run them whole. ``limit``: pixel budget of one pass (``tile="auto"``; default: measured now).
-        """
-        if self.tile is None:
-            return None
-        if self.tile == "auto":
-            limit = self.max_pixels() if limit is None else limit
-            if count * height * width <= limit:
-                return None
-            overlap = self.overlap
-            floor = max(-(-(overlap + 2 * self.multiple) // self.multiple) * self.multiple, self.min_size)
-            return plan_tiles(height, width, limit // count, overlap, self.multiple, floor)
-        side = max(-(-int(self.tile) // self.multiple) * self.multiple, self.min_size)
+    def _budget(self, reserve: int) -> float:
+        """Bytes one pass may grow by: ``max_memory`` (capped by what the machine has free) minus
+        what is in use and ``reserve`` (other work's buffers), with a safety share kept back."""
+        if self.max_memory is None:
+            return math.inf
+        if self._backend is not None:
+            self._backend.release()
+        used = in_use(self.device)
+        cap = min(self.max_memory, used + available_memory(self.device))
+        return (cap - used - reserve) * SAFETY
+
+    def _bytes_per_pixel_bound(self) -> float:
+        """Upper bound of a pass's bytes per pixel from the layer outputs (cheap, no calibration)."""
+        if self._upper_bpp is None:
+            self._upper_bpp = activation_bytes_per_pixel(self.generator, self.channels, self.device)
+        return self._upper_bpp
+
+    def bytes_per_pixel(self, budget: float = math.inf) -> float:
+        """Measured peak memory per pixel of passes of the backend on one tile shape (cached per
+        model, backend and machine; the upper bound where peaks cannot be measured). The probe is
+        the largest square up to :data:`calibrate.MEMORY_SIDE` that the upper bound says fits
+        ``budget``, run twice (what a backend keeps between passes of a shape counts too)."""
+        if self._measured_bpp is not None:
+            return self._measured_bpp
+        backend = self.backend
+        key = f"memory|{self.digest}|{backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
+        known = calibrate.recall(key)
+        if known and isinstance(known.get("bytes_per_pixel"), (int, float)) and known["bytes_per_pixel"] > 0:
+            self._measured_bpp = float(known["bytes_per_pixel"])
+            return self._measured_bpp
+        upper = self._bytes_per_pixel_bound()
+        fits = math.isqrt(int(max(budget - PASS_SLACK, 0) / upper)) if math.isfinite(budget) else calibrate.MEMORY_SIDE
+        side = max(min(calibrate.MEMORY_SIDE, fits) // self.multiple * self.multiple, self.min_size, 4 * self.multiple)
+        backend(calibrate.probe_input(1, self.channels, 4 * self.multiple))  # one-time costs out of the way
+        backend.release()
+        x = calibrate.probe_input(1, self.channels, side)
+        with PeakMeter(self.device) as meter:
+            for _ in range(2):  # a backend may plan a shape's memory on its first pass and use the plan after
+                backend(x)
+        backend.release()
+        if meter.growth is None:
+            return upper  # not measurable here: plan with the bound, and do not cache it
+        self._measured_bpp = max(meter.growth / (side * side), 1.0)
+        calibrate.remember(key, {"bytes_per_pixel": self._measured_bpp, "side": side})
+        return self._measured_bpp
+
+    def _pixel_limit(self, budget: float, wanted: int) -> float:
+        """Most pixels one pass may hold within ``budget`` bytes. The cheap upper bound decides
+        when it already admits ``wanted`` pixels; otherwise the measured cost does."""
+        if not math.isfinite(budget):
+            return math.inf
+        upper = self._bytes_per_pixel_bound()
+        if wanted * upper + PASS_SLACK <= budget:
+            return (budget - PASS_SLACK) / upper
+        return max(budget, 0.0) / self.bytes_per_pixel(budget)
+
+    def _fixed_plan(self, height: int, width: int) -> TilePlan:
+        side = int(self.tile)  # type: ignore[arg-type]
+        workable = max(4 * self.halo, self.multiple, self.min_size)
+        if side < workable:
+            self._note("tile", f"tile {side} cannot hold its {self.halo}-pixel halo on both sides and keep "
+                       f"as much as it recomputes: using {workable}-pixel tiles")
+            side = workable
         if height <= side and width <= side:
-            return None
-        if side <= self.overlap:
-            raise MicroGANError(f"tile {self.tile} must be larger than the overlap ({self.overlap} pixels)")
-        return min(side, height), min(side, width)
+            return whole(height, width)
+        self._exactness_note()
+        return fixed_grid(height, width, self.halo, self.multiple, max(self.min_size, self.multiple), side)
+
+    def plan(self, height: int, width: int, planes: int = 1, reserve: int = 0) -> TilePlan:
+        """Tiles for one image whose padded canvas is ``height x width`` (``planes`` images in a
+        pass: 3 for RGB restored per channel), ``reserve`` bytes held back for other work."""
+        if self.tile is None:
+            return whole(height, width)
+        if self.tile != "auto":
+            return self._fixed_plan(height, width)
+        halo = self.halo  # measured first (once): the budget must see what the measurement left behind
+        limit = self._pixel_limit(self._budget(reserve), planes * height * width) / planes
+        if height * width <= limit:
+            return whole(height, width)
+        self._exactness_note()
+        min_extent = max(self.min_size, self.multiple)
+        plan = plan_grid(height, width, halo, self.multiple, min_extent, int(limit))
+        if plan.tile_pixels > limit:
+            self._note("budget", f"max_memory {self.max_memory / 1e9:.2f} GB leaves no room for even the "
+                       "smallest tiles beside what the process already holds: using them anyway")
+        self._note(f"plan {height}x{width}", f"{width}x{height} canvas in {len(plan.cols)}x{len(plan.rows)} tiles of up to "
+                   f"{max(c.extent for c in plan.cols)}x{max(r.extent for r in plan.rows)} pixels "
+                   f"(+{100 * plan.overhead:.1f} % computed) within max_memory {self.max_memory / 1e9:.2f} GB")
+        return plan
 
     # ------------------------------------------------------------------ channels and values
 
@@ -185,20 +343,29 @@ class Enhancer:
                     "normalization expects: use the percentile normalizer (--normalize percentile)"
                 )
 
-    def _to_batch(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
-        """Images of one shape -> (N, C_model, H, W) in [-1, 1]. Gray images on an RGB model are
-        replicated to three channels; RGB images on a gray model (per_channel) become 3 images."""
+    def _planes(self, array: np.ndarray) -> int:
+        """Images one array becomes in a pass: 3 for RGB restored per channel by a gray model."""
+        return 3 if (self.channels == 1 and array.ndim == 3 and array.shape[2] == 3) else 1
+
+    def _to_batch(self, crops: Sequence[np.ndarray], bounds: Sequence[Tuple[float, float]]) -> np.ndarray:
+        """Crops of one shape -> (N, C_model, H, W) float32 in [-1, 1]. Gray crops on an RGB model
+        are replicated to three channels; RGB crops on a gray model (per_channel) become 3 planes."""
         planes = []
-        for array in arrays:
-            x = self.normalizer.normalize(array)
+        for crop, bound in zip(crops, bounds):
+            x = self.normalizer.normalize(crop, bound)
             x = x.reshape(x.shape[0], x.shape[1], -1).transpose(2, 0, 1)  # (C_img, H, W)
             if self.channels == 3 and x.shape[0] == 1:
                 x = np.repeat(x, 3, axis=0)
             planes.extend([x] if self.channels == 3 else list(x[:, None]))
-        return torch.from_numpy(np.stack(planes)).mul_(2).sub_(1)
+        batch = np.stack(planes)
+        batch *= 2
+        batch -= 1
+        return batch
 
-    def _from_batch(self, out: torch.Tensor, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
-        """(N, C_model, H, W) in [-1, 1] -> arrays shaped and typed like ``arrays``.
+    def _from_batch(
+        self, out: np.ndarray, likes: Sequence[np.ndarray], bounds: Sequence[Tuple[float, float]]
+    ) -> List[np.ndarray]:
+        """(N, C_model, H, W) in [-1, 1] -> arrays shaped and typed like ``likes`` (their kept part).
 
         A gray image restored by an RGB model comes back as the mean of the three output channels:
         its three inputs were equal, so no channel deserves luminance weighting over another.
@@ -206,17 +373,17 @@ class Enhancer:
         percentile normalizer's values may legitimately exceed its 0..1 bounds, and its
         denormalization clips to the sample type instead.
         """
-        if not torch.isfinite(out).all():  # clipping or casting would turn it into a black image
+        if not np.isfinite(out).all():  # clipping or casting would turn it into a black image
             raise MicroGANError(
                 "the model's output holds NaN or Inf values (non-finite weights, or an overflow: "
                 "try precision fp32 / --precision fp32)"
             )
-        if self.normalizer.name == "range":
-            out.clamp_(-1, 1)
-        values = out.add_(1).div_(2).numpy()  # in place: image-sized buffers add up on large fields
+        values = np.clip(out, -1, 1) if self.normalizer.name == "range" else out.copy()
+        values += 1
+        values /= 2
         results, i = [], 0
-        for array in arrays:
-            gray = array.ndim == 2 or array.shape[2] == 1
+        for like, bound in zip(likes, bounds):
+            gray = like.ndim == 2 or like.shape[2] == 1
             if self.channels == 3:
                 y = values[i].mean(axis=0, keepdims=True) if gray else values[i]
                 i += 1
@@ -225,83 +392,105 @@ class Enhancer:
                 y = values[i : i + n, 0]
                 i += n
             y = y.transpose(1, 2, 0)
-            y = y[:, :, 0] if array.ndim == 2 else y
-            results.append(self.normalizer.denormalize(y, array).astype(array.dtype, copy=False))
+            y = y[:, :, 0] if like.ndim == 2 else y
+            results.append(self.normalizer.denormalize(y, like, bound).astype(like.dtype, copy=False))
         return results
 
-    # ------------------------------------------------------------------ forward passes
+    # ------------------------------------------------------------------ passes
 
-    @torch.no_grad()
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Generator on a canvas already padded to its multiple: [-1, 1] float32 on the CPU.
-        (no_grad rather than inference_mode: the outputs are post-processed in place.)"""
-        with autocast(self.device, self.precision):
-            y = self.generator(x.to(self.device))
-        return y.float().cpu()
+    def _canvas(self, height: int, width: int) -> Tuple[np.ndarray, int, np.ndarray, int]:
+        """(row indices, rows padded before, column indices, columns padded before) of the padded canvas."""
+        rows, top = padding_index(torch.tensor(height), self.multiple, self.min_size)
+        cols, left = padding_index(torch.tensor(width), self.multiple, self.min_size)
+        return rows.numpy(), int(top), cols.numpy(), int(left)
 
-    def _forward_tiled(self, canvas: torch.Tensor, tile: Tuple[int, int], limit: Optional[int]) -> torch.Tensor:
-        """Blend tiles of ``tile`` = (height, width) over a padded canvas (module docstring)."""
-        count, channels, height, width = canvas.shape
-        overlap = self.overlap
-        context, ramp = split_overlap(overlap)
-        th, tw = tile
-        boxes = [
-            (r, c)
-            for r in tile_starts(height, th, overlap, self.multiple)
-            for c in tile_starts(width, tw, overlap, self.multiple)
-        ]
-        acc = torch.zeros(count, channels, height, width)
-        weight_sum = torch.zeros(height, width)
-        per_pass = max(1, limit // (th * tw * count)) if limit else 1
-        for first in range(0, len(boxes), per_pass):
-            chunk = boxes[first : first + per_pass]
-            batch = torch.cat([canvas[:, :, r : r + th, c : c + tw] for r, c in chunk])
-            out = self._forward(batch).view(len(chunk), count, channels, th, tw)
-            for k, (r, c) in enumerate(chunk):
-                wy = blend_window(th, r > 0, r + th < height, context, ramp)
-                wx = blend_window(tw, c > 0, c + tw < width, context, ramp)
-                w = torch.from_numpy(np.outer(wy, wx))
-                acc[:, :, r : r + th, c : c + tw] += out[k] * w
-                weight_sum[r : r + th, c : c + tw] += w
-        return acc.div_(weight_sum)
+    def _restore(self, arrays: Sequence[np.ndarray], reserve: int) -> List[np.ndarray]:
+        """Restore arrays of one shape and type together (one pass per tile of their canvas)."""
+        height, width = arrays[0].shape[:2]
+        rows, top, cols, left = self._canvas(height, width)
+        outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
+        held = reserve + sum(o.nbytes for o in outputs)  # outputs fill up page by page: count them now
+        planes = sum(self._planes(a) for a in arrays)
+        plan = self.plan(len(rows), len(cols), planes, held)
+        if len(arrays) > 1 and len(plan) > 1:
+            return [out for a in arrays for out in self._restore([a], reserve)]
+        bounds = [self.normalizer.bounds(a) for a in arrays]
+        observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None
+        with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
+            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left)
+        if observe and meter.growth is not None:
+            self._learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
+        return outputs
 
-    def _run(self, x: torch.Tensor, limit: Optional[int]) -> torch.Tensor:
-        """(N, C, H, W) in [-1, 1] -> same, whole or tiled as ``tile`` and the budget decide."""
-        canvas, pads = pad_to_multiple(x, self.multiple, self.min_size)
-        tile = self.tile_shape(canvas.shape[-2], canvas.shape[-1], canvas.shape[0], limit)
-        if tile is None:
-            return crop(self._forward(canvas), pads)
-        return crop(self._forward_tiled(canvas, tile, limit), pads)
+    def _learn_bytes_per_pixel(self, growth: int, pixels: int) -> None:
+        """Replace the probe's bytes per pixel with what real tiles of this plan took (the probe is
+        smaller than a tile, and a backend's fixed costs and layout differ with size), so the next
+        plan uses the budget as measured. Only ever from a whole tiled image, several passes."""
+        observed = growth / max(pixels, 1)
+        if observed > 1.0 and self._measured_bpp is not None:
+            self._measured_bpp = observed
+            key = f"memory|{self.digest}|{self.backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
+            calibrate.remember(key, {"bytes_per_pixel": observed, "tile_pixels": pixels})
 
-    def _padded(self, size: int) -> int:
-        return padded_size(size, self.multiple, self.min_size)
+    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int) -> None:
+        """Run every tile of ``plan`` and write its kept part into ``outputs``."""
+        height, width = arrays[0].shape[:2]
+        for r, c in plan:
+            # kept part, clipped to the image (padding is computed but never written back)
+            r0, r1 = max(r.keep_start, top), min(r.keep_stop, top + height)
+            c0, c1 = max(c.keep_start, left), min(c.keep_stop, left + width)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            index = np.ix_(rows[r.start : r.stop], cols[c.start : c.stop])
+            crops = [a[index] for a in arrays]
+            for hook in self.pass_hooks:
+                hook()
+            y = self.backend(self._to_batch(crops, bounds))
+            y = y[:, :, r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start]
+            likes = [crop[r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start] for crop in crops]
+            for out, piece in zip(outputs, self._from_batch(y, likes, bounds)):
+                out[r0 - top : r1 - top, c0 - left : c1 - left] = piece
+            if len(plan) > 1:
+                del y, crops, likes
+                release_free_memory()  # so the next tile finds the room the plan counted on
 
     # ------------------------------------------------------------------ public API
 
-    def enhance(self, array: np.ndarray) -> np.ndarray:
-        """Restore one image; the result has its shape and sample type."""
-        self.check(array)
-        return self._from_batch(self._run(self._to_batch([array]), self._limit()), [array])[0]
+    def prepare(self, pixels: int = 0) -> None:
+        """Take now the measurements a run will need (the backend race; the memory per pixel when
+        an image of ``pixels`` pixels may need tiles), rather than while other threads work."""
+        self.backend
+        if self.tile is not None:
+            self.halo
+        if self.tile == "auto" and pixels:
+            self._pixel_limit(self._budget(0), pixels)
 
-    def enhance_batch(self, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
-        """Restore many images, running images of equal shape and type together in batches as
+    def enhance(self, array: np.ndarray, reserve: int = 0) -> np.ndarray:
+        """Restore one image; the result has its shape and sample type. ``reserve``: bytes other
+        work of this process will hold meanwhile (images being read or written)."""
+        self.check(array)
+        return self._restore([array], reserve)[0]
+
+    def enhance_batch(self, arrays: Sequence[np.ndarray], reserve: int = 0) -> List[np.ndarray]:
+        """Restore many images, running images of equal shape and type together in passes as
         large as the memory budget allows (images too large for one pass are tiled one by one)."""
         for array in arrays:
             self.check(array)
-        budget = self.max_pixels()  # batches always respect memory, even when tiling is off
-        limit = budget if self.tile == "auto" else None
         groups: Dict[Tuple[Any, ...], List[int]] = {}
         for i, array in enumerate(arrays):
             groups.setdefault((array.shape, array.dtype.str), []).append(i)
         results: List[Optional[np.ndarray]] = [None] * len(arrays)
         for indices in groups.values():
-            shape = arrays[indices[0]].shape
-            planes = 3 if (self.channels == 1 and len(shape) == 3 and shape[2] == 3) else 1
-            pixels = self._padded(shape[0]) * self._padded(shape[1]) * planes
-            per_pass = max(1, budget // pixels)
-            for first in range(0, len(indices), per_pass):
-                chunk = indices[first : first + per_pass]
-                items = [arrays[i] for i in chunk]
-                for i, y in zip(chunk, self._from_batch(self._run(self._to_batch(items), limit), items)):
+            first = arrays[indices[0]]
+            pixels = self._padded(first.shape[0]) * self._padded(first.shape[1]) * self._planes(first)
+            out_bytes = sum(arrays[i].nbytes for i in indices)
+            limit = self._pixel_limit(self._budget(reserve + out_bytes), pixels * len(indices))
+            per_pass = len(indices) if math.isinf(limit) else max(1, int(limit // pixels))
+            for start in range(0, len(indices), per_pass):
+                chunk = indices[start : start + per_pass]
+                for i, y in zip(chunk, self._restore([arrays[i] for i in chunk], reserve)):
                     results[i] = y
         return results  # type: ignore[return-value]
+
+    def _padded(self, size: int) -> int:
+        return padded_size(size, self.multiple, self.min_size)

@@ -1,109 +1,132 @@
-"""Tile geometry: where tiles start, how large they are, and how neighbours blend.
+"""Exact tiles: where tiles start and stop, which part of each is kept, and how many to use.
 
-A tile's output is only trusted ``context`` pixels away from a tile edge that lies inside the image
-(beyond that the generator's zero padding leaks in); across the next ``ramp`` pixels a raised-cosine
-weight hands over to the neighbour (:func:`blend_window`). Tiles start at multiples of the
-generator's stride so pooling grids line up with the whole-image pass, and the last tile ends at the
-border instead of sticking out (:func:`tile_starts`). :func:`plan_tiles` picks the grid of
-(rectangular) tiles that fits a pixel budget and re-computes the fewest overlapping pixels.
+A tile is computed on its part of the image plus a ``halo`` of context on every side that lies
+inside the image, and only its centre (its *core*) is kept. With the halo at least the generator's
+tile margin (:func:`microgan.core.geometry.receptive_field`) and every tile starting and ending on
+the generator's stride grid, each kept pixel sees exactly what it sees in the whole-image pass, so
+tiled output equals whole-image output (up to floating-point summation order): nothing is
+blended and nothing is computed twice except the halos.
+
+Cores partition the canvas at multiples of the stride, the edge tiles' cores longer by one halo
+so that every tile has the same extent (:func:`axis_spans`). Along an axis of ``L`` pixels cut into
+``n`` tiles the pixels computed are ``L + 2 * halo * (n - 1)``, so the grid that computes the fewest
+pixels within a per-pass pixel budget is the one with the fewest cuts that fits
+(:func:`plan_grid`).
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
-import numpy as np
-
-#: Width of the raised-cosine hand-over between tiles (the rest of the overlap is context).
-DEFAULT_RAMP = 32
-#: Overlap used when the receptive field is unbounded (global normalization layers).
-FALLBACK_OVERLAP = 96
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Tuple
 
 
-def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> List[int]:
-    """Start offsets of tiles of ``tile`` pixels covering ``length`` pixels.
+@dataclass(frozen=True)
+class Span:
+    """One tile along one axis, in canvas coordinates: computed ``start:stop``, kept ``keep_start:keep_stop``."""
 
-    Steps are rounded down to ``multiple`` (pooling grids stay aligned; overlaps grow, never
-    shrink) and the last tile is pushed back to end at the border instead of sticking out.
+    start: int
+    stop: int
+    keep_start: int
+    keep_stop: int
+
+    @property
+    def extent(self) -> int:
+        return self.stop - self.start
+
+
+def axis_spans(length: int, count: int, halo: int, multiple: int) -> Optional[List[Span]]:
+    """``count`` tiles over ``length`` pixels (a multiple of ``multiple``, like ``halo``), all of
+    the same extent; None when the cores would be shorter than one stride.
+
+    Cores are cut so that core plus halos come out about equal; then every tile takes the largest
+    of those extents, a tile whose window would cross the border sliding back inside (a few pixels
+    more context). One shape for all tiles lets a backend plan a pass once and reuse it.
     """
-    if length <= tile:
-        return [0]
-    step = max(multiple, (tile - overlap) // multiple * multiple)
-    return list(range(0, length - tile, step)) + [length - tile]
+    if count == 1:
+        return [Span(0, length, 0, length)]
+    step = (length - 2 * halo) / count
+    cuts = [0] + [int(round((halo + k * step) / multiple)) * multiple for k in range(1, count)] + [length]
+    if any(b - a < multiple for a, b in zip(cuts, cuts[1:])):
+        return None
+    extent = max(min(b + halo, length) - max(a - halo, 0) for a, b in zip(cuts, cuts[1:]))
+    spans = []
+    for a, b in zip(cuts, cuts[1:]):
+        start = min(max(a - halo, 0), length - extent)
+        spans.append(Span(start, start + extent, a, b))
+    return spans
 
 
-def _tile_count(length: int, tile: int, overlap: int, multiple: int) -> int:
-    """``len(tile_starts(...))`` without building the list."""
-    if length <= tile:
-        return 1
-    step = max(multiple, (tile - overlap) // multiple * multiple)
-    return -(-(length - tile) // step) + 1
+def _axis_options(length: int, halo: int, multiple: int, min_extent: int) -> List[Tuple[int, List[Span]]]:
+    """(count, spans) for every useful tile count along one axis: each extent strictly smaller
+    than with one tile fewer, none shorter than ``min_extent``."""
+    options = [(1, [Span(0, length, 0, length)])]
+    count = 2
+    while True:
+        spans = axis_spans(length, count, halo, multiple)
+        if spans is None or min(s.extent for s in spans) < min_extent:
+            return options
+        if max(s.extent for s in spans) < max(s.extent for s in options[-1][1]):
+            options.append((count, spans))
+        count += 1
 
 
-def fit_tile(length: int, count: int, overlap: int, multiple: int) -> int:
-    """Smallest tile length (a multiple of ``multiple``) that covers ``length`` with ``count`` tiles."""
-    if count <= 1:
-        return length
-    side = -(-(length + (count - 1) * overlap) // count)
-    side = -(-side // multiple) * multiple
-    while side < length and _tile_count(length, side, overlap, multiple) > count:
-        side += multiple
-    return min(side, length)
+@dataclass(frozen=True)
+class TilePlan:
+    """A grid of exact tiles over a padded canvas (a single tile: the whole canvas)."""
+
+    rows: List[Span]
+    cols: List[Span]
+
+    def __iter__(self) -> Iterator[Tuple[Span, Span]]:
+        return ((r, c) for r in self.rows for c in self.cols)
+
+    def __len__(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    @property
+    def tile_pixels(self) -> int:
+        """Pixels of the largest tile: what one pass must hold."""
+        return max(r.extent for r in self.rows) * max(c.extent for c in self.cols)
+
+    @property
+    def computed_pixels(self) -> int:
+        return sum(r.extent for r in self.rows) * sum(c.extent for c in self.cols)
+
+    @property
+    def overhead(self) -> float:
+        """Computed pixels over canvas pixels, minus one (0.0 for a whole-image pass)."""
+        return self.computed_pixels / (self.rows[-1].stop * self.cols[-1].stop) - 1.0
 
 
-def plan_tiles(height: int, width: int, pixels: int, overlap: int, multiple: int, floor: int) -> Tuple[int, int]:
-    """Tile (height, width) of at most ``pixels`` pixels that computes the fewest pixels in all.
+def whole(height: int, width: int) -> TilePlan:
+    return TilePlan([Span(0, height, 0, height)], [Span(0, width, 0, width)])
 
-    Largest-square tiles can waste a lot (a 4096x3072 field under a 2600-px limit would run as
-    four 2600x2600 tiles, 2.2x its area); instead grids of ny x nx tiles are tried, each with the
-    smallest tiles that cover it, and the cheapest that fits wins. For a given ny the fewest
-    columns that fit are best (each extra column re-computes an overlap), so one search per row
-    count suffices. Tiles are never shorter than ``floor`` (overlap + stride) unless the image is.
-    """
 
-    def options(length: int) -> List[Tuple[int, int]]:
-        found, count = [(1, length)], 2
-        while found[-1][1] > floor:
-            side = fit_tile(length, count, overlap, multiple)
-            if side < floor:
+def plan_grid(height: int, width: int, halo: int, multiple: int, min_extent: int, max_pixels: int) -> TilePlan:
+    """The grid whose largest tile fits ``max_pixels`` and that computes the fewest pixels in all
+    (ties: fewer tiles). When not even the smallest tiles fit, the smallest tiles."""
+    rows = _axis_options(height, halo, multiple, min_extent)
+    cols = _axis_options(width, halo, multiple, min_extent)
+    best: Optional[Tuple[Tuple[int, int], TilePlan]] = None
+    for ny, row_spans in rows:
+        th = max(s.extent for s in row_spans)
+        for nx, col_spans in cols:  # the fewest columns that fit are the cheapest for this row count
+            if th * max(s.extent for s in col_spans) <= max_pixels:
+                plan = TilePlan(row_spans, col_spans)
+                key = (plan.computed_pixels, ny * nx)
+                if best is None or key < best[0]:
+                    best = (key, plan)
                 break
-            found.append((count, side))
-            count += 1
-        return found
-
-    columns = options(width)  # tile widths shrink as the count grows
-    best: Optional[Tuple[int, int, int, int]] = None
-    for ny, th in options(height):
-        lo, hi = 0, len(columns)  # first column count whose width fits pixels // th
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if columns[mid][1] * th <= pixels:
-                hi = mid
-            else:
-                lo = mid + 1
-        if lo < len(columns):
-            nx, tw = columns[lo]
-            key = (ny * nx * th * tw, ny * nx, th, tw)
-            best = key if best is None or key < best else best
-    if best is None:  # not even the smallest tiles fit the budget: use them anyway
-        return min(height, floor), min(width, floor)
-    return best[2], best[3]
+    return best[1] if best is not None else TilePlan(rows[-1][1], cols[-1][1])
 
 
-def blend_window(size: int, left_inside: bool, right_inside: bool, context: int, ramp: int) -> np.ndarray:
-    """1-D tile weight: 0 within ``context`` of an edge that lies inside the image, then a
-    raised-cosine rise over ``ramp`` pixels, 1 elsewhere. Edges on the image border weigh fully."""
-    pos = np.arange(size, dtype=np.float64)
-    dist = np.full(size, np.inf)
-    if left_inside:
-        dist = np.minimum(dist, pos)
-    if right_inside:
-        dist = np.minimum(dist, size - 1 - pos)
-    rise = np.clip((dist - context + 0.5) / max(ramp, 1), 0.0, 1.0)
-    return (np.sin(rise * np.pi / 2) ** 2).astype(np.float32)
+def fixed_grid(height: int, width: int, halo: int, multiple: int, min_extent: int, side: int) -> TilePlan:
+    """The fewest tiles of at most ``side`` x ``side`` pixels (halo included) along each axis."""
 
+    def fewest(length: int) -> List[Span]:
+        options = _axis_options(length, halo, multiple, min_extent)
+        for _, spans in options:
+            if max(s.extent for s in spans) <= side:
+                return spans
+        return options[-1][1]
 
-def split_overlap(overlap: int) -> Tuple[int, int]:
-    """(context, ramp) of an overlap: the ramp is its central part (at most DEFAULT_RAMP pixels),
-    the context the rest on either side. Exactness needs ``context >= receptive radius``."""
-    ramp = max(1, min(DEFAULT_RAMP, overlap // 2))
-    return max(overlap - ramp, 0) // 2, ramp
+    return TilePlan(fewest(height), fewest(width))

@@ -6,9 +6,10 @@ image is restored by :meth:`microgan.infer.Enhancer.enhance`, the same call ``mi
 makes, so the plugin never computes anything the command line would not. An alpha channel is
 carried over unchanged.
 
-Cancelling: :func:`restore_planes` is a generator that yields after every image, and a forward
-pre-hook on the generator network (plain PyTorch API) raises :class:`Cancelled` before the next
-network pass once ``cancel`` is set, so a cancel also stops a large image between two of its tiles.
+Cancelling: :func:`restore_planes` is a generator that yields after every image, and a hook the
+Enhancer calls before every network pass (``Enhancer.pass_hooks``, whichever backend runs the
+network: PyTorch or ONNX Runtime) raises :class:`Cancelled` once ``cancel`` is set, so a cancel also
+stops a large image between two of its tiles.
 """
 from __future__ import annotations
 
@@ -50,18 +51,18 @@ def split_planes(data: Any, rgb: bool) -> Tuple[np.ndarray, Tuple[int, ...], np.
 
 
 @contextmanager
-def stoppable(network: Any, cancel: threading.Event) -> Iterator[None]:
-    """Raise :class:`Cancelled` at the next pass of ``network`` after ``cancel`` is set."""
+def stoppable(enhancer: Any, cancel: threading.Event) -> Iterator[None]:
+    """Raise :class:`Cancelled` at the ``enhancer``'s next network pass after ``cancel`` is set."""
 
-    def check(_module: Any, _inputs: Any) -> None:
+    def check() -> None:
         if cancel.is_set():
             raise Cancelled()
 
-    handle = network.register_forward_pre_hook(check)
+    enhancer.pass_hooks.append(check)
     try:
         yield
     finally:
-        handle.remove()
+        enhancer.pass_hooks.remove(check)
 
 
 def restore_planes(
@@ -74,7 +75,7 @@ def restore_planes(
     for plane in planes:
         enhancer.check(plane)
     restored = np.empty_like(planes)
-    with stoppable(enhancer.generator, cancel):
+    with stoppable(enhancer, cancel):
         for i, plane in enumerate(planes):
             if cancel.is_set():
                 raise Cancelled()

@@ -31,10 +31,11 @@ CHECK_SIZES: Tuple[Tuple[int, int], ...] = ((1, 1), (9, 5), (31, 64), (70, 23), 
 TOLERANCE = 1e-3
 
 
-def _padding_index(n: torch.Tensor, multiple: int, min_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def padding_index(n: torch.Tensor, multiple: int, min_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """Source indices that pad an axis of ``n`` pixels as ``archs.padding.pad_to_multiple`` does
     (split evenly, reflect, replicate where the larger pad is not smaller than ``n``), and the
-    number of pixels added before the image."""
+    number of pixels added before the image. Inference pads numpy images with the same indices
+    (``padding_index(torch.tensor(n), ...)``), so every implementation shares one rule."""
     target = (torch.clamp(n, min=min_size) + (multiple - 1)) // multiple * multiple
     extra = target - n
     before = extra // 2
@@ -49,11 +50,12 @@ def _padding_index(n: torch.Tensor, multiple: int, min_size: int) -> Tuple[torch
 
 
 class ExportWrapper(nn.Module):
-    """Traceable pad -> generator -> crop -> clip, equal to ``Enhancer``'s whole-image pass."""
+    """Traceable pad -> generator -> crop -> clip (``clip``), equal to ``Enhancer``'s whole-image pass."""
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: nn.Module, clip: bool = True) -> None:
         super().__init__()
         self.generator = generator
+        self.clip = clip
         self.multiple, self.min_size = size_multiple(generator)
 
     def unclipped(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,13 +64,14 @@ class ExportWrapper(nn.Module):
         # under tracing the sizes are tensors (recorded), in eager mode ints
         height = torch.as_tensor(x.shape[2])
         width = torch.as_tensor(x.shape[3])
-        rows, top = _padding_index(height, self.multiple, self.min_size)
-        cols, left = _padding_index(width, self.multiple, self.min_size)
+        rows, top = padding_index(height, self.multiple, self.min_size)
+        cols, left = padding_index(width, self.multiple, self.min_size)
         y = self.generator(x.index_select(2, rows).index_select(3, cols))
         return y[:, :, top : top + height, left : left + width]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.unclipped(x).clamp(-1.0, 1.0)
+        y = self.unclipped(x)
+        return y.clamp(-1.0, 1.0) if self.clip else y
 
 
 def _example(channels: int, multiple: int, min_size: int) -> torch.Tensor:
@@ -110,7 +113,8 @@ def check_export(
         for h, w in sizes:
             x = torch.rand(2, channels, h, w, generator=gen) * 2 - 1
             raw = wrapper.unclipped(x) if isinstance(wrapper, ExportWrapper) else wrapper(x)
-            expected = raw.clamp(-1.0, 1.0)
+            clip = not isinstance(wrapper, ExportWrapper) or wrapper.clip
+            expected = raw.clamp(-1.0, 1.0) if clip else raw
             got = run(x)
             if tuple(got.shape) != tuple(expected.shape):
                 raise MicroGANError(f"{name}: exported model returned {tuple(got.shape)} for {tuple(x.shape)}")
@@ -144,8 +148,12 @@ def export_generator(
     opset: int = 17,
     meta: Optional[Mapping[str, Any]] = None,
     check_sizes: Sequence[Tuple[int, int]] = CHECK_SIZES,
+    clip: bool = True,
 ) -> Dict[str, float]:
     """Write ``generator`` (CPU, fp32) as ``fmt`` to ``path``; return the parity errors per size.
+
+    ``clip``: clip the output to [-1, 1] in the graph (the deployment contract); inference asks
+    for the raw output and clips where its normalizer says so.
 
     The graph is written to a temporary file beside ``path`` and checked there; only a checked graph
     is renamed to ``path``. Raises :class:`MicroGANError` when the exported model disagrees with
@@ -160,7 +168,7 @@ def export_generator(
     path = Path(path)
     generator = generator.cpu().float().eval()
     channels = model_channels(generator, meta)
-    wrapper = ExportWrapper(generator).eval()
+    wrapper = ExportWrapper(generator, clip).eval()
     if has_global_normalization(generator):
         check_sizes = [size for size in check_sizes if min(size) > 1]
     errors: Dict[str, float] = {}
