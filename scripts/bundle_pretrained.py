@@ -28,6 +28,30 @@ from microgan.core.provenance import training_of
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/microgan/weights/microgan-bccd.safetensors"
 
 
+def lineage(meta: dict) -> list:
+    """Every training stage that made the weights, oldest first: a fine-tuned run (``--init-from``)
+    started from another checkpoint, whose local path means nothing to a user, so each stage's
+    recipe (config name, steps, degradation, data) is copied in while the files still exist."""
+    stages = []
+    while meta:
+        config = meta.get("config") or {}
+        data = meta.get("training_data") or {}
+        stages.append({
+            "config": config.get("name"),
+            "training": training_of(meta),
+            "degradation": (config.get("data") or {}).get("degradation"),
+            "data": [((f.get("source") or {}).get("type"), f.get("crops")) for f in data.get("folders", [])]
+                    or None,
+            "crops": data.get("crops"),
+        })
+        start = meta.get("init_from") or {}
+        path = start.get("path")
+        meta = load_checkpoint(path, generator_only=True).meta if path and Path(path).is_file() else {}
+        if start and not meta:
+            stages.append({"config": start.get("name"), "step": start.get("step"), "note": "recorded by name only"})
+    return stages[::-1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="training run folder or checkpoint")
@@ -42,6 +66,9 @@ def main() -> int:
     keep = ("config", "step", "epoch", "metrics", "best_psnr", "training_data", "init_from")  # training_data: the leak check
     meta = {k: v for k, v in ckpt.meta.items() if k in keep}
     meta["training"] = training_of(ckpt.meta)  # how it was trained: L1 alone or GAN (core.provenance)
+    meta["lineage"] = lineage(ckpt.meta)
+    if isinstance(meta.get("init_from"), dict):  # a path on the machine that trained it means nothing elsewhere
+        meta["init_from"] = {k: v for k, v in meta["init_from"].items() if k in ("name", "step")}
     meta["bundle"] = {"source": source.name, "weights_dtype": "float16"}
     ckpt.meta = meta
     save_checkpoint(args.out, ckpt, weights_dtype=torch.float16)

@@ -23,7 +23,7 @@ def _run(enhancer, data, rgb, cancel=None):
 
 
 def test_bundled_models_are_listed() -> None:
-    assert "microgan-bccd" in bundled_models()
+    assert {"microgan-bccd", "microgan-blind"} <= set(bundled_models())
 
 
 def test_rgba_stack_keeps_shape_type_and_alpha(tmp_path: Path, save_tiny_generator) -> None:

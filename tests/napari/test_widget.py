@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import microgan
+from microgan.core.checkpoint import BUNDLED_DEFAULT
 from microgan.data.samples import blurred_bccd_field
 from microgan.infer import Enhancer
 
@@ -55,13 +56,13 @@ def test_restores_an_rgb_layer_aligned_with_its_input(viewer, qtbot) -> None:
     crop = np.ascontiguousarray(blurred_bccd_field()[150:246, 130:250])  # 96 x 120, the white cell
     layer = viewer.add_image(crop, name="smear", scale=(0.5, 0.5), translate=(10.0, 4.0))
     widget = _dock(viewer)
-    assert widget.image.value is layer and widget.model.value == "microgan-bccd"
+    assert widget.image.value is layer and widget.model.value == BUNDLED_DEFAULT
     assert widget.checkpoint.native.isHidden()
     _restore(qtbot, widget)
 
     assert [lay.name for lay in viewer.layers] == ["smear", "smear (MicroGAN)"], widget.status.value
     restored = viewer.layers[-1]
-    expected = microgan.load("microgan-bccd", device="cpu", precision="fp32").enhance(crop)
+    expected = microgan.load(BUNDLED_DEFAULT, device="cpu", precision="fp32").enhance(crop)
     assert restored.data.dtype == np.uint8 and restored.rgb
     np.testing.assert_array_equal(restored.data, expected)
     np.testing.assert_array_equal(restored.scale, layer.scale)

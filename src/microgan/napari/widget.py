@@ -19,6 +19,7 @@ from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
+from microgan.core.checkpoint import BUNDLED_DEFAULT
 from microgan.errors import MicroGANError
 from microgan.napari.restore import Cancelled, bundled_models, restore_planes
 
@@ -41,7 +42,9 @@ class RestoreWidget(Container):
     def __init__(self, napari_viewer: Any) -> None:
         self.viewer = napari_viewer
         self.image = ComboBox(label="image", choices=self._image_layers)
-        self.model = ComboBox(label="model", choices=bundled_models() + [FILE_CHOICE])
+        models = bundled_models()
+        self.model = ComboBox(label="model", choices=models + [FILE_CHOICE],
+                              value=BUNDLED_DEFAULT if BUNDLED_DEFAULT in models else None)
         self.checkpoint = FileEdit(label="checkpoint", mode="r", filter="*.safetensors", visible=False)
         self.device = ComboBox(label="device", choices=_devices(), value="auto")
         self.precision = ComboBox(label="precision", choices=list(PRECISIONS), value="auto",
