@@ -67,6 +67,10 @@ def main() -> int:
     meta = {k: v for k, v in ckpt.meta.items() if k in keep}
     meta["training"] = training_of(ckpt.meta)  # how it was trained: L1 alone or GAN (core.provenance)
     meta["lineage"] = lineage(ckpt.meta)
+    if len(meta["lineage"]) > 1:  # "fine-tuned from" names every earlier stage, not a run's config name
+        meta["training"]["started_from"] = " -> ".join(
+            f"{stage['config']} ({(stage.get('training') or {}).get('steps', stage.get('step'))} steps)"
+            for stage in meta["lineage"][:-1])
     if isinstance(meta.get("init_from"), dict):  # a path on the machine that trained it means nothing elsewhere
         meta["init_from"] = {k: v for k, v in meta["init_from"].items() if k in ("name", "step")}
     meta["bundle"] = {"source": source.name, "weights_dtype": "float16"}

@@ -16,7 +16,7 @@ from microgan.core.metrics import psnr
 from microgan.core.checkpoint import BUNDLED_DIR, BUNDLED_DEFAULT, load_checkpoint
 
 
-BUNDLED = ("microgan-bccd", "microgan-blind")
+BUNDLED = ("microgan-bccd", "microgan-blind", "microgan-bccd-gan")
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -46,6 +46,15 @@ def test_microgan_bccd_says_it_is_the_l1_trained_generator() -> None:
     # the name microgan-bccd stays (users refer to it); its metadata says it never saw a critic
     training = microgan.load("microgan-bccd", device="cpu").meta["training"]
     assert training["objective"] == "l1" and training["adversarial_steps"] == 0 and training["pixel_steps"] == 12000
+
+
+def test_the_gan_model_records_its_adversarial_phase() -> None:
+    meta = microgan.load("microgan-bccd-gan", device="cpu").meta
+    training = meta["training"]
+    assert training["objective"] == "gan" and training["critic"] == "gap"
+    assert training["adversarial_steps"] == 600 and training["critic_warmup_steps"] == 200
+    assert training["loss_weights"] == {"adversarial": 0.1, "perceptual": 1.0, "pixel": 100.0}
+    assert [stage["config"] for stage in meta["lineage"]] == ["microgan-bccd", "microgan-bccd-gan"]
 
 
 # measured on these 8 crops (2026-11-30): microgan-bccd +5.34 dB mean (+3.99 worst) on the paper's clean blur and

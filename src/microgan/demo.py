@@ -71,7 +71,7 @@ class DemoConfig:
     images: int = 12  # BCCD test images segmented
     val_images: int = 3  # BCCD validation images segmented (baseline tuning, training validation)
     train_images: int = 48  # BCCD training images segmented (train only)
-    limit: Optional[int] = 24  # test crops scored, evenly spread (None: all)
+    limit: Optional[int] = 16  # test crops scored, evenly spread (None: all): 3 models x 2 cases within a minute
     tune_limit: int = 8  # validation crops Richardson-Lucy is tuned on
     model: Optional[Path] = None  # checkpoint or run folder; None: the bundled model
     train: bool = False
