@@ -15,9 +15,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, List, Sequence
+from typing import List, Sequence
 
 import torch.distributed as dist
+
+from microgan.core.ranks import RankPosition
 
 #: How long a rank waits for the others at the final gather: as long as the slowest share of a
 #: large batch may take. A rank that dies ends the whole job through torchrun long before.
@@ -25,37 +27,10 @@ GATHER_TIMEOUT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
-class Ranks:
-    """Where this process sits among the ranks of a run."""
+class Ranks(RankPosition):
+    """Where this process sits among the ranks of a run, and which local device it uses."""
 
-    rank: int = 0
-    world_size: int = 1
     local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0 plans the work and prints the summary."""
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
-
-    def broadcast(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every rank (picklable)."""
-        if not self.distributed:
-            return obj
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def gather(self, obj: Any) -> List[Any]:
-        """``obj`` from every rank, in rank order, on every rank."""
-        if not self.distributed:
-            return [obj]
-        out: List[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
 
 
 def join() -> Ranks:

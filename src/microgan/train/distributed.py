@@ -12,31 +12,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, List, Sequence
+from typing import List, Sequence
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from microgan.core.device import resolve_device
+from microgan.core.ranks import RankPosition
 
 
 @dataclass(frozen=True)
-class DistContext:
-    """Where this process sits: its rank among ``world_size`` and the device it trains on."""
+class DistContext(RankPosition):
+    """Where this process sits and the device it trains on."""
 
-    rank: int
-    world_size: int
     device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0 logs, validates and writes checkpoints."""
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
 
     def any_flags(self, flags: Sequence[bool]) -> List[bool]:
         """Each flag OR-ed over all ranks (one small all-reduce), so every rank takes the same
@@ -46,18 +36,6 @@ class DistContext:
         t = torch.tensor([float(f) for f in flags], device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return [bool(v) for v in t.tolist()]
-
-    def gather(self, obj: Any) -> List[Any]:
-        """``obj`` from every rank, in rank order (picklable Python objects)."""
-        if not self.distributed:
-            return [obj]
-        out: List[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj)
-        return out
-
-    def barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
 
 
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistContext:
