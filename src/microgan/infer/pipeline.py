@@ -113,11 +113,11 @@ def _restore(enhancer, ready: Sequence[Tuple[Job, Image]], reserve: int) -> list
     except (MicroGANError, RuntimeError, ValueError):
         pass
     outputs: list = []
-    for array in arrays:
+    for job, image in ready:
         try:
-            outputs.append(enhancer.enhance(array, reserve=reserve))
+            outputs.append(enhancer.enhance(image.array, reserve=reserve))
         except Exception as exc:  # noqa: BLE001 - names the culprit, saves the others
-            outputs.append(failure_reason(exc, Path()))
+            outputs.append(failure_reason(exc, job.src))
     return outputs
 
 
