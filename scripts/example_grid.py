@@ -6,7 +6,9 @@ the pixels are the method's own), captioned with the crop's PSNR and HF ratio.
         --model l1=microgan-bccd --model gan=microgan-bccd-gan --baselines wiener -o docs/gan-examples.png
 
 Rows are evenly spaced over the split's sorted ids (as `microgan evaluate --limit` picks them), or the
-ids given with ``--ids``. Baselines are tuned on 24 validation crops, as `microgan evaluate` does.
+ids given with ``--ids``. Baselines are tuned on 24 validation crops, as `microgan evaluate` does, and
+are told the exact PSF. ``--degradation`` makes the inputs from the sharp crops as `microgan evaluate
+--degradation` does (seeded per crop, so the figure shows the crops the report scored).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import numpy as np
 from microgan.core.metrics import hf_ratio, psnr
 from microgan.data.manifest import read_manifest
 from microgan.evaluate.pipeline import tuned_baselines
-from microgan.evaluate.runner import Method, load_pair, model_method, restore_examples, select
+from microgan.evaluate.runner import CropSource, Method, model_method, restore_examples, select
 
 
 def centre(array: np.ndarray, side: int) -> np.ndarray:
@@ -45,6 +47,7 @@ def main() -> int:
     ap.add_argument("--ids", nargs="*", help="crop ids to show instead of evenly spaced ones")
     ap.add_argument("--model", action="append", default=[], metavar="NAME=MODEL", help="repeatable")
     ap.add_argument("--baselines", nargs="*", default=["wiener"])
+    ap.add_argument("--degradation", metavar="NAME|SPEC", help="make the inputs with this fixed degradation")
     ap.add_argument("--window", type=int, default=48, help="side of the zoomed centre window, px")
     ap.add_argument("--zoom", type=int, default=4)
     ap.add_argument("-o", "--out", required=True, type=Path)
@@ -55,7 +58,13 @@ def main() -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from microgan.data.degrade.presets import parse_degradation_text
+
+    degradation = parse_degradation_text(args.degradation) if args.degradation else None
+    if degradation is not None and not degradation.fixed:
+        ap.error(f"--degradation {args.degradation}: a figure needs a fixed degradation (no [low, high] ranges)")
     records = read_manifest(args.data)
+    source = CropSource(args.data, degradation)
     if args.ids:
         wanted = set(args.ids)
         rows = [r for r in records if r.id in wanted]
@@ -67,9 +76,9 @@ def main() -> int:
         methods.append(model_method(name, Path(ref or name)))
     if args.baselines:
         val = select(records, "val", 24)
-        baselines, _ = tuned_baselines(args.data, val, args.baselines, "val")
+        baselines, _ = tuned_baselines(source, val, args.baselines, "val")
         methods += baselines
-    images: Dict[str, Dict[str, np.ndarray]] = restore_examples(args.data, rows, methods)
+    images: Dict[str, Dict[str, np.ndarray]] = restore_examples(source, rows, methods)
 
     columns = ["LR"] + [m.name for m in methods] + ["HR"]
     fig, axes = plt.subplots(len(rows), len(columns), figsize=(1.9 * len(columns), 2.1 * len(rows)), squeeze=False)
@@ -87,7 +96,8 @@ def main() -> int:
             if i == 0:
                 ax.set_title("input" if col == "LR" else col, fontsize=9)
         axes[i, 0].set_ylabel(f"{record.id}\n{hr.shape[1]}x{hr.shape[0]} px", fontsize=7)
-    fig.suptitle(f"centre {args.window}x{args.window} px at {args.zoom}x; PSNR and HF ratio of the whole crop", fontsize=9)
+    shown = f"{args.degradation}; " if args.degradation else ""
+    fig.suptitle(f"{shown}centre {args.window}x{args.window} px at {args.zoom}x; PSNR and HF ratio of the whole crop", fontsize=9)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=100)

@@ -18,7 +18,7 @@ def test_grid_has_a_panel_per_crop_and_method(tmp_path: Path, tiny_prepared: Pat
     out = tmp_path / "grid.png"
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--data", str(tiny_prepared), "--split", "test", "--rows", "2",
-         "--model", f"tiny={model}", "--baselines", "wiener", "--window", "16", "--zoom", "2", "-o", str(out)],
+         "--model", f"tiny={model}", "--baselines", "wiener", "--degradation", "paper+noise:0.01", "--window", "16", "--zoom", "2", "-o", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
