@@ -9,8 +9,9 @@ critic-only warm-up steps, 2 critic steps per generator step); MicroGAN-FS adds
 ``critic.type=fc critic.input_size=128 data.resize_to=128``, so the critic and the training crops'
 geometry are the only difference. The two trainings run *at the same time*, one thread each, so they
 share the machine's load and the wall-clock budget is fair on a shared CPU. Each is evaluated from its
-last checkpoint (a GAN's best-PSNR checkpoint is the one least changed by the critic). Results:
-OUT/report.json, OUT/report.html, OUT/table.md.
+last checkpoint (a GAN's best-PSNR checkpoint is the one least changed by the critic), and the
+PSNR gains over the input are binned by crop size (resizing hurts most where it changes a crop most).
+Results: OUT/report.json, OUT/report.html, OUT/table.md.
 """
 from __future__ import annotations
 
@@ -77,6 +78,30 @@ def table(report: dict, args: argparse.Namespace) -> str:
     return head + "\n\n" + "\n".join(lines) + "\n"
 
 
+#: bins of a crop's longest side, px: (low, high]
+SIZE_BINS = [(0, 96), (96, 160), (160, 100000)]
+
+
+def size_table(args: argparse.Namespace, models: list[str]) -> str:
+    """Mean PSNR gain over the blurred input per size bin, for every model (the same crops as the report)."""
+    import numpy as np
+
+    from microgan.data.manifest import read_manifest
+    from microgan.evaluate.runner import evaluate, model_method, select
+
+    records = select(read_manifest(args.data), "test", args.limit)
+    methods = [model_method(name, Path(ref)) for name, _, ref in (m.partition("=") for m in models)]
+    crops = evaluate(Path(args.data), records, methods, "test", sharpness=False).crops
+    lines = ["| longest side (px) | crops | " + " | ".join(m.name for m in methods) + " |",
+             "|---|---:|" + "---:|" * len(methods)]
+    for low, high in SIZE_BINS:
+        chosen = [c for c in crops if low < max(c.height, c.width) <= high]
+        if chosen:
+            gains = [f"{np.mean([c.psnr[m.name] - c.psnr_input for c in chosen]):+.2f}" for m in methods]
+            lines.append(f"| {low + 1}-{high if high < 100000 else ''} | {len(chosen)} | " + " | ".join(gains) + " |")
+    return "PSNR gain over the blurred input (dB) by crop size:\n\n" + "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="prepared BCCD folder (microgan prepare --source bccd)")
@@ -99,7 +124,7 @@ def main() -> int:
                   "--json", str(args.out / "report.json"), "--html", str(args.out / "report.html"))
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    text = table(json.loads((args.out / "report.json").read_text()), args)
+    text = table(json.loads((args.out / "report.json").read_text()), args) + "\n" + size_table(args, models)
     (args.out / "table.md").write_text(text)
     print(text)
     return 0
