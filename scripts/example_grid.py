@@ -18,6 +18,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from microgan.core.atomic import atomic_write
 from microgan.core.metrics import hf_ratio, psnr
 from microgan.data.manifest import read_manifest
 from microgan.evaluate.pipeline import tuned_baselines
@@ -51,7 +52,10 @@ def main() -> int:
     ap.add_argument("--window", type=int, default=48, help="side of the zoomed centre window, px")
     ap.add_argument("--zoom", type=int, default=4)
     ap.add_argument("-o", "--out", required=True, type=Path)
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --out picture")
     args = ap.parse_args()
+    if args.out.exists() and not args.overwrite:
+        ap.error(f"{args.out} exists: pass --overwrite to replace it")
 
     import matplotlib
 
@@ -68,8 +72,13 @@ def main() -> int:
     if args.ids:
         wanted = set(args.ids)
         rows = [r for r in records if r.id in wanted]
+        missing = sorted(wanted - {r.id for r in rows})
+        if missing:
+            ap.error(f"{args.data}: no crop with id {', '.join(missing)} in manifest.csv")
     else:
         rows = select(records, args.split, args.rows)
+    if not rows:
+        ap.error(f"{args.data}: no crops in split '{args.split}'")
     methods: List[Method] = []
     for item in args.model:
         name, _, ref = item.partition("=")
@@ -99,11 +108,15 @@ def main() -> int:
     shown = f"{args.degradation}; " if args.degradation else ""
     fig.suptitle(f"{shown}centre {args.window}x{args.window} px at {args.zoom}x; PSNR and HF ratio of the whole crop", fontsize=9)
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=100)
+    atomic_write(args.out, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))  # never a half-written picture
     print(f"wrote {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from microgan.errors import MicroGANError
+
+    try:
+        raise SystemExit(main())
+    except MicroGANError as exc:  # a bad folder, model or degradation: one line, not a traceback
+        raise SystemExit(f"example_grid: {exc}") from None
