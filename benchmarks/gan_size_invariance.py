@@ -16,7 +16,7 @@ Results: OUT/report.json, OUT/report.html, OUT/table.md.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import platform
 import subprocess
@@ -78,28 +78,39 @@ def table(report: dict, args: argparse.Namespace) -> str:
     return head + "\n\n" + "\n".join(lines) + "\n"
 
 
-#: bins of a crop's longest side, px: (low, high]
-SIZE_BINS = [(0, 96), (96, 160), (160, 100000)]
+#: bins of a crop's longest side, px: (low, high], None = no upper bound
+SIZE_BINS = [(0, 96), (96, 160), (160, None)]
 
 
-def size_table(args: argparse.Namespace, models: list[str]) -> str:
-    """Mean PSNR gain over the blurred input per size bin, for every model (the same crops as the report)."""
+def size_table(evaluation) -> str:
+    """Mean PSNR gain over the blurred input per size bin, for every model of ``evaluation``."""
     import numpy as np
 
-    from microgan.data.manifest import read_manifest
-    from microgan.evaluate.runner import evaluate, model_method, select
-
-    records = select(read_manifest(args.data), "test", args.limit)
-    methods = [model_method(name, Path(ref)) for name, _, ref in (m.partition("=") for m in models)]
-    crops = evaluate(Path(args.data), records, methods, "test", sharpness=False).crops
-    lines = ["| longest side (px) | crops | " + " | ".join(m.name for m in methods) + " |",
-             "|---|---:|" + "---:|" * len(methods)]
+    names = [m.name for m in evaluation.methods if m.kind == "model"]
+    lines = ["| longest side (px) | crops | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
     for low, high in SIZE_BINS:
-        chosen = [c for c in crops if low < max(c.height, c.width) <= high]
+        chosen = [c for c in evaluation.crops if low < max(c.height, c.width) <= (high or math.inf)]
         if chosen:
-            gains = [f"{np.mean([c.psnr[m.name] - c.psnr_input for c in chosen]):+.2f}" for m in methods]
-            lines.append(f"| {low + 1}-{high if high < 100000 else ''} | {len(chosen)} | " + " | ".join(gains) + " |")
+            gains = [f"{np.mean([c.psnr[n] - c.psnr_input for c in chosen]):+.2f}" for n in names]
+            lines.append(f"| {low + 1}-{high or ''} | {len(chosen)} | " + " | ".join(gains) + " |")
     return "PSNR gain over the blurred input (dB) by crop size:\n\n" + "\n".join(lines) + "\n"
+
+
+def evaluate_runs(args: argparse.Namespace):
+    """What `microgan evaluate --split test --limit N --baselines identity wiener --json --html` does,
+    in process, so the size table comes from the same per-crop scores instead of a second pass."""
+    from microgan.data.manifest import read_manifest
+    from microgan.evaluate.pipeline import evaluate_and_report, tuned_baselines
+    from microgan.evaluate.runner import model_method, select
+
+    data = Path(args.data)
+    records = read_manifest(data)
+    models = [(args.init_from.replace("/", "_"), Path(args.init_from))]
+    models += [(name, args.out / name / "last.safetensors") for name in VARIANTS]
+    methods = [model_method(name, ref) for name, ref in models]
+    baselines, tuning = tuned_baselines(data, select(records, "val", 48), ["identity", "wiener"], "val")
+    return evaluate_and_report(data, select(records, "test", args.limit), methods + baselines, "test",
+                               tuning=tuning, json_path=args.out / "report.json", html_path=args.out / "report.html")
 
 
 def main() -> int:
@@ -117,14 +128,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.skip_training:
         train_all(args)
-    models = [f"{args.init_from.replace('/', '_')}={args.init_from}"]
-    models += [f"{name}={args.out / name / 'last.safetensors'}" for name in VARIANTS]
-    cmd = command("evaluate", "--data", args.data, "--split", "test", "--limit", str(args.limit),
-                  "--model", *models, "--baselines", "identity", "wiener", "--quiet",
-                  "--json", str(args.out / "report.json"), "--html", str(args.out / "report.html"))
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-    text = table(json.loads((args.out / "report.json").read_text()), args) + "\n" + size_table(args, models)
+    evaluation, report = evaluate_runs(args)
+    text = table(report, args) + "\n" + size_table(evaluation)
     (args.out / "table.md").write_text(text)
     print(text)
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 
 from microgan.core.atomic import atomic_write
 from microgan.core.metrics import hf_ratio, psnr
+from microgan.data.io import to_float
 from microgan.data.manifest import read_manifest
 from microgan.evaluate.pipeline import tuned_baselines
 from microgan.evaluate.runner import CropSource, Method, model_method, restore_examples, select
@@ -30,14 +31,6 @@ def centre(array: np.ndarray, side: int) -> np.ndarray:
     h, w = array.shape[:2]
     top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return array[top : top + side, left : left + side]
-
-
-def as_float01(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
 def main() -> int:
@@ -96,8 +89,9 @@ def main() -> int:
         hr = row["HR"]
         for j, col in enumerate(columns):
             ax = axes[i, j]
-            panel = np.kron(as_float01(centre(row[col], args.window)), np.ones((args.zoom, args.zoom, 1)))
-            ax.imshow(panel, interpolation="nearest")
+            panel = np.clip(to_float(centre(row[col], args.window)), 0.0, 1.0)
+            panel = panel.repeat(args.zoom, axis=0).repeat(args.zoom, axis=1)  # 2-D (gray) or 3-D (RGB)
+            ax.imshow(panel, interpolation="nearest", cmap="gray", vmin=0.0, vmax=1.0)
             ax.set_xticks([])
             ax.set_yticks([])
             caption = "truth" if col == "HR" else f"{psnr(row[col], hr):.2f} dB, HF {hf_ratio(row[col], hr):.2f}"
