@@ -98,7 +98,10 @@ class SplitClassifier(nn.Module):
         return self.frozen(images01).to(self.cache_dtype)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.head(self.tail(feats.float()))
+        x = feats.float()
+        if x.dim() == 4:  # cached feature maps: the layout the tail's weights are kept in
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.head(self.tail(x))
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         return self.logits(self.features(images01))

@@ -8,6 +8,7 @@ for model selection, as the paper's 80/10/10 split does.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from microgan.classify.networks import SplitClassifier
 from microgan.classify.report import confusion_table, paired_differences, paired_table, summarize_input, summary_table, write_heatmap
 from microgan.core.checkpoint import read_meta, resolve_model_path
 from microgan.core.device import resolve_device
+from microgan.core.files import file_digest
 from microgan.data.degrade.presets import parse_degradation_text
 from microgan.errors import MicroGANError
 from microgan.registry import CLASSIFIERS
@@ -79,12 +81,56 @@ def _recipe(settings: ClassifySettings) -> Recipe:
     return replace(recipe, **overrides)
 
 
+#: settings that may differ between a run and its resumption without changing any result's meaning
+_RESUMABLE_DIFFERENCES = ("device", "notes")
+
+
+def _crops_digest(labelled: LabelledData) -> str:
+    """Identity of the classified crops and their labels: a resumed run must classify the same ones."""
+    text = "\n".join(f"{c.id}\t{c.label}" for c in labelled.crops)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _restorer_identity(kind: InputKind) -> Optional[str]:
+    """The sha256 of an ``sr`` kind's weights: a finished row is reused only for the same model."""
+    return file_digest(resolve_model_path(kind.checkpoint), "sha256") if kind.kind == "sr" else None
+
+
+def _reusable(previous: Optional[Dict[str, object]], settings_doc: Dict[str, object], kinds: Sequence[InputKind],
+              log: Callable[[str], None]) -> Dict[str, Dict[str, object]]:
+    """The finished rows of ``previous`` (an earlier, possibly interrupted run's document) that this
+    run would compute again identically; raises if ``previous`` was made with other settings."""
+    if not previous:
+        return {}
+    before = {k: v for k, v in dict(previous.get("settings", {})).items() if k not in _RESUMABLE_DIFFERENCES}
+    now = {k: v for k, v in settings_doc.items() if k not in _RESUMABLE_DIFFERENCES}
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if changed:
+        raise MicroGANError(
+            "cannot resume: the earlier run differs in " + ", ".join(changed)
+            + " (run again with --overwrite, or with the earlier settings)"
+        )
+    reuse: Dict[str, Dict[str, object]] = {}
+    for kind in kinds:
+        row = dict(previous.get("inputs", {})).get(kind.spec)
+        if row is not None and row.get("model_sha256") == _restorer_identity(kind):
+            reuse[kind.spec] = row
+            log(f"  [{kind.spec}] finished in the earlier run: reused")
+    return reuse
+
+
 def run_classification(
     data: PathLike, inputs: Sequence[str], settings: ClassifySettings, out_dir: Optional[PathLike] = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print, previous: Optional[Dict[str, object]] = None,
+    on_progress: Optional[Callable[[Dict[str, object]], None]] = None,
 ) -> Dict[str, object]:
     """Cross-validate the classifier on every input kind; return the ``classify.json`` document.
-    With ``out_dir``: one confusion heat map PNG and CSV per input kind and a ``summary.md``."""
+
+    With ``out_dir``: one confusion heat map PNG and CSV per input kind and a ``summary.md``.
+    ``previous``: the document of an interrupted run with the same settings, whose finished input
+    kinds are taken over instead of computed again. ``on_progress`` receives the document (with
+    ``"complete": false``) after every input kind, so that a run of several hours can be resumed.
+    """
     labelled = load_labelled(data)
     kinds = kinds_from_specs(list(inputs))
     lowres = LowRes(parse_degradation_text(settings.degradation) if settings.degradation else None, settings.degradation_seed)
@@ -102,35 +148,52 @@ def run_classification(
     labels = np.asarray(labelled.labels)
     splits = cross_validation_splits(labels, labelled.groups, settings.folds, settings.seed, settings.val_fraction)
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    settings_doc: Dict[str, object] = {
+        "data": str(labelled.root), "layout": labelled.layout, "crops": len(labelled.crops),
+        "crops_sha1": _crops_digest(labelled),
+        "source_images": len(set(labelled.groups)), "skipped_unlabelled": labelled.skipped_unlabelled,
+        "folds": settings.folds, "val_fraction": settings.val_fraction, "seed": settings.seed,
+        "classifier": settings.classifier, "finetune": settings.finetune, "input_size": model.input_size,
+        "resize": settings.resize, "recipe": recipe.as_dict(), "device": device,
+        "imbalance": "class-weighted cross-entropy, weights n/(C*n_c) from each fold's training part; "
+                     "model selection on class-weighted validation loss",
+        "degradation": lowres.degradation.spec() if lowres.degradation else "as prepared",
+        "leak_check": leak,
+        "notes": notes,
+    }
     log(
         f"{len(labelled.crops)} labelled crops from {len(set(labelled.groups))} source images, classes "
         + ", ".join(f"{k}={v}" for k, v in labelled.class_counts().items())
         + f"; {settings.folds} folds, classifier {settings.classifier}{' (fine-tuned)' if settings.finetune else ''}"
         f" on {device}"
     )
-    torch.manual_seed(settings.seed)
+    reused = _reusable(previous, settings_doc, kinds, log)
+
+    def document(results: Dict[str, Dict[str, object]], complete: bool) -> Dict[str, object]:
+        return {
+            "classes": labelled.classes,
+            "class_counts": labelled.class_counts(),
+            "complete": complete,
+            "settings": settings_doc,
+            "inputs": dict(results),  # a snapshot: later rows must not appear in an earlier partial document
+            "paired": paired_differences(results),
+        }
+
     results: Dict[str, Dict[str, object]] = {}
     for kind in kinds:
-        results[kind.spec] = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log, lowres)
-    paired = paired_differences(results)
-    doc = {
-        "classes": labelled.classes,
-        "class_counts": labelled.class_counts(),
-        "settings": {
-            "data": str(labelled.root), "layout": labelled.layout, "crops": len(labelled.crops),
-            "source_images": len(set(labelled.groups)), "skipped_unlabelled": labelled.skipped_unlabelled,
-            "folds": settings.folds, "val_fraction": settings.val_fraction, "seed": settings.seed,
-            "classifier": settings.classifier, "finetune": settings.finetune, "input_size": model.input_size,
-            "resize": settings.resize, "recipe": recipe.as_dict(), "device": device,
-            "imbalance": "class-weighted cross-entropy, weights n/(C*n_c) from each fold's training part; "
-                         "model selection on class-weighted validation loss",
-            "degradation": lowres.degradation.spec() if lowres.degradation else "as prepared",
-            "leak_check": leak,
-            "notes": notes,
-        },
-        "inputs": results,
-        "paired": paired,
-    }
+        if kind.spec in reused:
+            results[kind.spec] = reused[kind.spec]
+            continue
+        torch.manual_seed(settings.seed)  # per input: a resumed run draws what an uninterrupted one would
+        row = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log, lowres)
+        identity = _restorer_identity(kind)
+        if identity is not None:
+            row["model_sha256"] = identity
+        results[kind.spec] = row
+        if on_progress is not None and len(results) < len(kinds):
+            on_progress(document(results, complete=False))
+    doc = document(results, complete=True)
+    paired = doc["paired"]
     log("\n" + summary_table(results))
     if paired:
         log("\npaired per-fold differences (same folds, same crops)\n" + paired_table(paired))

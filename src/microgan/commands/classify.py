@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
 
 from microgan.errors import MicroGANError
 
@@ -30,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds [default: 5]")
     p.add_argument("--json", dest="json_path", default="classify.json", help="result file [default: classify.json]")
     p.add_argument("--out", default=None, help="folder for confusion heat maps (PNG), CSV tables and summary.md")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file and --out summary")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run whose --json file is there: input kinds it finished are taken over (the "
+                   "file is rewritten after every input kind, so a killed run loses at most the one in progress); "
+                   "refused if that run used other settings")
     p.add_argument("--classifier", default="efficientnet-lite0",
                    help="efficientnet-lite0: ImageNet features, CPU-friendly (default); vgg16: the paper's recipe, "
                         "needs --vgg-weights and a GPU; tiny: random-feature smoke test")
@@ -66,7 +74,36 @@ def run(args: argparse.Namespace) -> int:
         vgg_weights=args.vgg_weights, device=args.device, cache_dir=args.cache_dir,
         degradation=args.degradation, degradation_seed=args.degradation_seed,
     )
-    doc = run_classification(args.data, args.inputs, settings, out_dir=args.out, log=lambda m: print(m, flush=True))
+    previous = _previous_run(args)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    doc = run_classification(
+        args.data, args.inputs, settings, out_dir=args.out, log=log, previous=previous,
+        on_progress=lambda partial: atomic_write_json(args.json_path, partial),
+    )
     path = atomic_write_json(args.json_path, doc)
     print(f"wrote {path}" + (f" and heat maps in {args.out}" if args.out else ""))
     return 0
+
+
+def _previous_run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    """The document ``--resume`` continues (None: start afresh); refuses to overwrite earlier results
+    unless told to."""
+    json_path = Path(args.json_path)
+    if args.resume and args.overwrite:
+        raise MicroGANError("--resume and --overwrite exclude each other")
+    if not args.resume and not args.overwrite:
+        for existing in (json_path, Path(args.out) / "summary.md" if args.out else None):
+            if existing is not None and existing.exists():
+                raise MicroGANError(f"{existing}: exists; pass --overwrite to replace it or --resume to continue that run")
+    if not args.resume:
+        return None
+    if not json_path.is_file():
+        print(f"note: {json_path} does not exist yet: nothing to resume, starting afresh", flush=True)
+        return None
+    try:
+        doc = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MicroGANError(f"{json_path}: not a classify result to resume ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), dict) or not isinstance(doc.get("settings"), dict):
+        raise MicroGANError(f"{json_path}: not a classify result to resume (no inputs or settings)")
+    return doc
