@@ -88,7 +88,7 @@ def main() -> int:
     limit = ["--limit", str(args.limit)] if args.limit else []
     microgan("evaluate", "--data", args.data, "--split", "test", "--model", *models,
              "--baselines", "identity", "richardson-lucy", "wiener", "unsharp", *limit, "--quiet",
-             "--json", str(args.out / "report.json"), "--html", str(args.out / "report.html"))
+             "--json", str(args.out / "report.json"), "--html", str(args.out / "report.html"), "--overwrite")
     report = json.loads((args.out / "report.json").read_text())
     text = table(report, args.minutes)
     (args.out / "table3.md").write_text(text)

@@ -170,3 +170,33 @@ def test_on_the_output_of_prepare(tiny_prepared, tmp_path, capsys):
     jsonschema.validate(report, load_schema())
     assert report["n_images"] == sum(r.split == "test" for r in read_manifest(tiny_prepared))
     assert report["methods"]["wiener"]["psnr"] > report["methods"]["identity"]["psnr"]
+
+
+def test_per_crop_csv_matches_the_report_and_outputs_are_never_overwritten_silently(prepared, checkpoint, tmp_path, capsys):
+    ckpt, _ = checkpoint
+    out_json, out_csv = tmp_path / "report.json", tmp_path / "crops.csv"
+    args = ["evaluate", "--data", str(prepared), "--model", f"tiny={ckpt}", "--baselines", "identity", "wiener",
+            "--json", str(out_json), "--per-crop", str(out_csv), "--device", "cpu", "--quiet"]
+    assert main(args) == 0
+    report = json.loads(out_json.read_text())
+    with open(out_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 * 3 and {r["method"] for r in rows} == {"tiny", "identity", "wiener"}
+    for name, summary in report["methods"].items():
+        mine = [r for r in rows if r["method"] == name]
+        assert np.mean([float(r["psnr"]) for r in mine]) == pytest.approx(summary["psnr"], abs=1e-4)
+        ssims = [float(r["ssim"]) for r in mine if r["ssim"]]
+        assert len(ssims) == 3 and np.mean(ssims) == pytest.approx(summary["ssim"], abs=1e-5)  # the 2x9 crop: empty
+    identity = [r for r in rows if r["method"] == "identity"]
+    assert all(float(r["psnr_gain"]) == pytest.approx(0, abs=1e-4) for r in identity)  # the input scores itself
+    assert {(int(r["height"]), int(r["width"])) for r in identity} == {(h, w) for s, h, w in CROPS if s == "test"}
+
+    before = out_csv.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert f"{out_json}: already exists (pass --overwrite to replace it)" in _error(capsys)
+    assert out_csv.read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0
+    assert main(["evaluate", "--data", str(prepared), "--baselines", "identity", "--json", str(out_json),
+                 "--per-crop", str(out_json), "--overwrite"]) == 2
+    assert "must be different files" in _error(capsys)

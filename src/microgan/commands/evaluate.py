@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="crops of the tuning split used for the grid search (default: 48)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report.json here")
     p.add_argument("--html", type=Path, default=None, metavar="PATH", help="write the report.html here")
+    p.add_argument("--per-crop", type=Path, default=None, metavar="PATH",
+                   help="write every crop's scores here, one CSV row per crop and method (id, label, size, psnr, "
+                   "ssim, ...), for breakdowns by size, class or image")
+    p.add_argument("--overwrite", action="store_true", help="replace existing --json, --html and --per-crop files")
     p.add_argument("--device", default="auto", help="models: auto, cpu or cuda (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="fp32",
                    help="models' inference precision (default: fp32, the quality reference)")
@@ -94,6 +98,7 @@ def _check_names(names: List[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     from microgan.data.manifest import read_manifest
     from microgan.evaluate import report as rep
+    from microgan.evaluate.per_crop import write_per_crop
     from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
     from microgan.evaluate.runner import model_method, select
 
@@ -101,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
     from microgan.evaluate.runner import CropSource
     from microgan.registry import BASELINES
 
+    outputs = [p for p in (args.json, args.html, args.per_crop) if p is not None]
+    if len(set(outputs)) < len(outputs):
+        raise ConfigError("--json, --html and --per-crop must be different files")
+    for path in outputs:  # before any work: a long evaluation must not end in a refusal
+        if path.exists() and not args.overwrite:
+            raise MicroGANError(f"{path}: already exists (pass --overwrite to replace it)")
     models = parse_models(args.model)
     baselines = _baseline_names(args.baselines)
     if args.psf_scale is not None and args.psf_scale <= 0:
@@ -130,14 +141,15 @@ def run(args: argparse.Namespace) -> int:
         tuned, tuning = tuned_baselines(source, tune_records, baselines, args.tune_split, log, grid=True, psf_scale=args.psf_scale)
         methods += tuned
 
-    _, report = evaluate_and_report(
+    evaluation, report = evaluate_and_report(
         source, chosen, methods, args.split, tuning=tuning, json_path=args.json, html_path=args.html,
         progress=crop_progress(not args.quiet, f"evaluate {args.split}"),
     )
+    if args.per_crop is not None:
+        write_per_crop(args.per_crop, evaluation)
     print(rep.text_table(report))
     for line in rep.verdicts(report):
         print(line)
-    for path in (args.json, args.html):
-        if path:
-            print(f"wrote {path}")
+    for path in outputs:
+        print(f"wrote {path}")
     return 0
