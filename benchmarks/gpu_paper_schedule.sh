@@ -25,4 +25,4 @@ python -m microgan train --config microgan --data "$DATA" --out "$OUT/run" --dev
   --set train.critic_warmup_steps=200 --set train.val_every=250 --set train.ckpt_every=250
 python -m microgan evaluate --data "$DATA" --split test --device cuda \
   --model paper-gpu="$OUT/run/last.safetensors" --model l1=microgan-bccd --model gan=microgan-bccd-gan \
-  --baselines wiener richardson-lucy --json "$OUT/report.json" --html "$OUT/report.html" --quiet | tee "$OUT/table.txt"
+  --baselines wiener richardson-lucy --json "$OUT/report.json" --html "$OUT/report.html" --overwrite --quiet | tee "$OUT/table.txt"

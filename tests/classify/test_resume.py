@@ -31,29 +31,49 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkey
     settings = tiny(tmp_path, epochs=8)
     whole = run_classification(data, ["hr", "lr"], settings, log=quiet)
 
-    partials = []
-    run_classification(data, ["hr", "lr"], settings, log=quiet, on_progress=partials.append)
-    assert len(partials) == 1 and partials[0]["complete"] is False and list(partials[0]["inputs"]) == ["hr"]
+    written = []
+    run_classification(data, ["hr", "lr"], settings, log=quiet, on_progress=written.append)
+    assert [list(d["inputs"]) for d in written] == [["hr"], ["hr", "lr"]]
+    assert [d["complete"] for d in written] == [False, True]
+    partial = json.loads(json.dumps(written[0]))  # what the command writes and reads back
 
     computed = []
     real = run_module._run_input
     monkeypatch.setattr(run_module, "_run_input", lambda kind, *a, **k: computed.append(kind.spec) or real(kind, *a, **k))
     logged = []
-    resumed = run_classification(data, ["hr", "lr"], settings, log=logged.append, previous=partials[0])
+    resumed = run_classification(data, ["hr", "lr"], settings, log=logged.append, previous=partial)
     assert computed == ["lr"]
     assert any("[hr] finished in the earlier run: reused" in m for m in logged)
     assert resumed["complete"] is True
     assert _without_timing(resumed) == _without_timing(whole)
 
 
+def test_a_row_of_other_model_weights_is_computed_again(tmp_path, monkeypatch, save_tiny_generator):
+    data = make_prepared(tmp_path / "prep", n_sources=4, unlabelled=0)
+    spec = f"sr:{save_tiny_generator(tmp_path / 'run' / 'best.safetensors')}"
+    settings = tiny(tmp_path, folds=2, epochs=4)
+    first = run_classification(data, ["lr", spec], settings, log=quiet)
+    assert len(first["inputs"][spec]["model_sha256"]) == 64 and "model_sha256" not in first["inputs"]["lr"]
+    earlier = json.loads(json.dumps(first))
+    earlier["inputs"][spec]["model_sha256"] = "0" * 64  # as if the checkpoint had been retrained since
+    computed = []
+    real = run_module._run_input
+    monkeypatch.setattr(run_module, "_run_input", lambda kind, *a, **k: computed.append(kind.spec) or real(kind, *a, **k))
+    logged = []
+    again = run_classification(data, ["lr", spec], settings, log=logged.append, previous=earlier)
+    assert computed == [spec]
+    assert any("came from other model weights: computed again" in m for m in logged)
+    assert again["inputs"][spec]["model_sha256"] == first["inputs"][spec]["model_sha256"]
+
+
 def test_resume_refuses_an_earlier_run_with_other_settings(tmp_path):
     data = make_prepared(tmp_path / "prep")
     partials = []
     run_classification(data, ["hr", "lr"], tiny(tmp_path, epochs=8), log=quiet, on_progress=partials.append)
-    with pytest.raises(MicroGANError, match=r"cannot resume: the earlier run differs in recipe, seed"):
+    with pytest.raises(MicroGANError, match=r"cannot resume, the earlier run differs \(recipe: .*'epochs': 8.* -> .*'epochs': 2.*; seed: 0 -> 3\)"):
         run_classification(data, ["hr", "lr"], tiny(tmp_path, seed=3, epochs=2), log=quiet, previous=partials[0])
     other = make_prepared(tmp_path / "other", n_sources=9)  # fewer source images: other crops
-    with pytest.raises(MicroGANError, match=r"differs in crops, crops_sha1, data, source_images"):
+    with pytest.raises(MicroGANError, match=r"differs \(crops: 40 -> 36; crops_sha1: .*; data: "):
         run_classification(other, ["hr", "lr"], tiny(tmp_path, epochs=8), log=quiet, previous=partials[0])
 
 
@@ -66,7 +86,7 @@ def test_patience_stops_a_fold_after_epochs_without_a_better_validation_loss():
 
     model = tiny_classifier(2)
     model.frozen = torch.nn.Identity()
-    model.head = type(model.head)(8, 2, hidden=64)
+    model.head = type(model.head)(8, 2, hidden=64, dropout=0.0)  # no draws from the global generator
     train, val = np.arange(0, 40), np.arange(40, 60)
     patient = train_fold(model, torch.from_numpy(feats), labels, train, val, Recipe(epochs=300, lr=0.05, patience=2), seed=0)
     assert patient["epochs_run"] == patient["best_epoch"] + 2 < 300
@@ -98,6 +118,30 @@ def test_cli_never_overwrites_results_without_being_told(tmp_path, capsys):
     (tmp_path / "c.json").write_text("{not json")
     assert _cli(data, tmp_path, "--resume") == 2
     assert "c.json: not a classify result to resume" in capsys.readouterr().err
+    (tmp_path / "c.json").write_text(json.dumps({"settings": {}, "inputs": {"hr": 3}}))
+    assert _cli(data, tmp_path, "--resume") == 2
+    assert "c.json: not a classify result to resume" in capsys.readouterr().err
+    (tmp_path / "c.json").write_text(json.dumps({"settings": {"seed": 7}, "inputs": {}}))
+    assert _cli(data, tmp_path, "--resume") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "c.json: cannot resume, the earlier run differs (" in err
+
+
+def test_cli_checks_its_output_paths_before_any_work(tmp_path, capsys):
+    data = make_prepared(tmp_path / "prep")
+    (tmp_path / "c.json").mkdir()
+    assert _cli(data, tmp_path, "--overwrite") == 2
+    assert "c.json: is a folder" in capsys.readouterr().err
+    (tmp_path / "c.json").rmdir()
+    (tmp_path / "maps").write_text("a file")
+    assert _cli(data, tmp_path, "--out", str(tmp_path / "maps")) == 2
+    assert "maps: exists and is not a folder" in capsys.readouterr().err
+    (tmp_path / "maps").unlink()
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "summary.md").write_text("another run")
+    assert _cli(data, tmp_path, "--out", str(tmp_path / "maps"), "--resume") == 2
+    assert "summary.md: exists from another run; pass --overwrite" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_cli_resume_without_an_earlier_file_starts_afresh(tmp_path, capsys):

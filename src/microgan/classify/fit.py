@@ -136,7 +136,7 @@ def _weighted_loss(model: SplitClassifier, feats: torch.Tensor, labels: torch.Te
 @torch.no_grad()
 def _fit_standardization(model: SplitClassifier, feats: torch.Tensor, device: str) -> None:
     model.eval()
-    pooled = torch.cat([model.tail(feats[i:i + 256].to(device).float()).cpu() for i in range(0, len(feats), 256)])
+    pooled = torch.cat([model.pooled(feats[i:i + 256].to(device)).cpu() for i in range(0, len(feats), 256)])
     model.head.fit_standardization(pooled.to(device))
 
 

@@ -97,11 +97,15 @@ class SplitClassifier(nn.Module):
         """The cacheable part: frozen backbone output, in ``cache_dtype``."""
         return self.frozen(images01).to(self.cache_dtype)
 
-    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+    def pooled(self, feats: torch.Tensor) -> torch.Tensor:
+        """The tail's flat vector for cached features (what the head's standardization is fitted on)."""
         x = feats.float()
-        if x.dim() == 4:  # cached feature maps: the layout the tail's weights are kept in
+        if x.dim() == 4:  # cached feature maps: the layout the tail's weights are kept in while training
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.head(self.tail(x))
+        return self.tail(x)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pooled(feats))
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         return self.logits(self.features(images01))

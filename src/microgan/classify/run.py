@@ -81,13 +81,20 @@ def _recipe(settings: ClassifySettings) -> Recipe:
     return replace(recipe, **overrides)
 
 
-#: settings that may differ between a run and its resumption without changing any result's meaning
-_RESUMABLE_DIFFERENCES = ("device", "notes")
+#: settings a resumed run may differ in: the device (recorded per row, as restoring on another device
+#: can change an ``sr:`` row's precision), the notes (worded per run) and the leak check (per ``sr:``
+#: spec; the crops it leaves are compared through ``crops_sha1``)
+_RESUMABLE_DIFFERENCES = ("device", "notes", "leak_check")
+
+
+class ResumeMismatch(MicroGANError):
+    """The earlier run that ``--resume`` would continue used other settings or crops."""
 
 
 def _crops_digest(labelled: LabelledData) -> str:
-    """Identity of the classified crops and their labels: a resumed run must classify the same ones."""
-    text = "\n".join(f"{c.id}\t{c.label}" for c in labelled.crops)
+    """Identity of the classified crops: ids, labels, source images (the folds' groups), prepare
+    splits (classical baselines tune on val) and the degradation that made each LR crop."""
+    text = "\n".join(f"{c.id}\t{c.label}\t{c.group}\t{c.split}\t{c.degradation}" for c in labelled.crops)
     return hashlib.sha1(text.encode()).hexdigest()
 
 
@@ -96,26 +103,33 @@ def _restorer_identity(kind: InputKind) -> Optional[str]:
     return file_digest(resolve_model_path(kind.checkpoint), "sha256") if kind.kind == "sr" else None
 
 
+def _short(value: object, width: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def _reusable(previous: Optional[Dict[str, object]], settings_doc: Dict[str, object], kinds: Sequence[InputKind],
               log: Callable[[str], None]) -> Dict[str, Dict[str, object]]:
     """The finished rows of ``previous`` (an earlier, possibly interrupted run's document) that this
-    run would compute again identically; raises if ``previous`` was made with other settings."""
+    run would compute again identically; raises :class:`ResumeMismatch` if ``previous`` was made
+    with other settings or crops."""
     if not previous:
         return {}
     before = {k: v for k, v in dict(previous.get("settings", {})).items() if k not in _RESUMABLE_DIFFERENCES}
     now = {k: v for k, v in settings_doc.items() if k not in _RESUMABLE_DIFFERENCES}
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
-        raise MicroGANError(
-            "cannot resume: the earlier run differs in " + ", ".join(changed)
-            + " (run again with --overwrite, or with the earlier settings)"
-        )
+        shown = "; ".join(f"{k}: {_short(before.get(k))} -> {_short(now.get(k))}" for k in changed)
+        raise ResumeMismatch(f"cannot resume, the earlier run differs ({shown}): run with its settings, or --overwrite")
     reuse: Dict[str, Dict[str, object]] = {}
+    rows = previous.get("inputs", {})
     for kind in kinds:
-        row = dict(previous.get("inputs", {})).get(kind.spec)
-        if row is not None and row.get("model_sha256") == _restorer_identity(kind):
+        row = rows.get(kind.spec) if isinstance(rows, dict) else None
+        if isinstance(row, dict) and row.get("model_sha256") == _restorer_identity(kind):
             reuse[kind.spec] = row
             log(f"  [{kind.spec}] finished in the earlier run: reused")
+        elif isinstance(row, dict):
+            log(f"  [{kind.spec}] the earlier run's row came from other model weights: computed again")
     return reuse
 
 
@@ -128,8 +142,9 @@ def run_classification(
 
     With ``out_dir``: one confusion heat map PNG and CSV per input kind and a ``summary.md``.
     ``previous``: the document of an interrupted run with the same settings, whose finished input
-    kinds are taken over instead of computed again. ``on_progress`` receives the document (with
-    ``"complete": false``) after every input kind, so that a run of several hours can be resumed.
+    kinds are taken over instead of computed again. ``on_progress`` receives the document after
+    every input kind this call computes (``"complete"`` true once every kind is in), before the
+    heat maps are drawn, so that a run of several hours loses at most the kind in progress.
     """
     labelled = load_labelled(data)
     kinds = kinds_from_specs(list(inputs))
@@ -149,7 +164,7 @@ def run_classification(
     splits = cross_validation_splits(labels, labelled.groups, settings.folds, settings.seed, settings.val_fraction)
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     settings_doc: Dict[str, object] = {
-        "data": str(labelled.root), "layout": labelled.layout, "crops": len(labelled.crops),
+        "data": str(Path(labelled.root).resolve()), "layout": labelled.layout, "crops": len(labelled.crops),
         "crops_sha1": _crops_digest(labelled),
         "source_images": len(set(labelled.groups)), "skipped_unlabelled": labelled.skipped_unlabelled,
         "folds": settings.folds, "val_fraction": settings.val_fraction, "seed": settings.seed,
@@ -158,6 +173,8 @@ def run_classification(
         "imbalance": "class-weighted cross-entropy, weights n/(C*n_c) from each fold's training part; "
                      "model selection on class-weighted validation loss",
         "degradation": lowres.degradation.spec() if lowres.degradation else "as prepared",
+        "degradation_seed": settings.degradation_seed if lowres.degradation else None,
+        "vgg_weights": str(Path(settings.vgg_weights).resolve()) if settings.classifier == "vgg16" and settings.vgg_weights else None,
         "leak_check": leak,
         "notes": notes,
     }
@@ -169,30 +186,33 @@ def run_classification(
     )
     reused = _reusable(previous, settings_doc, kinds, log)
 
-    def document(results: Dict[str, Dict[str, object]], complete: bool) -> Dict[str, object]:
+    results: Dict[str, Dict[str, object]] = dict(reused)
+
+    def document() -> Dict[str, object]:
+        rows = {k.spec: results[k.spec] for k in kinds if k.spec in results}  # in --inputs order
         return {
             "classes": labelled.classes,
             "class_counts": labelled.class_counts(),
-            "complete": complete,
+            "complete": len(rows) == len(kinds),
             "settings": settings_doc,
-            "inputs": dict(results),  # a snapshot: later rows must not appear in an earlier partial document
-            "paired": paired_differences(results),
+            "inputs": rows,
+            "paired": paired_differences(rows),
         }
 
-    results: Dict[str, Dict[str, object]] = {}
     for kind in kinds:
         if kind.spec in reused:
-            results[kind.spec] = reused[kind.spec]
             continue
         torch.manual_seed(settings.seed)  # per input: a resumed run draws what an uninterrupted one would
         row = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log, lowres)
+        row["device"] = device
         identity = _restorer_identity(kind)
         if identity is not None:
             row["model_sha256"] = identity
         results[kind.spec] = row
-        if on_progress is not None and len(results) < len(kinds):
-            on_progress(document(results, complete=False))
-    doc = document(results, complete=True)
+        if on_progress is not None:
+            on_progress(document())
+    doc = document()
+    results = doc["inputs"]
     paired = doc["paired"]
     log("\n" + summary_table(results))
     if paired:

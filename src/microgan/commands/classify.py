@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from microgan.core.atomic import atomic_write_json
-    from microgan.classify.run import ClassifySettings, run_classification
+    from microgan.classify.run import ClassifySettings, ResumeMismatch, run_classification
 
     if args.folds < 2:
         raise MicroGANError(f"--folds must be at least 2, got {args.folds}")
@@ -76,25 +76,34 @@ def run(args: argparse.Namespace) -> int:
     )
     previous = _previous_run(args)
     log = lambda m: print(m, flush=True)  # noqa: E731
-    doc = run_classification(
-        args.data, args.inputs, settings, out_dir=args.out, log=log, previous=previous,
-        on_progress=lambda partial: atomic_write_json(args.json_path, partial),
-    )
+    try:
+        doc = run_classification(
+            args.data, args.inputs, settings, out_dir=args.out, log=log, previous=previous,
+            on_progress=lambda partial: atomic_write_json(args.json_path, partial),
+        )
+    except ResumeMismatch as exc:
+        raise MicroGANError(f"{args.json_path}: {exc}") from None
     path = atomic_write_json(args.json_path, doc)
     print(f"wrote {path}" + (f" and heat maps in {args.out}" if args.out else ""))
     return 0
 
 
 def _previous_run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
-    """The document ``--resume`` continues (None: start afresh); refuses to overwrite earlier results
-    unless told to."""
+    """The document ``--resume`` continues (None: start afresh). Checked before any work: earlier
+    results are never replaced unless told to, and the outputs can be written."""
     json_path = Path(args.json_path)
     if args.resume and args.overwrite:
         raise MicroGANError("--resume and --overwrite exclude each other")
-    if not args.resume and not args.overwrite:
-        for existing in (json_path, Path(args.out) / "summary.md" if args.out else None):
-            if existing is not None and existing.exists():
-                raise MicroGANError(f"{existing}: exists; pass --overwrite to replace it or --resume to continue that run")
+    if json_path.is_dir():
+        raise MicroGANError(f"{json_path}: is a folder; --json takes the result file's path")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise MicroGANError(f"{args.out}: exists and is not a folder (--out takes a folder)")
+    if not args.overwrite:
+        if json_path.exists() and not args.resume:
+            raise MicroGANError(f"{json_path}: exists; pass --overwrite to replace it or --resume to continue that run")
+        summary = Path(args.out) / "summary.md" if args.out else None
+        if summary is not None and summary.exists() and not json_path.exists():
+            raise MicroGANError(f"{summary}: exists from another run; pass --overwrite to replace it")
     if not args.resume:
         return None
     if not json_path.is_file():
@@ -104,6 +113,8 @@ def _previous_run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
         doc = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MicroGANError(f"{json_path}: not a classify result to resume ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), dict) or not isinstance(doc.get("settings"), dict):
+    rows = doc.get("inputs") if isinstance(doc, dict) else None
+    if not isinstance(rows, dict) or not all(isinstance(r, dict) for r in rows.values()) \
+            or not isinstance(doc.get("settings"), dict):
         raise MicroGANError(f"{json_path}: not a classify result to resume (no inputs or settings)")
     return doc

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--html", type=Path, default=None, metavar="PATH", help="write the report.html here")
     p.add_argument("--per-crop", type=Path, default=None, metavar="PATH",
                    help="write every crop's scores here, one CSV row per crop and method (id, label, size, psnr, "
-                   "ssim, ...), for breakdowns by size, class or image")
+                   "ssim, ...), for breakdowns by size or class, or paired tests between methods")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json, --html and --per-crop files")
     p.add_argument("--device", default="auto", help="models: auto, cpu or cuda (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="fp32",
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from microgan.registry import BASELINES
 
     outputs = [p for p in (args.json, args.html, args.per_crop) if p is not None]
-    if len(set(outputs)) < len(outputs):
+    if len({p.resolve() for p in outputs}) < len(outputs):
         raise ConfigError("--json, --html and --per-crop must be different files")
     for path in outputs:  # before any work: a long evaluation must not end in a refusal
         if path.exists() and not args.overwrite:

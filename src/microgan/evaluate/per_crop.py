@@ -1,5 +1,5 @@
 """``--per-crop``: every crop's scores as one CSV row per crop and method, for breakdowns the report
-does not make (by size, by class, by source image, paired tests between two methods).
+does not make (by size, by class, paired tests between two methods on the same crops).
 
 Long format (``id, method, psnr, ...``) rather than one column per method and measure: a user's
 pandas ``pivot`` or R ``pivot_wider`` turns it into any wide table, and adding a method never
