@@ -75,6 +75,8 @@ def test_on_the_fly_degradation_is_a_function_of_the_key(tiny_prepared: Path) ->
     torch.testing.assert_close(a["lr"], b["lr"])
     torch.testing.assert_close(a["hr"], b["hr"])
     assert not torch.equal(a["lr"], other_epoch["lr"])
+    assert not torch.equal(a["lr"], ds[(0, 7, 1, 1)]["lr"])  # a second visit in the epoch (data.repeat) draws anew
+    torch.testing.assert_close(ds[(0, 7, 1, 1)]["lr"], ds[(0, 7, 1, 1)]["lr"])
     fixed = PairedCropDataset(tiny_prepared, "train", degradation=BLIND, seed=3)
     torch.testing.assert_close(fixed[0]["lr"], fixed[0]["lr"])  # plain index: one fixed draw per crop id
     record = fixed.records[0]
@@ -114,6 +116,9 @@ def test_several_folders_read_as_one_and_identity(tiny_prepared: Path, tmp_path:
     assert ident["folders"][0]["images"] == sorted({r.source for r in single.records})
     assert ident["folders"][0]["source"]["type"] == "folder"
     assert ident["crop_ids_sha256"] != single.identity()["crop_ids_sha256"]
+    assert both.per_crop([3, 1]) == [3] * len(single) + [1] * len(single)
+    with pytest.raises(MicroGANError, match="1 values for 2 data folders"):
+        both.per_crop([2])
     with pytest.raises(MicroGANError, match="distinct ids"):
         PairedCropDataset([tiny_prepared, tiny_prepared], "train")
     with pytest.raises(MicroGANError, match="needs data.degradation"):

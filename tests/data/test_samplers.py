@@ -121,3 +121,33 @@ def test_stream_resumes_at_its_position_across_epochs() -> None:
         next(resumed)
     assert resumed.state() == {"epoch": 1, "index": 1}
     assert [next(resumed)["id"] for _ in range(4)] == ids[5:]
+
+
+def test_repeats_visit_each_crop_that_often_and_leave_the_default_order_alone() -> None:
+    plain = BucketBatchSampler(SIZES, 4, seed=2)
+    ones = BucketBatchSampler(SIZES, 4, seed=2, repeats=[1] * len(SIZES))
+    assert ones.batches(3) == plain.batches(3)  # runs without data.repeat keep their exact stream
+    repeats = [3 if i < 10 else 1 for i in range(len(SIZES))]  # a small first folder, visited 3x
+    sampler = BucketBatchSampler(SIZES, 4, seed=2, repeats=repeats)
+    assert len(sampler) == -(-(len(SIZES) + 20) // 4)
+    for epoch in range(2):
+        slots = list(itertools.chain(*sampler.batches(epoch)))
+        assert sorted(slots) == list(range(len(SIZES) + 20))  # every slot once
+        visits = [sampler.slot(s) for s in slots]
+        assert sorted(visits) == sorted((i, v) for i in range(len(SIZES)) for v in range(repeats[i]))
+    with pytest.raises(ValueError, match="repeats must give every one"):
+        BucketBatchSampler(SIZES, 4, repeats=[1, 2])
+
+
+def test_a_repeated_crop_gets_its_own_key_per_visit() -> None:
+    class Keys(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, key):
+            return {"lr": torch.zeros(1, 4, 4), "hr": torch.zeros(1, 4, 4), "id": key}
+
+    sampler = BucketBatchSampler([(4, 4), (4, 4)], 1, seed=5, repeats=[2, 1])
+    stream = BatchStream(Keys(), sampler)
+    keys = sorted(next(stream)["id"][0] for _ in range(3))
+    assert keys == [(0, 5, 0), (0, 5, 0, 1), (1, 5, 0)]  # visit 0 keeps the key a run without repeats uses

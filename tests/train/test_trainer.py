@@ -204,6 +204,16 @@ def test_microgan_fs_trains_on_resized_crops(prepared_varied: Path, tmp_path: Pa
     assert trainer.step == 1 and trainer.train_set.sizes()[0] == (16, 16)
 
 
+def test_data_repeat_lengthens_the_epoch_and_is_checked(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    plain = make(prepared_varied, tmp_path / "plain", ["train.steps=1"])
+    twice = make(prepared_varied, tmp_path / "twice", ["train.steps=1", "data.repeat=[2]"])
+    assert len(twice.g_stream.sampler) == 2 * len(plain.g_stream.sampler)
+    with pytest.raises(MicroGANError, match=r"data.repeat: 2 values for 1 data folders"):
+        make(prepared_varied, tmp_path / "bad", ["data.repeat=[2, 1]"])
+    with pytest.raises(MicroGANError, match=r"data.repeat must be a list of whole numbers >= 1"):
+        make(prepared_varied, tmp_path / "zero", ["data.repeat=[0]"])
+
+
 def test_unknown_setting_is_a_config_error(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     with pytest.raises(MicroGANError, match="unknown 'train' setting.*critc_steps"):
         make(prepared_varied, tmp_path / "run", ["train.critc_steps=3"])

@@ -4,7 +4,7 @@ LR crops come from disk (``microgan prepare`` made them with the paper's blur) o
 ``degradation`` spec, are made from the HR crop on the fly: a fresh draw of a random degradation
 each time a crop is visited, so a model meets many blurs, noise levels and compressions instead of
 the one baked into the folder. The draw is a pure function of the sample's key: a training key
-``(index, stream, epoch)`` from :class:`~microgan.data.samplers.BatchStream` seeds it, so a resumed
+``(index, stream, epoch[, visit])`` from :class:`~microgan.data.samplers.BatchStream` seeds it, so a resumed
 run continues the same stream of degradations; a plain integer index (validation, evaluation) gets
 a fixed draw per crop id, so the validation set never changes. Training keys also draw the
 augmentation (flips, colour jitter) applied to the HR crop before it is degraded.
@@ -135,6 +135,12 @@ class PairedCropDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def per_crop(self, per_folder: Sequence[int]) -> List[int]:
+        """Spread one value per prepared folder (in the order given) over the crops."""
+        if len(per_folder) != len(self.roots):
+            raise MicroGANError(f"{len(per_folder)} values for {len(self.roots)} data folders ({', '.join(map(str, self.roots))})")
+        return [per_folder[self.roots.index(root)] for root, _ in self.entries]
+
     def sizes(self) -> List[Tuple[int, int]]:
         """Each crop's ``(height, width)`` as the network sees it (from the manifest, no decoding)."""
         if self.resize_to:
@@ -172,9 +178,9 @@ class PairedCropDataset(Dataset):
         return torch.from_numpy(chw) * 2.0 - 1.0
 
     def _rng(self, key: Key, record: CropRecord) -> np.random.Generator:
-        if isinstance(key, tuple):
-            index, stream, epoch = key
-            return np.random.default_rng([self.seed, stream, epoch, index])
+        if isinstance(key, tuple):  # (index, stream, epoch[, visit]): see data.samplers.BatchStream
+            index, stream, epoch, *visit = key
+            return np.random.default_rng([self.seed, stream, epoch, index, *visit])
         return np.random.default_rng([self.seed, zlib.crc32(record.id.encode())])
 
     def __getitem__(self, key: Key) -> Dict[str, object]:

@@ -41,6 +41,11 @@ class BucketBatchSampler:
     With ``world_size > 1`` the last global batch is completed with crops from the start of the
     epoch's order (as ``torch.utils.data.DistributedSampler`` does), so every rank has the same
     number of equally sized batches; a few crops are then seen twice in that epoch.
+
+    ``repeats[i]`` (default 1) visits crop ``i`` that many times per epoch: the sampler orders
+    *slots* ``(crop, visit)`` and :meth:`slot` names a slot's crop and visit number, which the
+    stream passes on so that each visit draws its own degradation. Without repeats a slot is its
+    crop and the order is what it always was.
     """
 
     def __init__(
@@ -51,9 +56,12 @@ class BucketBatchSampler:
         rank: int = 0,
         world_size: int = 1,
         bucket_ratio: float = DEFAULT_BUCKET_RATIO,
+        repeats: Optional[Sequence[int]] = None,
     ) -> None:
         if not sizes:
             raise ValueError("BucketBatchSampler needs at least one crop")
+        if repeats is not None and (len(repeats) != len(sizes) or min(repeats) < 1):
+            raise ValueError(f"repeats must give every one of the {len(sizes)} crops a count >= 1")
         if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"bad batch_size={batch_size}, rank={rank}, world_size={world_size}")
         if bucket_ratio <= 1.0:
@@ -66,7 +74,13 @@ class BucketBatchSampler:
         # snake order over the (h_bin, w_bin) grid: w ascends in even height bins and descends in
         # odd ones, so a batch that spans two height bins still joins crops of similar width
         bins = [(_bin(h, bucket_ratio), _bin(w, bucket_ratio)) for h, w in self.sizes]
-        self._keys = [(hb, wb if hb % 2 == 0 else -wb) for hb, wb in bins]
+        keys = [(hb, wb if hb % 2 == 0 else -wb) for hb, wb in bins]
+        self._slots: List[Tuple[int, int]] = [(i, v) for i in range(len(sizes)) for v in range(repeats[i] if repeats else 1)]
+        self._keys = [keys[i] for i, _ in self._slots]
+
+    def slot(self, index: int) -> Tuple[int, int]:
+        """``(crop index, visit number)`` of slot ``index`` of :meth:`batches`."""
+        return self._slots[index]
 
     @property
     def global_batch_size(self) -> int:
@@ -74,12 +88,12 @@ class BucketBatchSampler:
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
-        return math.ceil(len(self.sizes) / self.global_batch_size)
+        return math.ceil(len(self._slots) / self.global_batch_size)
 
     def global_batches(self, epoch: int) -> List[List[int]]:
-        """The epoch's global batches (every rank computes the same list)."""
+        """The epoch's global batches of slot indices (every rank computes the same list)."""
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.sizes), generator=gen).tolist()
+        order = torch.randperm(len(self._slots), generator=gen).tolist()
         order.sort(key=lambda i: self._keys[i])  # stable: random order kept inside a bucket
         gbs = self.global_batch_size
         if self.world_size > 1 and len(order) % gbs:
@@ -89,7 +103,7 @@ class BucketBatchSampler:
         return [batches[j] for j in shuffle]
 
     def batches(self, epoch: int) -> List[List[int]]:
-        """This rank's batches for ``epoch``."""
+        """This rank's batches of slot indices for ``epoch`` (see :meth:`slot`)."""
         lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
         return [b[lo:hi] for b in self.global_batches(epoch)]
 
@@ -135,7 +149,7 @@ class BatchStream:
 
     Its position ``(epoch, index)`` (index = batches of ``epoch`` already taken) is all a
     checkpoint needs to resume it exactly, because the sampler's order depends only on the epoch.
-    The dataset is indexed with keys ``(index, sampler seed, epoch)``, see
+    The dataset is indexed with keys ``(index, sampler seed, epoch[, visit])``, see
     :class:`~microgan.data.datasets.PairedCropDataset`.
     After the last batch of an epoch the position rolls over to ``(epoch + 1, 0)``, so ``epoch``
     is always the number of completed epochs plus the one in progress.
@@ -151,10 +165,16 @@ class BatchStream:
         self._count = 0
 
     def _open(self) -> None:
-        # keys (index, stream seed, epoch): a dataset that draws random degradations seeds them from
-        # the key, so the draws depend on the position in the stream alone (exact resume)
+        # keys (index, stream seed, epoch[, visit]): a dataset that draws random degradations seeds
+        # them from the key, so the draws depend on the position in the stream alone (exact resume);
+        # the visit number is there only for a crop repeated within an epoch (data.repeat)
         stream, epoch = self.sampler.seed, self.epoch
-        batches = [[(i, stream, epoch) for i in batch] for batch in self.sampler.batches(epoch)]
+
+        def key(slot: int) -> Tuple[int, ...]:
+            index, visit = self.sampler.slot(slot)
+            return (index, stream, epoch, visit) if visit else (index, stream, epoch)
+
+        batches = [[key(i) for i in batch] for batch in self.sampler.batches(epoch)]
         self._count = len(batches)
         # a private generator: a DataLoader otherwise draws its worker base seed from torch's
         # global RNG, which would make the training RNG depend on when streams are opened

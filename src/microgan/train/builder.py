@@ -16,7 +16,7 @@ from microgan.archs import build_critic, build_generator
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import BatchStream, BucketBatchSampler
 from microgan.core.checkpoint import load_generator
-from microgan.errors import CheckpointError, ConfigError
+from microgan.errors import CheckpointError, ConfigError, MicroGANError
 from microgan.losses import build_loss
 from microgan.train.distributed import DistContext
 from microgan.train.settings import DataSettings, TrainSettings
@@ -68,9 +68,17 @@ def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, 
     # with one fixed draw of the training degradation per crop
     val_set = PairedCropDataset(data, "val", channels=channels, limit=cfg.val_max_crops, degradation=degradation, seed=seed)
     sizes = train_set.sizes()
+    repeats = None
+    if data_cfg.repeat is not None:
+        try:
+            repeats = train_set.per_crop(data_cfg.repeat)
+        except MicroGANError as exc:
+            raise ConfigError(f"data.repeat: {exc}") from None
     streams = []
     for seed in (cfg.seed, cfg.seed + 1):
-        sampler = BucketBatchSampler(sizes, data_cfg.batch_size, seed, ctx.rank, ctx.world_size, data_cfg.bucket_ratio)
+        sampler = BucketBatchSampler(
+            sizes, data_cfg.batch_size, seed, ctx.rank, ctx.world_size, data_cfg.bucket_ratio, repeats=repeats
+        )
         streams.append(BatchStream(train_set, sampler, num_workers=data_cfg.num_workers))
     return RunData(train_set, val_set, *streams)
 

@@ -49,10 +49,19 @@ class DataSettings:
     num_workers: int = 0
     degradation: Optional[Dict[str, Any]] = None  # spec drawn per crop visit; None: the prepared LR crops (paper)
     augment: Optional[Dict[str, Any]] = None  # flips / stain jitter of the HR crop (needs degradation)
+    #: visits per epoch of each crop of each --data folder, in order (None: once each). Domains
+    #: trained together are otherwise weighted by their crop counts: [8, 1] lets a small folder
+    #: count as much as one eight times its size, each visit a fresh degradation draw.
+    repeat: Optional[List[int]] = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
+        if self.repeat is not None:
+            if not isinstance(self.repeat, list) or not self.repeat or any(
+                isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in self.repeat
+            ):
+                raise ConfigError(f"data.repeat must be a list of whole numbers >= 1, one per --data folder, got {self.repeat!r}")
 
 
 @dataclass
