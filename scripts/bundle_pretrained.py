@@ -40,6 +40,7 @@ def lineage(meta: dict) -> list:
             "config": config.get("name"),
             "training": training_of(meta),
             "degradation": (config.get("data") or {}).get("degradation"),
+            "repeat": (config.get("data") or {}).get("repeat"),  # per-folder visits per epoch (None: once)
             "data": [((f.get("source") or {}).get("type"), f.get("crops")) for f in data.get("folders", [])]
                     or None,
             "crops": data.get("crops"),

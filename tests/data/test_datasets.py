@@ -117,7 +117,7 @@ def test_several_folders_read_as_one_and_identity(tiny_prepared: Path, tmp_path:
     assert ident["folders"][0]["source"]["type"] == "folder"
     assert ident["crop_ids_sha256"] != single.identity()["crop_ids_sha256"]
     assert both.per_crop([3, 1]) == [3] * len(single) + [1] * len(single)
-    with pytest.raises(MicroGANError, match="1 values for 2 data folders"):
+    with pytest.raises(MicroGANError, match=r"1 value\(s\) for 2 data folder\(s\)"):
         both.per_crop([2])
     with pytest.raises(MicroGANError, match="distinct ids"):
         PairedCropDataset([tiny_prepared, tiny_prepared], "train")

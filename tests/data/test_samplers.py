@@ -151,3 +151,9 @@ def test_a_repeated_crop_gets_its_own_key_per_visit() -> None:
     stream = BatchStream(Keys(), sampler)
     keys = sorted(next(stream)["id"][0] for _ in range(3))
     assert keys == [(0, 5, 0), (0, 5, 0, 1), (1, 5, 0)]  # visit 0 keeps the key a run without repeats uses
+
+
+def test_the_order_of_existing_runs_is_pinned() -> None:
+    """Values from the sampler before data.repeat existed: checkpoints written then resume exactly."""
+    assert BucketBatchSampler(SIZES, 4, seed=2).batches(0)[:3] == [[8], [44, 96, 5, 57], [65, 9, 43, 0]]
+    assert BucketBatchSampler(SIZES, 2, seed=1, rank=1, world_size=2).batches(3)[:2] == [[23, 72], [13, 92]]

@@ -208,7 +208,7 @@ def test_data_repeat_lengthens_the_epoch_and_is_checked(prepared_varied: Path, t
     plain = make(prepared_varied, tmp_path / "plain", ["train.steps=1"])
     twice = make(prepared_varied, tmp_path / "twice", ["train.steps=1", "data.repeat=[2]"])
     assert len(twice.g_stream.sampler) == 2 * len(plain.g_stream.sampler)
-    with pytest.raises(MicroGANError, match=r"data.repeat: 2 values for 1 data folders"):
+    with pytest.raises(MicroGANError, match=r"data.repeat: 2 value\(s\) for 1 data folder\(s\)"):
         make(prepared_varied, tmp_path / "bad", ["data.repeat=[2, 1]"])
     with pytest.raises(MicroGANError, match=r"data.repeat must be a list of whole numbers >= 1"):
         make(prepared_varied, tmp_path / "zero", ["data.repeat=[0]"])
@@ -313,6 +313,25 @@ def test_resume_refuses_changed_data(prepared_varied: Path, tiny_prepared: Path,
     make(prepared_varied, run, ["train.steps=1"]).fit()
     with pytest.raises(ck.CheckpointError, match="trained on 8 crops"):
         make(tiny_prepared, run, ["train.steps=2"], resume=True)
+
+
+def test_resume_refuses_another_training_order(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    import csv as _csv
+    import shutil
+
+    other = Path(shutil.copytree(prepared_varied, tmp_path / "other"))
+    rows = list(_csv.reader(open(other / "manifest.csv")))
+    with open(other / "manifest.csv", "w", newline="") as fh:
+        writer = _csv.writer(fh, lineterminator="\n")
+        writer.writerow(rows[0])
+        writer.writerows([["b-" + r[0]] + r[1:] for r in rows[1:]])
+    run = tmp_path / "run"
+    make([prepared_varied, other], run, ["train.steps=1"]).fit()
+    with pytest.raises(ck.CheckpointError, match=r"training order cannot be continued \(data.repeat: None -> \[2, 1\]\)"):
+        make([prepared_varied, other], run, ["train.steps=2", "data.repeat=[2, 1]"], resume=True)
+    with pytest.raises(ck.CheckpointError, match="not the checkpoint's in the same order"):
+        make([other, prepared_varied], run, ["train.steps=2"], resume=True)
+    assert make([prepared_varied, other], run, ["train.steps=2"], resume=True).step == 1
 
 
 def test_the_critic_step_scales_the_gradient_penalty_by_the_critic_loss_scale(

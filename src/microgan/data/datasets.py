@@ -70,8 +70,9 @@ def _resize(array01: np.ndarray, size: int) -> np.ndarray:
     return np.clip(out, 0.0, 1.0) if interp == cv2.INTER_CUBIC else out
 
 
-#: A training sample's key: (crop index, stream seed, epoch); validation uses the plain index.
-Key = Union[int, Tuple[int, int, int]]
+#: A training sample's key: (crop index, stream seed, epoch[, visit]) (the visit number only for a
+#: crop repeated within an epoch, data.repeat); validation uses the plain index.
+Key = Union[int, Tuple[int, ...]]
 PathOrPaths = Union[str, Path, Sequence[Union[str, Path]]]
 
 
@@ -138,7 +139,7 @@ class PairedCropDataset(Dataset):
     def per_crop(self, per_folder: Sequence[int]) -> List[int]:
         """Spread one value per prepared folder (in the order given) over the crops."""
         if len(per_folder) != len(self.roots):
-            raise MicroGANError(f"{len(per_folder)} values for {len(self.roots)} data folders ({', '.join(map(str, self.roots))})")
+            raise MicroGANError(f"{len(per_folder)} value(s) for {len(self.roots)} data folder(s) ({', '.join(map(str, self.roots))})")
         return [per_folder[self.roots.index(root)] for root, _ in self.entries]
 
     def sizes(self) -> List[Tuple[int, int]]:
@@ -150,7 +151,8 @@ class PairedCropDataset(Dataset):
     def identity(self) -> Dict[str, Any]:
         """What this data set is, for checkpoint metadata: the folders with their source (from
         ``prepare.json``), the source images the crops come from (a classifier's leak check needs
-        them) and a digest of the crop ids (``--resume`` refuses another crop set of the same size)."""
+        them) and digests of the crop ids, of all and per folder (``--resume`` refuses another crop set
+        of the same size, or the folders in another order)."""
         folders = []
         for root in self.roots:
             source: Dict[str, Any] = {}
@@ -160,8 +162,11 @@ class PairedCropDataset(Dataset):
                     source = dict(json.loads(settings.read_text()).get("source") or {})
                 except (ValueError, AttributeError, UnicodeDecodeError):
                     source = {}
-            images = sorted({r.source for rr, r in self.entries if rr == root})
-            folders.append({"path": str(root), "source": source, "images": images})
+            mine = [r for rr, r in self.entries if rr == root]
+            folders.append({
+                "path": str(root), "source": source, "images": sorted({r.source for r in mine}), "crops": len(mine),
+                "crop_ids_sha256": hashlib.sha256("\n".join(sorted(r.id for r in mine)).encode()).hexdigest(),
+            })
         digest = hashlib.sha256("\n".join(sorted(r.id for r in self.records)).encode()).hexdigest()
         return {"split": self.split, "crops": len(self.records), "crop_ids_sha256": digest, "folders": folders}
 

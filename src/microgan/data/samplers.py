@@ -28,7 +28,8 @@ def _bin(length: int, ratio: float) -> int:
 
 
 class BucketBatchSampler:
-    """Deterministic size-bucketed batches; every crop exactly once per epoch (single process).
+    """Deterministic size-bucketed batches; every crop exactly once per epoch (single process; its
+    ``repeats`` times with ``repeats``).
 
     ``sizes[i]`` is crop ``i``'s ``(height, width)``. Within an epoch crops are shuffled, stably
     sorted by geometric size bin ``(h_bin, w_bin)`` (so each bin keeps a random order; bins are

@@ -84,10 +84,17 @@ class RunState:
             "position": {"generator": g_stream.state(), "critic": c_stream.state()},
             "world_size": self.ctx.world_size,
             "train_crops": len(self.data.train_set),
+            "data_order": self._data_order(),
             "training_data": self.data.train_set.identity(),
             "init_from": self.init_from,
             "training": training_record(self.config, self.step, self.init_from),
         }
+
+    def _data_order(self) -> Dict[str, Any]:
+        """The settings that shape the training streams' order: a stream position means nothing
+        under others (its batch index would point into another epoch's list)."""
+        data_cfg = dict(self.config.get("data") or {})
+        return {key: data_cfg.get(key) for key in ("batch_size", "bucket_ratio", "repeat")}
 
     def check_weights(self) -> None:
         for name, net in (("generator", self.nets.generator), ("critic", self.nets.critic)):
@@ -137,6 +144,14 @@ class RunState:
         saved = (meta.get("training_data") or {}).get("crop_ids_sha256")
         if saved and saved != self.data.train_set.identity()["crop_ids_sha256"]:
             raise CheckpointError(f"{path}: the checkpoint was trained on another set of {crops} crops (crop ids differ): start a new run")
+        # per-folder digests: absent (None) from checkpoints written before they were recorded
+        saved_folders = [f.get("crop_ids_sha256") for f in (meta.get("training_data") or {}).get("folders") or []]
+        if all(saved_folders) and saved_folders != [f["crop_ids_sha256"] for f in self.data.train_set.identity()["folders"]]:
+            raise CheckpointError(f"{path}: the --data folders are not the checkpoint's in the same order: give them as before")
+        saved_order = meta.get("data_order")  # absent from checkpoints written before it was recorded
+        if saved_order is not None and saved_order != self._data_order():
+            changed = ", ".join(f"data.{k}: {saved_order.get(k)} -> {v}" for k, v in self._data_order().items() if saved_order.get(k) != v)
+            raise CheckpointError(f"{path}: the training order cannot be continued ({changed}): keep the settings or start a new run")
         try:
             step = int(meta["step"])
             positions = [(stream, int(meta["position"][key]["epoch"]), int(meta["position"][key]["index"]))

@@ -5,8 +5,8 @@ What each step does is :mod:`microgan.train.step` (the paper's online WGAN-GP sc
 :mod:`microgan.train.validator`; what a checkpoint holds and how a resume restores it exactly,
 :mod:`microgan.train.state`. This module only runs them in order.
 
-An *epoch* is one pass of the generator over every training crop: with batch size 1 that is the
-paper's "trained for each example". Training stops at ``epochs``, ``steps`` or ``max_minutes``,
+An *epoch* is one pass of the generator over every training crop (each ``data.repeat`` times
+where set): with batch size 1 that is the paper's "trained for each example". Training stops at ``epochs``, ``steps`` or ``max_minutes``,
 whichever comes first. ``last`` is written every ``ckpt_every`` steps, at least every
 ``ckpt_every_minutes`` (what a ``kill -9`` can lose) and at the end, ``best``
 (generator only) when validation PSNR improves. A non-finite loss stops training with the crop ids
