@@ -141,16 +141,17 @@ class RunState:
                 f"{path}: the checkpoint was trained on {meta.get('train_crops')} crops, the data now has "
                 f"{crops}: the data order cannot be continued (start a new run)"
             )
-        saved = (meta.get("training_data") or {}).get("crop_ids_sha256")
-        if saved and saved != self.data.train_set.identity()["crop_ids_sha256"]:
+        trained_on, identity = meta.get("training_data") or {}, self.data.train_set.identity()
+        saved = trained_on.get("crop_ids_sha256")
+        if saved and saved != identity["crop_ids_sha256"]:
             raise CheckpointError(f"{path}: the checkpoint was trained on another set of {crops} crops (crop ids differ): start a new run")
-        # per-folder digests: absent (None) from checkpoints written before they were recorded
-        saved_folders = [f.get("crop_ids_sha256") for f in (meta.get("training_data") or {}).get("folders") or []]
-        if all(saved_folders) and saved_folders != [f["crop_ids_sha256"] for f in self.data.train_set.identity()["folders"]]:
+        # per-folder digests: absent (no folders, or None) from checkpoints written before they were recorded
+        saved_folders = [f.get("crop_ids_sha256") for f in trained_on.get("folders") or []]
+        if saved_folders and all(saved_folders) and saved_folders != [f["crop_ids_sha256"] for f in identity["folders"]]:
             raise CheckpointError(f"{path}: the --data folders are not the checkpoint's in the same order: give them as before")
-        saved_order = meta.get("data_order")  # absent from checkpoints written before it was recorded
-        if saved_order is not None and saved_order != self._data_order():
-            changed = ", ".join(f"data.{k}: {saved_order.get(k)} -> {v}" for k, v in self._data_order().items() if saved_order.get(k) != v)
+        saved_order, order = meta.get("data_order"), self._data_order()  # absent from checkpoints written before
+        if saved_order is not None and saved_order != order:
+            changed = ", ".join(f"data.{k}: {saved_order.get(k)} -> {v}" for k, v in order.items() if saved_order.get(k) != v)
             raise CheckpointError(f"{path}: the training order cannot be continued ({changed}): keep the settings or start a new run")
         try:
             step = int(meta["step"])
