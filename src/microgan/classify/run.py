@@ -109,7 +109,7 @@ def _short(value: object, width: int = 60) -> str:
 
 
 def _reusable(previous: Optional[Dict[str, object]], settings_doc: Dict[str, object], kinds: Sequence[InputKind],
-              log: Callable[[str], None]) -> Dict[str, Dict[str, object]]:
+              identities: Dict[str, Optional[str]], log: Callable[[str], None]) -> Dict[str, Dict[str, object]]:
     """The finished rows of ``previous`` (an earlier, possibly interrupted run's document) that this
     run would compute again identically; raises :class:`ResumeMismatch` if ``previous`` was made
     with other settings or crops."""
@@ -125,7 +125,7 @@ def _reusable(previous: Optional[Dict[str, object]], settings_doc: Dict[str, obj
     rows = previous.get("inputs", {})
     for kind in kinds:
         row = rows.get(kind.spec) if isinstance(rows, dict) else None
-        if isinstance(row, dict) and row.get("model_sha256") == _restorer_identity(kind):
+        if isinstance(row, dict) and row.get("model_sha256") == identities[kind.spec]:
             reuse[kind.spec] = row
             log(f"  [{kind.spec}] finished in the earlier run: reused")
         elif isinstance(row, dict):
@@ -184,7 +184,8 @@ def run_classification(
         + f"; {settings.folds} folds, classifier {settings.classifier}{' (fine-tuned)' if settings.finetune else ''}"
         f" on {device}"
     )
-    reused = _reusable(previous, settings_doc, kinds, log)
+    identities = {k.spec: _restorer_identity(k) for k in kinds}  # each sr: checkpoint hashed once
+    reused = _reusable(previous, settings_doc, kinds, identities, log)
 
     results: Dict[str, Dict[str, object]] = dict(reused)
 
@@ -205,9 +206,8 @@ def run_classification(
         torch.manual_seed(settings.seed)  # per input: a resumed run draws what an uninterrupted one would
         row = _run_input(kind, labelled, model, labels, splits, recipe, settings, cache_dir, device, log, lowres)
         row["device"] = device
-        identity = _restorer_identity(kind)
-        if identity is not None:
-            row["model_sha256"] = identity
+        if identities[kind.spec] is not None:
+            row["model_sha256"] = identities[kind.spec]
         results[kind.spec] = row
         if on_progress is not None:
             on_progress(document())
