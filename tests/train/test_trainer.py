@@ -217,6 +217,10 @@ def test_data_repeat_lengthens_the_epoch_and_is_checked(prepared_varied: Path, t
 def test_unknown_setting_is_a_config_error(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     with pytest.raises(MicroGANError, match="unknown 'train' setting.*critc_steps"):
         make(prepared_varied, tmp_path / "run", ["train.critc_steps=3"])
+    with pytest.raises(MicroGANError, match=r"unknown config section\(s\): trian"):  # was ignored: the run trained on defaults
+        make(prepared_varied, tmp_path / "section", ["trian.steps=3"])
+    with pytest.raises(MicroGANError, match=r"unknown 'losses' term\(s\): pixle"):
+        make(prepared_varied, tmp_path / "loss", ["losses.pixle.weight=0"])
 
 
 def test_run_folder_refuses_to_mix_runs(tmp_path: Path) -> None:

@@ -76,7 +76,6 @@ class MethodSummary:
     ssim_std: Optional[float]
     time_s: float
     megapixels_per_s: float
-    n_ssim: int
     n_psnr_capped: int
     #: means over the crops each measure is defined on (None when it is defined on none)
     vif: Optional[float] = None
@@ -114,7 +113,6 @@ class Evaluation:
             ssim_std=float(valid.std()) if valid.size else None,
             time_s=float(times.mean()),
             megapixels_per_s=pixels / total / 1e6 if total > 0 else math.inf,
-            n_ssim=int(valid.size),
             n_psnr_capped=int((psnrs >= PSNR_CAP_DB).sum()),
         )
 

@@ -39,6 +39,26 @@ def section_settings(cls: Type[S], section: Dict[str, Any], name: str) -> S:
     return cls(**section)
 
 
+#: A run config's top-level sections and the ``losses:`` terms; :func:`check_sections` refuses others,
+#: so a misspelt ``trian:`` or ``losses.pixle:`` (also via ``--set``) fails instead of being ignored.
+SECTIONS = ("name", "generator", "critic", "losses", "data", "train")
+LOSS_TERMS = ("adversarial", "perceptual", "pixel")
+
+
+def check_sections(config: Dict[str, Any]) -> None:
+    """Refuse unknown top-level sections and ``losses:`` terms (the sections' own keys are checked by
+    :func:`section_settings` and by the registries that build the networks and losses)."""
+    unknown = sorted(set(config) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    losses = config.get("losses") or {}
+    if not isinstance(losses, dict):
+        raise ConfigError(f"losses must be a mapping of {', '.join(LOSS_TERMS)}, got {losses!r}")
+    unknown = sorted(set(losses) - set(LOSS_TERMS))
+    if unknown:
+        raise ConfigError(f"unknown 'losses' term(s): {', '.join(unknown)} (known: {', '.join(LOSS_TERMS)})")
+
+
 @dataclass
 class DataSettings:
     """The config's ``data:`` section."""

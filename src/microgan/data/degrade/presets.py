@@ -33,9 +33,6 @@ GRID = (
     "defocus:4",
 )
 
-#: How much a user's guess of their PSF is off in the mis-specified baselines (30 % too wide).
-MISSPECIFIED_FACTOR = 1.3
-
 _STEPS: Dict[str, Callable[[float], Degradation]] = {
     "gauss": lambda v: Blur(sigma=v),
     "defocus": lambda v: DefocusBlur(radius=v),
