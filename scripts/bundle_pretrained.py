@@ -31,9 +31,13 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/microgan/weights/microg
 def lineage(meta: dict) -> list:
     """Every training stage that made the weights, oldest first: a fine-tuned run (``--init-from``)
     started from another checkpoint, whose local path means nothing to a user, so each stage's
-    recipe (config name, steps, degradation, data) is copied in while the files still exist."""
+    recipe (config name, steps, degradation, data) is copied in while the files still exist. A stage
+    that started from a bundled model takes that model's own recorded lineage."""
     stages = []
     while meta:
+        if meta.get("lineage"):  # a bundled model (``--init-from microgan-blind``): its stages are on record
+            stages.extend(reversed(meta["lineage"]))
+            break
         config = meta.get("config") or {}
         data = meta.get("training_data") or {}
         stages.append({

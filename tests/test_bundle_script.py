@@ -1,0 +1,46 @@
+"""scripts/bundle_pretrained.py's lineage: every stage that made a bundled model, oldest first,
+including the stages of a bundled model a run started from (``--init-from microgan-blind``)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from microgan.core.checkpoint import Checkpoint, save_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bundle_pretrained.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("bundle_pretrained", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _config(name: str) -> dict:
+    return {"name": name, "losses": {"pixel": {"type": "l1", "weight": 1.0}}, "train": {"pixel_warmup_steps": 10 ** 6}}
+
+
+def test_a_run_from_a_bundled_model_takes_over_its_recorded_stages(tmp_path: Path) -> None:
+    """It recorded the bundled start by name only ("recorded by name only"), losing its earlier stages."""
+    bundle = _script()
+    recorded = [{"config": "first", "training": {"steps": 10}}, {"config": "second", "training": {"steps": 20}}]
+    bundled = tmp_path / "bundled.safetensors"
+    save_checkpoint(bundled, Checkpoint(meta={"config": _config("second"), "step": 20, "lineage": recorded,
+                                              "init_from": {"name": "first", "step": 10}},
+                                         generator={"w": torch.zeros(1)}))
+    run_meta = {"config": _config("third"), "step": 30,
+                "init_from": {"name": "second", "step": 20, "path": str(bundled)}}
+    stages = bundle.lineage(run_meta)
+    assert [s["config"] for s in stages] == ["first", "second", "third"]
+    assert stages[-1]["training"]["steps"] == 30 and not any("note" in s for s in stages)
+
+
+def test_a_start_whose_file_is_gone_is_recorded_by_name(tmp_path: Path) -> None:
+    bundle = _script()
+    run_meta = {"config": _config("third"), "step": 30,
+                "init_from": {"name": "second", "step": 20, "path": str(tmp_path / "gone.safetensors")}}
+    stages = bundle.lineage(run_meta)
+    assert [s["config"] for s in stages] == ["second", "third"] and stages[0]["note"] == "recorded by name only"
