@@ -52,6 +52,8 @@ def lineage(meta: dict) -> list:
         start = meta.get("init_from") or {}
         path = start.get("path")
         meta = load_checkpoint(path, generator_only=True).meta if path and Path(path).is_file() else {}
+        if meta and start.get("step") is not None and meta.get("step") != start["step"]:
+            meta = {}  # the file was replaced since (e.g. a bundled model re-bundled): not the start
         if start and not meta:
             stages.append({"config": start.get("name"), "step": start.get("step"), "note": "recorded by name only"})
     return stages[::-1]

@@ -44,3 +44,18 @@ def test_a_start_whose_file_is_gone_is_recorded_by_name(tmp_path: Path) -> None:
                 "init_from": {"name": "second", "step": 20, "path": str(tmp_path / "gone.safetensors")}}
     stages = bundle.lineage(run_meta)
     assert [s["config"] for s in stages] == ["second", "third"] and stages[0]["note"] == "recorded by name only"
+
+
+def test_a_start_file_replaced_since_is_not_taken_for_the_start(tmp_path: Path) -> None:
+    """Re-bundling over the file a stage started from (``--init-from microgan-blind``, then
+    ``--out .../microgan-blind.safetensors``) made the next bundle take the new file's lineage, which
+    already holds the stage itself: a stage recorded twice."""
+    bundle = _script()
+    replaced = tmp_path / "bundled.safetensors"
+    save_checkpoint(replaced, Checkpoint(meta={"config": _config("third"), "step": 30,
+                                               "lineage": [{"config": "second"}, {"config": "third"}]},
+                                          generator={"w": torch.zeros(1)}))
+    run_meta = {"config": _config("third"), "step": 30,
+                "init_from": {"name": "second", "step": 20, "path": str(replaced)}}
+    stages = bundle.lineage(run_meta)
+    assert [s["config"] for s in stages] == ["second", "third"] and stages[0]["note"] == "recorded by name only"

@@ -297,6 +297,7 @@ def training_settings(config: DemoConfig) -> Dict[str, Any]:
     Validation runs every 50 steps on a few crops so ``best.safetensors`` exists early and tracks the
     best model seen; no mid-run ``last`` checkpoints (one is written at the end anyway)."""
     from microgan.config import apply_overrides, load_config
+    from microgan.train.settings import check_config
 
     defaults = [
         f"train.max_minutes={config.max_minutes}",
@@ -305,7 +306,9 @@ def training_settings(config: DemoConfig) -> Dict[str, Any]:
         "train.ckpt_every=1000000",
         "train.ckpt_every_minutes=null",
     ]
-    return apply_overrides(load_config(config.train_config), [*defaults, *config.overrides])
+    settings = apply_overrides(load_config(config.train_config), [*defaults, *config.overrides])
+    check_config(settings)
+    return settings
 
 
 def train_model(config: DemoConfig, settings: Dict[str, Any], prepared: Path, run: Path) -> Tuple[Path, Dict[str, Any]]:

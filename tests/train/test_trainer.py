@@ -16,7 +16,7 @@ from microgan.data.samplers import pad_collate
 from microgan.errors import MicroGANError
 from microgan.core import checkpoint as ck
 from microgan.train.distributed import DistContext
-from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir
+from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir, run_training
 
 CPU = DistContext(0, 1, torch.device("cpu"))
 BUCKETS = ["data.batch_size=2"]
@@ -221,6 +221,18 @@ def test_unknown_setting_is_a_config_error(prepared_varied: Path, tmp_path: Path
         make(prepared_varied, tmp_path / "section", ["trian.steps=3"])
     with pytest.raises(MicroGANError, match=r"unknown 'losses' term\(s\): pixle"):
         make(prepared_varied, tmp_path / "loss", ["losses.pixle.weight=0"])
+
+
+def test_a_bad_config_fails_before_overwrite_empties_the_run(prepared_varied: Path, tmp_path: Path) -> None:
+    """The check ran in the Trainer, after ``--overwrite`` had already deleted the old run."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ck.LAST_NAME).write_bytes(b"an earlier run's checkpoint")
+    for bad in ({"trian": {"steps": 1}}, {"train": {"critc_steps": 3}}):
+        config = {**load_config("microgan"), **bad}
+        with pytest.raises(MicroGANError, match="unknown"):
+            run_training(config, prepared_varied, run, overwrite=True, quiet=True, device="cpu")
+        assert (run / ck.LAST_NAME).read_bytes() == b"an earlier run's checkpoint"
 
 
 def test_run_folder_refuses_to_mix_runs(tmp_path: Path) -> None:

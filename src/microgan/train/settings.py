@@ -59,6 +59,14 @@ def check_sections(config: Dict[str, Any]) -> None:
         raise ConfigError(f"unknown 'losses' term(s): {', '.join(unknown)} (known: {', '.join(LOSS_TERMS)})")
 
 
+def check_config(config: Dict[str, Any]) -> None:
+    """Every check a run config gets before anything runs (the run folder is touched, data read):
+    sections, loss terms and the ``data:``/``train:`` keys and values."""
+    check_sections(config)
+    section_settings(DataSettings, config.get("data") or {}, "data")
+    section_settings(TrainSettings, config.get("train") or {}, "train")
+
+
 @dataclass
 class DataSettings:
     """The config's ``data:`` section."""

@@ -29,7 +29,7 @@ from microgan.train.amp import MixedPrecision
 from microgan.train.builder import DataPaths, build_data, build_losses, build_networks, init_generator
 from microgan.train.distributed import DistContext, init_distributed, shutdown, wrap
 from microgan.train.logging import CSV_NAME, TB_DIR, RunLogger
-from microgan.train.settings import DataSettings, TrainSettings, check_sections, section_settings
+from microgan.train.settings import DataSettings, TrainSettings, check_config, check_sections, section_settings
 from microgan.train.state import RunState, TrainingDivergedError
 from microgan.train.step import GANStep
 from microgan.train.validator import Validator
@@ -251,6 +251,7 @@ def run_training(
     on a refusal instead of waiting for rank 0 at the first collective. ``resume`` on a run that
     holds no checkpoint yet starts it again (see :func:`prepare_run_dir`).
     """
+    check_config(config)  # before --overwrite empties the run folder
     ctx = init_distributed(device)
     try:
         error, resumable = None, False
