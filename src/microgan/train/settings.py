@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from microgan.core.device import PRECISIONS
 from microgan.data.samplers import DEFAULT_BUCKET_RATIO
@@ -32,11 +32,15 @@ def section_settings(cls: Type[S], section: Dict[str, Any], name: str) -> S:
     for key in section:
         if f"{name}.{key}" in RETIRED:
             raise ConfigError(f"{name}.{key} is no longer a setting: {RETIRED[f'{name}.{key}']}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigError(f"unknown '{name}' setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    refuse_unknown(section, sorted(f.name for f in fields(cls)), f"'{name}' setting(s)")
     return cls(**section)
+
+
+def refuse_unknown(given: Iterable[str], known: Sequence[str], what: str) -> None:
+    """A :class:`ConfigError` naming every key of ``given`` outside ``known`` (and the known ones)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 #: A run config's top-level sections and the ``losses:`` terms; :func:`check_sections` refuses others,
@@ -48,23 +52,19 @@ LOSS_TERMS = ("adversarial", "perceptual", "pixel")
 def check_sections(config: Dict[str, Any]) -> None:
     """Refuse unknown top-level sections and ``losses:`` terms (the sections' own keys are checked by
     :func:`section_settings` and by the registries that build the networks and losses)."""
-    unknown = sorted(set(config) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"unknown config section(s): {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    refuse_unknown(config, SECTIONS, "config section(s)")
     losses = config.get("losses") or {}
     if not isinstance(losses, dict):
         raise ConfigError(f"losses must be a mapping of {', '.join(LOSS_TERMS)}, got {losses!r}")
-    unknown = sorted(set(losses) - set(LOSS_TERMS))
-    if unknown:
-        raise ConfigError(f"unknown 'losses' term(s): {', '.join(unknown)} (known: {', '.join(LOSS_TERMS)})")
+    refuse_unknown(losses, LOSS_TERMS, "'losses' term(s)")
 
 
-def check_config(config: Dict[str, Any]) -> None:
+def check_config(config: Dict[str, Any]) -> Tuple["DataSettings", "TrainSettings"]:
     """Every check a run config gets before anything runs (the run folder is touched, data read):
-    sections, loss terms and the ``data:``/``train:`` keys and values."""
+    sections, loss terms and the ``data:``/``train:`` keys and values; returns those two sections."""
     check_sections(config)
-    section_settings(DataSettings, config.get("data") or {}, "data")
-    section_settings(TrainSettings, config.get("train") or {}, "train")
+    return (section_settings(DataSettings, config.get("data") or {}, "data"),
+            section_settings(TrainSettings, config.get("train") or {}, "train"))
 
 
 @dataclass

@@ -29,7 +29,7 @@ from microgan.train.amp import MixedPrecision
 from microgan.train.builder import DataPaths, build_data, build_losses, build_networks, init_generator
 from microgan.train.distributed import DistContext, init_distributed, shutdown, wrap
 from microgan.train.logging import CSV_NAME, TB_DIR, RunLogger
-from microgan.train.settings import DataSettings, TrainSettings, check_config, check_sections, section_settings
+from microgan.train.settings import check_config
 from microgan.train.state import RunState, TrainingDivergedError
 from microgan.train.step import GANStep
 from microgan.train.validator import Validator
@@ -93,9 +93,7 @@ class Trainer:
         self.config = config
         self.out = Path(out)
         self.ctx = ctx
-        check_sections(config)
-        self.data_cfg: DataSettings = section_settings(DataSettings, config.get("data") or {}, "data")
-        self.cfg: TrainSettings = section_settings(TrainSettings, config.get("train") or {}, "train")
+        self.data_cfg, self.cfg = check_config(config)
         self.device = ctx.device
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
