@@ -357,12 +357,14 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     from microgan.data.prepare import PrepareConfig, prepare
     from microgan.data.segment import SegmentationParams
     from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
+    from microgan.core.device import resolve_device
     from microgan.data.degrade.presets import parse_degradation_text
     from microgan.evaluate.runner import CropSource, model_method, select
 
     out = Path(config.out)
-    # fail before any work: no model to evaluate, or a training config that does not load
+    # fail before any work: no model to evaluate, a training config that does not load, no such device
     model = None if config.train else pretrained_model(config.model)
+    resolve_device(config.device)
     settings = training_settings(config) if config.train else None
     claim_output(out, config.overwrite)
     seconds: Dict[str, float] = {}

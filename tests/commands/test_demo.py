@@ -140,7 +140,9 @@ def test_train_a_tiny_model_then_evaluate_it(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--set", "train.steps=1"], "needs --train"),
     (["--train", "--model", "x.safetensors"], "not both"),
+    (["--device", "tpu"], "device 'tpu': not a device name"),
 ])
 def test_contradictory_options(tmp_path, capsys, argv, message):
     code = main(["demo", "--out", str(tmp_path / "demo"), *argv, "--quiet"])
     assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()  # refused before any work

@@ -43,6 +43,17 @@ def test_train_resume_and_refusal(tiny_prepared: Path, tmp_path: Path, capsys: p
     assert meta["step"] == 3 and meta["config"]["generator"]["channels"] == [4, 8]
 
 
+def test_an_unknown_device_is_one_line_before_overwrite_touches_the_run(tiny_prepared: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("an earlier run's file")
+    assert cli.main(_args(tiny_prepared, run, "--config", "microgan", "--overwrite", "--device", "tpu")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "device 'tpu'" in err
+    assert (run / "keep.txt").is_file()
+
+
 def test_resume_without_a_checkpoint_starts_again_with_a_note(tiny_prepared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A run killed before its first checkpoint (config.yaml, logs, a stale temporary) is started
     again from its own config.yaml; without one and without --config it is one clear line."""

@@ -32,6 +32,19 @@ def test_device_names() -> None:
         device.resolve_device("tpu")
 
 
+def test_gpu_numbers_are_checked_against_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cuda:N`` is accepted where GPU N exists and is a clear error beyond the last one (a bare
+    ``cuda`` takes the given local rank), checked with a pretend two-GPU machine."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert device.resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert device.resolve_device("cuda", index=1) == torch.device("cuda", 1)
+    with pytest.raises(MicroGANError, match="'cuda:2': this machine has 2 CUDA device"):
+        device.resolve_device("cuda:2")
+    with pytest.raises(MicroGANError, match="cuda:N"):
+        device.resolve_device("cuda:x")
+
+
 def test_autocast_is_a_no_op_for_fp32_and_casts_for_bf16() -> None:
     x = torch.ones(2, 2)
     with device.autocast(torch.device("cpu"), "fp32"):

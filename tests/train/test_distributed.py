@@ -15,6 +15,7 @@ import torch
 import torch.multiprocessing as mp
 
 from microgan.config import apply_overrides, load_config
+from microgan.errors import MicroGANError
 from microgan.train.distributed import DistContext, init_distributed, shutdown
 from microgan.train.trainer import Trainer
 
@@ -85,3 +86,10 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(ddp_runs: Dict[s
     for k in ref:
         # Adam divides by sqrt(v): on near-zero gradients reduction-order rounding shows up ~1e-6
         torch.testing.assert_close(r0[k], ref[k], rtol=0, atol=2e-5, msg=f"{k}: two ranks vs one process")
+
+
+def test_a_numbered_gpu_is_refused_for_several_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rank would take the same GPU: refused before any process group is joined."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(MicroGANError, match="each process takes the GPU of its local rank"):
+        init_distributed("cuda:1")

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "recipe of the pretrained model; microgan is the paper's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="with --train: override a training config key, e.g. --set train.precision=bf16 (repeatable)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous demo in DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bars or step messages; only the results")
     p.set_defaults(func=run)

@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "onnxruntime needs pip install 'microgan[onnx]'")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--normalize", choices=("range", "percentile"), default=None,
                    help="intensity normalization (default: the model's own, else range)")
     p.add_argument("--per-channel", action="store_true",

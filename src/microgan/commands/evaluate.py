@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="write every crop's scores here, one CSV row per crop and method (id, label, size, psnr, "
                    "ssim, ...), for breakdowns by size or class, or paired tests between methods")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json, --html and --per-crop files")
-    p.add_argument("--device", default="auto", help="models: auto, cpu or cuda (default: auto)")
+    p.add_argument("--device", default="auto", help="models: auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="fp32",
                    help="models' inference precision (default: fp32, the quality reference)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -23,7 +23,8 @@ DeviceLike = Union[str, torch.device, None]
 
 
 def resolve_device(device: DeviceLike = "auto", index: Optional[int] = None) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error.
+    """``auto`` picks CUDA when present; asking for CUDA without one, or for a GPU number the
+    machine does not have, is a clear error (not a CUDA traceback at the first tensor).
 
     ``index`` chooses the GPU of a bare ``cuda`` (a distributed run's local rank)."""
     if isinstance(device, torch.device):
@@ -32,12 +33,14 @@ def resolve_device(device: DeviceLike = "auto", index: Optional[int] = None) -> 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device '{device}': no CUDA device is available to PyTorch {torch.__version__}")
-    if device == "cuda" and index is not None:
-        return torch.device("cuda", index)
     try:
-        return torch.device(device)
+        dev = torch.device("cuda", index) if device == "cuda" and index is not None else torch.device(device)
     except RuntimeError:
-        raise ConfigError(f"device '{device}': not a device name (use auto, cpu or cuda)") from None
+        raise ConfigError(f"device '{device}': not a device name (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device '{dev}': this machine has {torch.cuda.device_count()} CUDA device(s), "
+                          f"numbered from 0")
+    return dev
 
 
 def cpu_has_native_bf16() -> bool:
