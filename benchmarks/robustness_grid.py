@@ -1,13 +1,14 @@
 """The robustness grid: models against classical deconvolution on every degradation of the grid, per domain.
 
     python benchmarks/robustness_grid.py --data bccd=PREP_BCCD --data chula=PREP_CHULA \
-        --model blind=microgan-blind --model bccd=microgan-bccd --limit 150 --out runs/grid
+        --model blind=microgan-blind --model bccd=microgan-bccd --limit 150 --out runs/grid [--self-ensemble]
 
 For each domain (a prepared folder) and each cell of :data:`microgan.data.degrade.presets.GRID`, the
 LR crops are made from the HR crops with that degradation (seeded per crop, the same for every
 method), the classical baselines are tuned on the domain's validation crops twice, once with the
 true PSF (an oracle, in their favour) and once with a PSF 30 % too wide (what a user who guesses
-their optics gets), and everything is scored on the test crops. Writes OUT/<domain>/<cell>.json
+their optics gets), and everything is scored on the test crops (``--self-ensemble`` adds each model
+averaged over the crops' eight rotations and mirror images, as ``NAME+x8``). Writes OUT/<domain>/<cell>.json
 (the evaluate command's report) and OUT/grid.md, the table docs/results.md quotes.
 """
 from __future__ import annotations
@@ -34,7 +35,8 @@ def _pairs(values: List[str], what: str) -> List[Tuple[str, str]]:
     return out
 
 
-def run_cell(data: Path, cell: str, models: List[Tuple[str, str]], limit: int, tune_limit: int, scale: float) -> Dict:
+def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool]], limit: int, tune_limit: int, scale: float) -> Dict:
+    """One cell's report; ``models``: (name, model, self-ensembled)."""
     from microgan.data.degrade.presets import parse_degradation_text
     from microgan.data.manifest import read_manifest
     from microgan.evaluate.pipeline import evaluate_and_report, tuned_baselines
@@ -42,7 +44,7 @@ def run_cell(data: Path, cell: str, models: List[Tuple[str, str]], limit: int, t
 
     records = read_manifest(data)
     source = CropSource(data, parse_degradation_text(cell), seed=0)
-    methods = [model_method(name, ref) for name, ref in models]
+    methods = [model_method(name, ref, self_ensemble=ensembled) for name, ref, ensembled in models]
     tuned, tuning = tuned_baselines(source, select(records, "val", tune_limit), BASELINES, "val", psf_scale=scale)
     _, report = evaluate_and_report(source, select(records, "test", limit), methods + tuned, "test", tuning=tuning, sharpness=False)
     return report
@@ -73,16 +75,18 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=150, help="test crops per domain, spread evenly (default 150)")
     parser.add_argument("--tune-limit", type=int, default=24, help="val crops the baselines are tuned on (default 24)")
     parser.add_argument("--psf-scale", type=float, default=1.3, help="mis-specified PSF width factor (default 1.3)")
+    parser.add_argument("--self-ensemble", action="store_true", help="also each model self-ensembled (x8), as NAME+x8")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
     from microgan.data.degrade.presets import GRID
 
     domains = _pairs(args.data, "data")
-    models = _pairs(args.model, "model")
+    models = [(name, ref, False) for name, ref in _pairs(args.model, "model")]
+    models += [(f"{name}+x8", ref, True) for name, ref, _ in models if args.self_ensemble]
     cells = args.cells or list(GRID)
     header = ["domain", "degradation", "blurred input", "best classical, true PSF", f"best classical, PSF x{args.psf_scale:g}"]
-    header += [f"{name} (PSNR dB / SSIM)" for name, _ in models]
+    header += [f"{name} (PSNR dB / SSIM)" for name, _, _ in models]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     started = time.time()
     for domain, data in domains:
@@ -92,7 +96,7 @@ def main() -> int:
             path = args.out / domain / (re.sub(r"[^A-Za-z0-9.]+", "_", cell) + ".json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=1) + "\n")
-            lines.append(verdict_row(domain, cell, report, [n for n, _ in models]))
+            lines.append(verdict_row(domain, cell, report, [n for n, _, _ in models]))
             print(lines[-1], f"({time.time() - t0:.0f} s)", flush=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     footer = (

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import microgan
 from microgan import cli
 from microgan.data.io import read_image, write_image
 from microgan.core import checkpoint as ck
@@ -118,6 +119,17 @@ def test_fixed_tiles_match_the_whole_image(tmp_path: Path, save_tiny_generator: 
     whole = read_image(tmp_path / "w" / "big.tif").array.astype(np.int64)
     tiled = read_image(tmp_path / "t" / "big.tif").array.astype(np.int64)
     assert np.abs(whole - tiled).max() <= 257  # within 1/255 of the range, in 16-bit levels
+
+
+def test_self_ensemble_writes_the_averaged_restoration(tmp_path: Path, save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    image = np.random.default_rng(2).integers(0, 65535, (40, 52), dtype=np.uint16)
+    write_image(tmp_path / "x.tif", image)
+    assert _run("--model", model, str(tmp_path / "x.tif"), "-o", str(tmp_path / "e"), "--self-ensemble", "--quiet") == 0
+    written = read_image(tmp_path / "e" / "x.tif").array
+    expected = microgan.load(model, device="cpu", precision="fp32", self_ensemble=True).enhance(image)
+    assert written.dtype == np.uint16 and np.abs(written.astype(np.int64) - expected).max() <= 1
+    assert np.abs(written.astype(np.int64) - microgan.load(model, device="cpu", precision="fp32").enhance(image)).max() > 1
 
 
 def test_no_model_and_no_bundled_model_is_one_clear_line(

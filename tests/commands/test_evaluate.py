@@ -93,6 +93,17 @@ def test_limit_and_bare_checkpoint_path_name(prepared, checkpoint, tmp_path):
     assert "tuning" not in report
 
 
+def test_self_ensemble_adds_a_variant_of_each_model(prepared, checkpoint, tmp_path):
+    ckpt, _ = checkpoint
+    out_json = tmp_path / "report.json"
+    assert main(["evaluate", "--data", str(prepared), "--model", f"tiny={ckpt}", "--self-ensemble",
+                 "--json", str(out_json), "--device", "cpu", "--quiet"]) == 0
+    methods = json.loads(out_json.read_text())["methods"]
+    assert list(methods) == ["tiny", "tiny+x8"]
+    assert methods["tiny+x8"]["settings"]["self_ensemble"] is True and "self_ensemble" not in methods["tiny"]["settings"]
+    assert methods["tiny+x8"]["psnr"] != methods["tiny"]["psnr"]  # a different (averaged) restoration
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0, f"expected one line, got: {err!r}"

@@ -70,7 +70,7 @@ def test_restores_an_rgb_layer_aligned_with_its_input(viewer, qtbot) -> None:
     assert widget.status.value == "restored 'smear'" and widget.run_button.enabled
 
 
-def test_gray_16bit_stack_with_a_checkpoint_file_and_fixed_tiles(viewer, qtbot, tmp_path, save_tiny_generator) -> None:
+def test_gray_16bit_stack_with_a_checkpoint_file_fixed_tiles_and_self_ensemble(viewer, qtbot, tmp_path, save_tiny_generator) -> None:
     checkpoint = save_tiny_generator(tmp_path / "gray.safetensors", in_channels=1)
     stack = np.random.default_rng(0).integers(0, 65536, (3, 70, 90), dtype=np.uint16)
     viewer.add_image(stack, name="stack")
@@ -79,11 +79,12 @@ def test_gray_16bit_stack_with_a_checkpoint_file_and_fixed_tiles(viewer, qtbot, 
     assert not widget.checkpoint.native.isHidden()  # shown once a file is asked for (viewer itself hidden)
     widget.checkpoint.value = checkpoint
     widget.tiling.value, widget.tile_size.value = "fixed", 64
+    widget.ensemble.value = True
     _restore(qtbot, widget)
 
     restored = viewer.layers[-1]
     assert restored.name == "stack (MicroGAN)" and restored.data.dtype == np.uint16, widget.status.value
-    enhancer = Enhancer.from_model(checkpoint, device="cpu", precision="fp32", tile=64)
+    enhancer = Enhancer.from_model(checkpoint, device="cpu", precision="fp32", tile=64, self_ensemble=True)
     np.testing.assert_array_equal(restored.data[2], enhancer.enhance(stack[2]))
     assert widget.progress.value == 1
 

@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                    help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="average the model over each image's 8 rotations and mirror images: slightly "
+                   "better (+0.06-0.10 dB measured), 8x slower")
     p.add_argument("--normalize", choices=("range", "percentile"), default=None,
                    help="intensity normalization (default: the model's own, else range)")
     p.add_argument("--per-channel", action="store_true",
@@ -190,7 +193,7 @@ def _restore(args: argparse.Namespace, jobs: list, ranks, refused: list) -> Tupl
         enhancer = Enhancer.from_model(
             args.model, device=resolve_device(args.device, index=ranks.local_rank), precision=args.precision,
             tile=args.tile, halo=args.halo, normalizer=args.normalize, per_channel=args.per_channel,
-            backend=args.backend, max_memory=args.max_memory,
+            backend=args.backend, max_memory=args.max_memory, self_ensemble=args.self_ensemble,
         )
         enhancer.prepare(max(job.pixels for job in jobs))
         with tqdm(total=len(jobs), unit="img", disable=args.quiet or not ranks.is_main, file=sys.stderr) as bar:

@@ -17,6 +17,8 @@ from microgan.errors import ConfigError, MicroGANError
 
 #: Image names the HTML grid uses for the input and the reference: not usable as method names.
 RESERVED = {"LR", "HR"}
+#: Added to a model's name for its self-ensembled variant (``--self-ensemble``).
+ENSEMBLE_SUFFIX = "+x8"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--psf-scale", type=float, default=None, metavar="F",
                    help="also run each PSF baseline with the blur's width scaled by F (e.g. 1.3: a PSF guessed 30%% too "
                    "wide), named NAME@psfF; the plain baselines keep the true PSF (an oracle)")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="also run each model averaged over each crop's 8 rotations and mirror images "
+                   f"(enhance --self-ensemble), named NAME{ENSEMBLE_SUFFIX}")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate N crops spread evenly over the split (default: all)")
     p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
@@ -117,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if args.psf_scale is not None and args.psf_scale <= 0:
         raise ConfigError(f"--psf-scale must be > 0, got {args.psf_scale}")
     scaled = [f"{b}@psf{args.psf_scale:g}" for b in baselines if args.psf_scale is not None and BASELINES.get(b).needs_psf]
-    _check_names([n for n, _ in models] + baselines + scaled)
+    ensembled = [f"{n}{ENSEMBLE_SUFFIX}" for n, _ in models if args.self_ensemble]
+    _check_names([n for n, _ in models] + ensembled + baselines + scaled)
     degradation = parse_degradation_text(args.degradation) if args.degradation else None
     if degradation is not None and not degradation.fixed:
         raise ConfigError(f"--degradation {args.degradation}: evaluation needs a fixed degradation (no [low, high] ranges)")
@@ -132,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         raise MicroGANError(f"{args.data}: no crops in split '{args.split}' (splits present: {', '.join(splits) or 'none'})")
 
     methods = [model_method(name, path, args.device, args.precision) for name, path in models]
+    methods += [model_method(f"{name}{ENSEMBLE_SUFFIX}", path, args.device, args.precision, self_ensemble=True)
+                for name, path in models if args.self_ensemble]
     tuning: Optional[Dict[str, Any]] = None
     if baselines:
         tune_records = select(records, args.tune_split, args.tune_limit)

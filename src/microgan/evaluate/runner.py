@@ -242,8 +242,10 @@ def restore_examples(
     return out
 
 
-def model_method(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32") -> Method:
-    """A trained generator as a method, through the same :class:`~microgan.infer.Enhancer` users run.
+def model_method(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32",
+                 self_ensemble: bool = False) -> Method:
+    """A trained generator as a method, through the same :class:`~microgan.infer.Enhancer` users run
+    (``self_ensemble``: averaged over the eight rotations and mirror images, ``enhance --self-ensemble``).
 
     fp32 by default: the table compares quality, and a bf16 autocast would cost the model PSNR that a
     float64 baseline does not pay. A missing file or weights that do not fit the architecture named in
@@ -254,11 +256,13 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     from microgan.infer import Enhancer
 
     try:
-        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision)
+        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble)
     except CheckpointError as exc:
         raise CheckpointError(f"model '{name}': {exc}") from None
     meta = enhancer.meta
     settings: Dict[str, Any] = {"checkpoint": str(meta.get("path", checkpoint)), "precision": enhancer.precision}
+    if self_ensemble:
+        settings["self_ensemble"] = True
     if meta.get("config", {}).get("name"):
         settings["config"] = meta["config"]["name"]
     if meta.get("step") is not None:

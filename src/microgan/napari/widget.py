@@ -1,7 +1,7 @@
 """The dock widget: pick a layer and a model, restore in a worker thread, get an aligned new layer.
 
 Choices map one to one onto :class:`microgan.infer.Enhancer` arguments (model, device, precision,
-tile), so what the widget does is what ``microgan enhance`` does with the same options. The model is
+tile, self-ensemble), so what the widget does is what ``microgan enhance`` does with the same options. The model is
 loaded in the worker too (a first load measures the receptive field and takes seconds) and kept
 for the next run with the same choices. Every failure a user can cause (wrong sample type, a float
 image outside [0, 1], a checkpoint that is not one, an RGB image on a gray model) arrives as one
@@ -14,7 +14,7 @@ import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
@@ -53,13 +53,16 @@ class RestoreWidget(Container):
                                tooltip="auto: tile only what does not fit in memory; off: whole image; "
                                "fixed: tiles of the size below")
         self.tile_size = SpinBox(label="tile size", min=64, max=8192, step=64, value=512, enabled=False)
+        self.ensemble = CheckBox(text="self-ensemble (8x slower)", value=False,
+                                 tooltip="average the model over the image's 8 rotations and mirror images: "
+                                 "slightly better")
         self.run_button = PushButton(text="Restore")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self.status = Label(value="")
         super().__init__(widgets=[
             self.image, self.model, self.checkpoint, self.device, self.precision, self.tiling,
-            self.tile_size, self.run_button, self.cancel_button, self.progress, self.status,
+            self.tile_size, self.ensemble, self.run_button, self.cancel_button, self.progress, self.status,
         ])
         self.model.changed.connect(lambda value: setattr(self.checkpoint, "visible", value == FILE_CHOICE))
         self.tiling.changed.connect(lambda value: setattr(self.tile_size, "enabled", value == "fixed"))
@@ -95,7 +98,8 @@ class RestoreWidget(Container):
         else:
             model = self.model.value
         tile: Any = {"auto": "auto", "off": None}.get(self.tiling.value, int(self.tile_size.value))
-        return {"model": model, "device": self.device.value, "precision": self.precision.value, "tile": tile}
+        return {"model": model, "device": self.device.value, "precision": self.precision.value, "tile": tile,
+                "self_ensemble": bool(self.ensemble.value)}
 
     # ------------------------------------------------------------------ running
 
