@@ -80,10 +80,11 @@ def main() -> int:
     args = parser.parse_args()
 
     from microgan.data.degrade.presets import GRID
+    from microgan.infer.ensemble import ENSEMBLE_SUFFIX
 
     domains = _pairs(args.data, "data")
     models = [(name, ref, False) for name, ref in _pairs(args.model, "model")]
-    models += [(f"{name}+x8", ref, True) for name, ref, _ in models if args.self_ensemble]
+    models += [(f"{name}{ENSEMBLE_SUFFIX}", ref, True) for name, ref, _ in models if args.self_ensemble]
     cells = args.cells or list(GRID)
     header = ["domain", "degradation", "blurred input", "best classical, true PSF", f"best classical, PSF x{args.psf_scale:g}"]
     header += [f"{name} (PSNR dB / SSIM)" for name, _, _ in models]

@@ -155,6 +155,8 @@ def test_grayscale_model_on_rgb_data_is_refused(prepared, tmp_path, capsys):
         (["--baselines", "--split", "train"], "no crops in split 'train'"),
         (["--baselines", "--tune-split", "train"], "no crops in split 'train' to tune"),
         (["--model", "LR=x.safetensors"], "reserved"),
+        (["--baselines", "--self-ensemble"], "--self-ensemble averages a model's passes: it needs --model"),
+        (["--model", "a=x.safetensors", "--model", "a+x8=y.safetensors", "--self-ensemble"], "two methods are named 'a+x8'"),
     ],
 )
 def test_usage_errors(prepared, capsys, extra, message):

@@ -39,10 +39,17 @@ def test_gpu_numbers_are_checked_against_the_machine(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert device.resolve_device("cuda:1") == torch.device("cuda", 1)
     assert device.resolve_device("cuda", index=1) == torch.device("cuda", 1)
-    with pytest.raises(MicroGANError, match="'cuda:2': this machine has 2 CUDA device"):
+    with pytest.raises(MicroGANError, match="'cuda:2': this process sees 2 CUDA device"):
         device.resolve_device("cuda:2")
     with pytest.raises(MicroGANError, match="cuda:N"):
         device.resolve_device("cuda:x")
+    # torchrun: a bare cuda is the local rank's GPU; a numbered one for several processes is refused
+    assert device.rank_device("cuda", local_rank=1, world_size=2) == torch.device("cuda", 1)
+    assert device.rank_device("cuda:1", local_rank=0, world_size=1) == torch.device("cuda", 1)
+    with pytest.raises(MicroGANError, match="local rank 3's GPU"):
+        device.rank_device("cuda", local_rank=3, world_size=4)
+    with pytest.raises(MicroGANError, match="each process takes the GPU of its local rank"):
+        device.rank_device("cuda:1", local_rank=0, world_size=2)
 
 
 def test_autocast_is_a_no_op_for_fp32_and_casts_for_bf16() -> None:

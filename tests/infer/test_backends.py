@@ -34,6 +34,20 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @needs_ort
+def test_self_ensemble_on_onnxruntime_with_non_square_tiles_equals_torch() -> None:
+    """The turned passes give ONNX Runtime a second, transposed tile shape: same result as PyTorch's
+    whole-image ensemble, for a batch of two equal images."""
+    net = _net()
+    rng = np.random.default_rng(3)
+    images = [rng.random((150, 131, 3), dtype=np.float32) for _ in range(2)]
+    ort = Enhancer(net, {}, device="cpu", precision="fp32", tile=96, backend="onnxruntime", self_ensemble=True)
+    ref = _enh(copy.deepcopy(net), "torch", self_ensemble=True)
+    assert len(ort.plan(152, 132)) == 6
+    for got, image in zip(ort.enhance_batch(images), images):
+        assert np.abs(got - ref.enhance(image)).max() < 1e-4
+
+
+@needs_ort
 @pytest.mark.parametrize("normalizer", [None, "percentile"])
 def test_onnxruntime_equals_torch_within_one_level(normalizer) -> None:
     net = _net()

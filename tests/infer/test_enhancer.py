@@ -293,3 +293,11 @@ def test_self_ensemble_tiles_equal_its_whole_image_and_keeps_sample_types() -> N
     assert len(calls) == 8 * len(tiled.plan(152, 132))  # a cancel can land between any two passes
     u16 = (x[:, :, 0] * 65535).astype(np.uint16)
     assert np.array_equal(_enh(_identity(1), self_ensemble=True).enhance(u16), u16)
+    # a gray model restoring RGB per channel, two images in one pass: each plane its own ensemble
+    gray = _net(1)
+    rgb = [(np.random.default_rng(9 + i).random((40, 36, 3)) * 255).astype(np.uint8) for i in range(2)]
+    batched = _enh(gray, per_channel=True, self_ensemble=True).enhance_batch(rgb)
+    single = _enh(gray, self_ensemble=True)
+    for image, out in zip(rgb, batched):
+        planes = np.stack([single.enhance(np.ascontiguousarray(image[:, :, c])) for c in range(3)], axis=2)
+        assert np.abs(out.astype(int) - planes).max() <= 1

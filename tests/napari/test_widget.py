@@ -87,6 +87,14 @@ def test_gray_16bit_stack_with_a_checkpoint_file_fixed_tiles_and_self_ensemble(v
     enhancer = Enhancer.from_model(checkpoint, device="cpu", precision="fp32", tile=64, self_ensemble=True)
     np.testing.assert_array_equal(restored.data[2], enhancer.enhance(stack[2]))
     assert widget.progress.value == 1
+    assert restored.metadata["microgan"]["self_ensemble"] == "True"
+    # unticking runs one pass per tile with the model already loaded
+    loaded = widget._enhancer(widget._options())
+    widget.ensemble.value = False
+    _restore(qtbot, widget)
+    assert widget._enhancer(widget._options()) is loaded and not loaded.self_ensemble
+    enhancer.self_ensemble = False
+    np.testing.assert_array_equal(viewer.layers[-1].data[2], enhancer.enhance(stack[2]))
 
 
 def test_cancel_stops_a_long_restoration_and_adds_nothing(viewer, qtbot, tmp_path, save_tiny_generator, monkeypatch) -> None:

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of all crops held out of each fold's training part for model selection [default: 0.1]")
     p.add_argument("--seed", type=int, default=0, help="folds, head initialization and batch order [default: 0]")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... [default: auto]")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--cache-dir", default=None,
                    help="where restored sr: crops are kept between runs [default: ~/.cache/microgan/classify]")
     p.set_defaults(func=run)

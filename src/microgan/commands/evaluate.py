@@ -17,8 +17,6 @@ from microgan.errors import ConfigError, MicroGANError
 
 #: Image names the HTML grid uses for the input and the reference: not usable as method names.
 RESERVED = {"LR", "HR"}
-#: Added to a model's name for its self-ensembled variant (``--self-ensemble``).
-ENSEMBLE_SUFFIX = "+x8"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "wide), named NAME@psfF; the plain baselines keep the true PSF (an oracle)")
     p.add_argument("--self-ensemble", action="store_true",
                    help="also run each model averaged over each crop's 8 rotations and mirror images "
-                   f"(enhance --self-ensemble), named NAME{ENSEMBLE_SUFFIX}")
+                   "(enhance --self-ensemble), reported as NAME+x8")
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate N crops spread evenly over the split (default: all)")
     p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
@@ -109,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     from microgan.data.degrade.presets import parse_degradation_text
     from microgan.evaluate.runner import CropSource
+    from microgan.infer.ensemble import ENSEMBLE_SUFFIX
     from microgan.registry import BASELINES
 
     outputs = [p for p in (args.json, args.html, args.per_crop) if p is not None]
@@ -122,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     if args.psf_scale is not None and args.psf_scale <= 0:
         raise ConfigError(f"--psf-scale must be > 0, got {args.psf_scale}")
     scaled = [f"{b}@psf{args.psf_scale:g}" for b in baselines if args.psf_scale is not None and BASELINES.get(b).needs_psf]
+    if args.self_ensemble and not models:
+        raise ConfigError("--self-ensemble averages a model's passes: it needs --model")
     ensembled = [f"{n}{ENSEMBLE_SUFFIX}" for n, _ in models if args.self_ensemble]
     _check_names([n for n, _ in models] + ensembled + baselines + scaled)
     degradation = parse_degradation_text(args.degradation) if args.degradation else None

@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.precision=bf16 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N; under torchrun cuda or auto, each process taking its local rank's GPU (default: auto)")
     p.set_defaults(func=run)
 
 

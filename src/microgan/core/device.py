@@ -38,9 +38,20 @@ def resolve_device(device: DeviceLike = "auto", index: Optional[int] = None) -> 
     except RuntimeError:
         raise ConfigError(f"device '{device}': not a device name (use auto, cpu, cuda or cuda:N)") from None
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"device '{dev}': this machine has {torch.cuda.device_count()} CUDA device(s), "
-                          f"numbered from 0")
+        whose = f" (local rank {index}'s GPU)" if device == "cuda" and index is not None else ""
+        raise ConfigError(f"device '{dev}'{whose}: this process sees {torch.cuda.device_count()} CUDA device(s), "
+                          "numbered from 0 (CUDA_VISIBLE_DEVICES)")
     return dev
+
+
+def rank_device(device: DeviceLike, local_rank: int, world_size: int) -> torch.device:
+    """The device of one of ``world_size`` processes (``torchrun``): a bare ``cuda`` (or ``auto`` on
+    a GPU machine) is the GPU of the process's local rank. A numbered GPU for several processes is
+    refused: every process would take the same one."""
+    if world_size > 1 and str(device).startswith("cuda:"):
+        raise ConfigError(f"device '{device}' with {world_size} processes: each process takes the GPU of its "
+                          "local rank; pass --device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose the GPUs")
+    return resolve_device(device, index=local_rank)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -316,6 +316,8 @@ def export_bioimageio(
         raise MicroGANError("export from a CPU fp32 enhancer: microgan.load(model, device='cpu', precision='fp32')")
     if enhancer.normalizer.name != "range":
         raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}'")
+    if enhancer.self_ensemble:
+        raise MicroGANError("the package holds one pass of the network: export from an enhancer without self_ensemble")
     _load_bioimageio()  # a clear message when the extra is missing
     from bioimageio.spec import save_bioimageio_package
     from pydantic import ValidationError

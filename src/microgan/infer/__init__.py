@@ -5,6 +5,8 @@ is not the restoration itself (size, sample type, channels). Around it, one job 
 
 * :mod:`~microgan.infer.tiles`: exact tiles (halo computed, centre kept) and the grid that
   computes the fewest pixels within a per-pass budget;
+* :mod:`~microgan.infer.ensemble`: the x8 self-ensemble (a pass averaged over the tile's
+  rotations and mirror images);
 * :mod:`~microgan.infer.memory`: the process's memory budget and the peak of a pass, measured;
 * :mod:`~microgan.infer.backends`: PyTorch (channels_last) and ONNX Runtime passes;
 * :mod:`~microgan.infer.calibrate`: which backend is faster and what a pass costs per pixel,

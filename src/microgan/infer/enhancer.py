@@ -44,7 +44,7 @@ from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
 from microgan.infer.backends import BACKENDS, build_candidate, candidates_for, weights_digest
-from microgan.infer.ensemble import self_ensemble as dihedral_mean
+from microgan.infer.ensemble import dihedral_mean
 from microgan.infer.memory import (
     DEFAULT_MAX_MEMORY,
     PeakMeter,
@@ -124,7 +124,8 @@ class Enhancer:
         self._upper_bpp: Optional[float] = None
         self._measured_bpp: Optional[float] = None
         self._noted: set = set()
-        #: called before every network pass (each tile of each batch), whatever the backend: a
+        #: called before every network pass (each tile of each batch; eight per tile with
+        #: self_ensemble), whatever the backend: a
         #: front end raises from one to cancel between tiles (the napari plugin does)
         self.pass_hooks: List[Callable[[], None]] = []
 
@@ -281,10 +282,15 @@ class Enhancer:
         when it already admits ``wanted`` pixels; otherwise the measured cost does."""
         if not math.isfinite(budget):
             return math.inf
-        upper = self._bytes_per_pixel_bound()
+        upper = self._bytes_per_pixel_bound() + self._ensemble_bytes_per_pixel
         if wanted * upper + PASS_SLACK <= budget:
             return (budget - PASS_SLACK) / upper
-        return max(budget, 0.0) / self.bytes_per_pixel(budget)
+        return max(budget, 0.0) / (self.bytes_per_pixel(budget) + self._ensemble_bytes_per_pixel)
+
+    @property
+    def _ensemble_bytes_per_pixel(self) -> int:
+        """What the self-ensemble holds beside a pass: the turned input and the running sum (float32)."""
+        return 2 * 4 * self.channels if self.self_ensemble else 0
 
     def _fixed_plan(self, height: int, width: int) -> TilePlan:
         side = int(self.tile)  # type: ignore[arg-type]
@@ -422,7 +428,8 @@ class Enhancer:
         if len(arrays) > 1 and len(plan) > 1:
             return [out for a in arrays for out in self._restore([a], reserve)]
         bounds = [self.normalizer.bounds(a) for a in arrays]
-        observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None
+        # learnt only from plain passes: the cache serves enhancers with and without the ensemble
+        observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None and not self.self_ensemble
         with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
             self._passes(arrays, plan, bounds, outputs, rows, top, cols, left)
         if observe and meter.growth is not None:

@@ -139,11 +139,15 @@ class RestoreWidget(Container):
     def _enhancer(self, options: Dict[str, Any]) -> Any:
         import microgan
 
-        key = tuple(sorted((k, str(v)) for k, v in options.items()))
+        # the self-ensemble is how passes run, not what is loaded: ticking it keeps the loaded model
+        loading = {k: v for k, v in options.items() if k != "self_ensemble"}
+        key = tuple(sorted((k, str(v)) for k, v in loading.items()))
         if key not in self._enhancers:
-            kwargs = {k: v for k, v in options.items() if k != "model"}
+            kwargs = {k: v for k, v in loading.items() if k != "model"}
             self._enhancers = {key: microgan.load(options["model"], **kwargs)}  # keep one: weights are large
-        return self._enhancers[key]
+        enhancer = self._enhancers[key]
+        enhancer.self_ensemble = options["self_ensemble"]
+        return enhancer
 
     def _work(self, data: Any, rgb: bool, options: Dict[str, Any]):
         """Worker body (generator: napari can stop it between yields)."""

@@ -18,9 +18,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from microgan.core.device import resolve_device
+from microgan.core.device import rank_device
 from microgan.core.ranks import RankPosition
-from microgan.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,7 @@ def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> Dis
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if world_size > 1 and str(device).startswith("cuda:"):
-        raise ConfigError(f"device '{device}' with {world_size} processes: each process takes the GPU of its "
-                          "local rank; pass --device cuda (or auto), and CUDA_VISIBLE_DEVICES to choose the GPUs")
-    dev = resolve_device(device, index=local_rank)
+    dev = rank_device(device, local_rank, world_size)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():
