@@ -125,8 +125,8 @@ class Enhancer:
         self._measured_bpp: Optional[float] = None
         self._noted: set = set()
         #: called before every network pass (each tile of each batch; eight per tile with
-        #: self_ensemble), whatever the backend: a
-        #: front end raises from one to cancel between tiles (the napari plugin does)
+        #: self_ensemble), whatever the backend: a front end raises from one to cancel between
+        #: passes (the napari plugin does)
         self.pass_hooks: List[Callable[[], None]] = []
 
     @classmethod
