@@ -41,6 +41,9 @@ def test_gpu_numbers_are_checked_against_the_machine(monkeypatch: pytest.MonkeyP
     assert device.resolve_device("cuda", index=1) == torch.device("cuda", 1)
     with pytest.raises(MicroGANError, match="'cuda:2': this process sees 2 CUDA device"):
         device.resolve_device("cuda:2")
+    with pytest.raises(MicroGANError, match="'cuda:2': this process sees 2 CUDA device"):
+        device.resolve_device(torch.device("cuda", 2))  # the Python API's device objects too
+    assert device.resolve_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
     with pytest.raises(MicroGANError, match="cuda:N"):
         device.resolve_device("cuda:x")
     # torchrun: a bare cuda is the local rank's GPU; a numbered one for several processes is refused

@@ -26,9 +26,11 @@ def resolve_device(device: DeviceLike = "auto", index: Optional[int] = None) -> 
     """``auto`` picks CUDA when present; asking for CUDA without one, or for a GPU number the
     machine does not have, is a clear error (not a CUDA traceback at the first tensor).
 
-    ``index`` chooses the GPU of a bare ``cuda`` (a distributed run's local rank)."""
+    ``index`` chooses the GPU of a bare ``cuda`` (a distributed run's local rank). A
+    ``torch.device`` (the Python API) is checked like its name: PyTorch builds ``cuda:7`` on any
+    machine and only fails at the first tensor."""
     if isinstance(device, torch.device):
-        return device
+        device = str(device)
     if device in (None, "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
