@@ -300,6 +300,15 @@ def test_resume_drops_a_log_line_cut_by_a_kill(prepared_uniform: Path, tmp_path:
     assert max(int(r["step"]) for r in rows) == 3
 
 
+def test_an_l1_only_run_does_not_build_the_perceptual_loss(
+        prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    """A pixel warm-up as long as the run: the GAN phase never comes, so no feature network is loaded."""
+    l1_only = make(prepared_varied, tmp_path / "l1", ["losses.perceptual.weight=1", "train.steps=2", "train.pixel_warmup_steps=2"])
+    assert l1_only.perceptual is None and l1_only.pixel is not None
+    gan = make(prepared_varied, tmp_path / "gan", ["losses.perceptual.weight=1", "train.steps=3", "train.pixel_warmup_steps=2"])
+    assert gan.perceptual is not None
+
+
 def test_padding_is_masked_out_of_every_loss(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     trainer = make(prepared_varied, tmp_path / "run", ["losses.perceptual.weight=100"])
     ds = PairedCropDataset(prepared_varied, "train")

@@ -116,12 +116,17 @@ def _weighted_loss(spec: Optional[Dict[str, Any]]) -> Tuple[Optional[torch.nn.Mo
 
 
 def build_losses(config: Dict[str, Any], cfg: TrainSettings, device: torch.device) -> Losses:
-    """The ``losses:`` section; a pixel warm-up gets an L1 loss even where the GAN phase has none."""
+    """The ``losses:`` section; a pixel warm-up gets an L1 loss even where the GAN phase has none.
+
+    A run whose pixel warm-up covers all its steps (an L1-only recipe such as microgan-blind) never
+    reaches the perceptual term: it is not built, so its feature network is neither loaded nor
+    announced. ``--resume`` with more steps builds the losses again and gets it."""
     section = config.get("losses") or {}
     adversarial, w_adversarial = _weighted_loss({"weight": 1.0, **(section.get("adversarial") or {})})
     if adversarial is None:
         raise ConfigError("losses.adversarial is required (the WGAN-GP loss, weight > 0)")
-    perceptual, w_perceptual = _weighted_loss(section.get("perceptual"))
+    gan_phase = cfg.steps is None or cfg.pixel_warmup_steps < cfg.steps
+    perceptual, w_perceptual = _weighted_loss(section.get("perceptual") if gan_phase else None)
     pixel, w_pixel = _weighted_loss(section.get("pixel"))
     if cfg.pixel_warmup_steps and pixel is None:
         pixel = _weighted_loss({**section.get("pixel", {"type": "l1"}), "weight": 1.0})[0]
