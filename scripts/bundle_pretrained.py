@@ -22,7 +22,7 @@ from microgan.data.io import read_image
 from microgan.data.manifest import read_manifest
 from microgan.core.metrics import psnr
 from microgan.infer import Enhancer
-from microgan.core.checkpoint import load_checkpoint, load_generator, resolve_model_path, save_checkpoint
+from microgan.core.checkpoint import Checkpoint, load_checkpoint, load_generator, resolve_model_path, save_checkpoint
 from microgan.core.provenance import training_of
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/microgan/weights/microgan-bccd.safetensors"
@@ -81,7 +81,9 @@ def main() -> int:
     if isinstance(meta.get("init_from"), dict):  # a path on the machine that trained it means nothing elsewhere
         meta["init_from"] = {k: v for k, v in meta["init_from"].items() if k in ("name", "step")}
     meta["bundle"] = {"source": source.name, "weights_dtype": "float16"}
-    ckpt.meta = meta
+    if ckpt.generator_ema is not None:  # ship the weights that restore images, once
+        meta["bundle"]["weights"] = f"moving average (train.ema_decay {meta['config']['train'].get('ema_decay')})"
+    ckpt = Checkpoint(meta=meta, generator=ckpt.model_weights)
     save_checkpoint(args.out, ckpt, weights_dtype=torch.float16)
 
     if args.data:
@@ -100,7 +102,6 @@ def main() -> int:
         loss = {"crops": len(records), "split": args.split, "max_abs_diff_8bit": max(diffs),
                 "psnr_fp32_weights": float(np.mean(p_full)), "psnr_fp16_weights": float(np.mean(p_half))}
         meta["bundle"]["fp16_storage_loss"] = loss
-        ckpt.meta = meta
         save_checkpoint(args.out, ckpt, weights_dtype=torch.float16)
         print(json.dumps(loss, indent=2))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) from {source}")

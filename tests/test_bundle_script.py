@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from microgan.core.checkpoint import Checkpoint, save_checkpoint
+from microgan.core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bundle_pretrained.py"
 
@@ -59,3 +59,20 @@ def test_a_start_file_replaced_since_is_not_taken_for_the_start(tmp_path: Path) 
                 "init_from": {"name": "second", "step": 20, "path": str(replaced)}}
     stages = bundle.lineage(run_meta)
     assert [s["config"] for s in stages] == ["second", "third"] and stages[0]["note"] == "recorded by name only"
+
+
+def test_a_run_with_a_moving_average_ships_the_average_alone(tmp_path: Path, monkeypatch) -> None:
+    """The bundle holds the weights that restore images (``train.ema_decay``), once, in float16."""
+    bundle = _script()
+    config = _config("blind")
+    config["train"]["ema_decay"] = 0.999
+    run = tmp_path / "last.safetensors"
+    save_checkpoint(run, Checkpoint(meta={"config": config, "step": 5}, generator={"w": torch.zeros(2)},
+                                    generator_ema={"w": torch.full((2,), 0.5)}))
+    out = tmp_path / "bundled.safetensors"
+    monkeypatch.setattr("sys.argv", ["bundle_pretrained.py", str(run), "--out", str(out)])
+    assert bundle.main() == 0
+    shipped = load_checkpoint(out, generator_only=True)
+    assert shipped.generator_ema is None and shipped.generator["w"].dtype == torch.float16
+    assert torch.equal(shipped.generator["w"].float(), torch.full((2,), 0.5))
+    assert shipped.meta["bundle"]["weights"] == "moving average (train.ema_decay 0.999)"

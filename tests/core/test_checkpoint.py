@@ -151,6 +151,21 @@ def test_non_finite_weights_are_refused_at_load_naming_the_tensor(tmp_path: Path
             load(path)
 
 
+def test_a_checkpoint_with_a_moving_average_serves_it_and_refuses_it_non_finite(tmp_path: Path) -> None:
+    """``train.ema_decay``: the average is the model of a checkpoint that has one (best and last agree)."""
+    path = _tiny_generator_file(tmp_path / "m.safetensors")
+    ckpt = ck.load_checkpoint(path)
+    ckpt.generator_ema = {k: v + 1 if v.is_floating_point() else v for k, v in ckpt.generator.items()}
+    ck.save_checkpoint(path, ckpt)
+    net, _ = ck.load_generator(path)
+    assert all(torch.equal(net.state_dict()[k], ckpt.generator_ema[k]) for k in ckpt.generator_ema)
+    name = sorted(ckpt.generator_ema)[0]
+    ckpt.generator_ema[name].view(-1)[0] = float("nan")
+    ck.save_checkpoint(path, ckpt)
+    with pytest.raises(CheckpointError, match=rf"m\.safetensors: generator average weight '{name}' holds NaN or Inf"):
+        ck.load_generator(path)
+
+
 def _raw_meta_file(path: Path, meta: str) -> Path:
     from safetensors.torch import save_file
 

@@ -6,7 +6,10 @@ states are flattened into tensors, and everything that is not a tensor (config, 
 metrics, optimizer hyper-parameters, Python RNG state) goes into the JSON metadata. The file is
 written to a temporary name in the same folder, fsynced, then renamed over the target.
 
-Tensor keys: ``generator.<param>``, ``critic.<param>``, ``optim.<name>.<path>``, ``rng.<path>``.
+Tensor keys: ``generator.<param>``, ``critic.<param>``, ``generator_ema.<param>`` (a run's moving
+average of the generator, ``train.ema_decay``), ``optim.<name>.<path>``, ``rng.<path>``. A
+checkpoint that holds an average serves it as its model: ``generator`` is then the live weights a
+resume continues from.
 """
 from __future__ import annotations
 
@@ -47,6 +50,13 @@ class Checkpoint:
     critic: Optional[Dict[str, torch.Tensor]] = None
     optimizers: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     rng: Dict[str, Any] = field(default_factory=dict)
+    #: the moving average of the generator's weights (``train.ema_decay``), or None
+    generator_ema: Optional[Dict[str, torch.Tensor]] = None
+
+    @property
+    def model_weights(self) -> Dict[str, torch.Tensor]:
+        """The weights that restore images: the moving average where the run kept one."""
+        return self.generator_ema or self.generator
 
 
 def _flatten(obj: Any, prefix: str, tensors: Dict[str, torch.Tensor]) -> Any:
@@ -83,8 +93,9 @@ def save_checkpoint(path: PathLike, ckpt: Checkpoint, weights_dtype: Optional[to
     for name, t in ckpt.generator.items():
         t = t.detach().cpu().contiguous()
         tensors[f"generator.{name}"] = t.to(weights_dtype) if weights_dtype and t.is_floating_point() else t
-    for name, t in (ckpt.critic or {}).items():
-        tensors[f"critic.{name}"] = t.detach().cpu().contiguous()
+    for group, weights in (("critic", ckpt.critic), ("generator_ema", ckpt.generator_ema)):
+        for name, t in (weights or {}).items():
+            tensors[f"{group}.{name}"] = t.detach().cpu().contiguous()
     skeleton = {
         "optimizers": {k: _flatten(v, f"optim.{k}", tensors) for k, v in ckpt.optimizers.items()},
         "rng": _flatten(ckpt.rng, "rng", tensors),
@@ -146,7 +157,7 @@ def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({exc})") from None
     skeleton = meta.pop("_state", {"optimizers": {}, "rng": {}})
-    groups: Dict[str, Dict[str, torch.Tensor]] = {"generator": {}, "critic": {}}
+    groups: Dict[str, Dict[str, torch.Tensor]] = {"generator": {}, "critic": {}, "generator_ema": {}}
     for key, t in tensors.items():
         head, _, rest = key.partition(".")
         if head in groups:
@@ -154,8 +165,10 @@ def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
     if not groups["generator"]:
         raise CheckpointError(f"{path}: checkpoint holds no generator weights")
     _check_finite(path, "generator", groups["generator"])
+    _check_finite(path, "generator average", groups["generator_ema"])
+    ema = groups["generator_ema"] or None
     if generator_only:
-        return Checkpoint(meta=meta, generator=groups["generator"])
+        return Checkpoint(meta=meta, generator=groups["generator"], generator_ema=ema)
     _check_finite(path, "critic", groups["critic"])
     return Checkpoint(
         meta=meta,
@@ -163,6 +176,7 @@ def load_checkpoint(path: PathLike, generator_only: bool = False) -> Checkpoint:
         critic=groups["critic"] or None,
         optimizers={k: _unflatten(v, tensors) for k, v in skeleton.get("optimizers", {}).items()},
         rng=_unflatten(skeleton.get("rng", {}), tensors),
+        generator_ema=ema,
     )
 
 
@@ -205,7 +219,7 @@ def load_generator(model: Optional[PathLike], device: DeviceLike = "cpu") -> Tup
         net = build_generator(spec)
     except (MicroGANError, TypeError, ValueError) as exc:  # a spec the checkpoint carries is data, not code
         raise CheckpointError(f"{path}: cannot build generator '{spec.get('type')}' from its spec ({exc})") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.generator.items()}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.model_weights.items()}
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

@@ -19,6 +19,7 @@ from microgan.core.checkpoint import load_generator
 from microgan.errors import CheckpointError, ConfigError, MicroGANError
 from microgan.losses import build_loss
 from microgan.train.distributed import DistContext
+from microgan.train.ema import WeightAverage
 from microgan.train.settings import DataSettings, TrainSettings
 
 #: One prepared folder, or several trained on together.
@@ -53,6 +54,13 @@ class Networks:
     critic: torch.nn.Module
     opt_g: torch.optim.Optimizer
     opt_c: torch.optim.Optimizer
+    #: the generator's moving average (``train.ema_decay``; :mod:`microgan.train.ema`), or None
+    average: Optional[WeightAverage] = None
+
+    @property
+    def kept(self) -> torch.nn.Module:
+        """The generator validation scores and ``best`` holds: the average where there is one."""
+        return self.average.model if self.average is not None else self.generator
 
 
 def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, cfg: TrainSettings, ctx: DistContext) -> RunData:

@@ -117,6 +117,9 @@ class TrainSettings:
     log_every: int = 50
     seed: int = 0
     threads: Optional[int] = None  # torch intra-op threads; None = torch's default (all cores)
+    #: None: validate and keep the live weights; 0 < d < 1: an exponential moving average of them
+    #: (train.ema), ~1 / (1 - d) steps long, is what validation scores and checkpoints serve
+    ema_decay: Optional[float] = None
 
     def __post_init__(self) -> None:
         self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
@@ -144,6 +147,10 @@ class TrainSettings:
         for key in ("val_every", "ckpt_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1")
+        if self.ema_decay is not None and (
+            isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, (int, float)) or not 0.0 < self.ema_decay < 1.0
+        ):
+            raise ConfigError(f"train.ema_decay must be between 0 and 1 (e.g. 0.999), or null: off; got {self.ema_decay!r}")
         if self.ckpt_every_minutes is not None and not self.ckpt_every_minutes > 0:
             raise ConfigError(f"train.ckpt_every_minutes must be > 0 (or null: off), got {self.ckpt_every_minutes}")
 

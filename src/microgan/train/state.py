@@ -97,7 +97,10 @@ class RunState:
         return {key: data_cfg.get(key) for key in ("batch_size", "bucket_ratio", "repeat")}
 
     def check_weights(self) -> None:
-        for name, net in (("generator", self.nets.generator), ("critic", self.nets.critic)):
+        nets = [("generator", self.nets.generator), ("critic", self.nets.critic)]
+        if self.nets.average is not None:
+            nets.append(("generator average", self.nets.average.model))
+        for name, net in nets:
             if not all(torch.isfinite(p).all() for p in net.parameters()):
                 raise TrainingDivergedError(f"{name} weights became NaN/Inf at step {self.step}; {self.last_path} kept from before")
 
@@ -111,12 +114,15 @@ class RunState:
         optimizers = {"generator": nets.opt_g.state_dict(), "critic": nets.opt_c.state_dict()}
         if self.amp.mode == "fp16":
             optimizers.update({f"scaler_{k}": s.state_dict() for k, s in self.amp.scalers.items()})
-        ckpt = ck.Checkpoint(meta=self.meta(), generator=nets.generator.state_dict(), critic=nets.critic.state_dict(), optimizers=optimizers, rng=rng)
+        average = nets.average.state_dict() if nets.average is not None else None
+        ckpt = ck.Checkpoint(meta=self.meta(), generator=nets.generator.state_dict(), critic=nets.critic.state_dict(),
+                             optimizers=optimizers, rng=rng, generator_ema=average)
         ck.save_checkpoint(self.last_path, ckpt)
 
     def save_best(self) -> None:
-        """Write ``best``: the generator alone, with the scores that made it the best."""
-        ck.save_checkpoint(self.out / ck.BEST_NAME, ck.Checkpoint(meta=self.meta(), generator=self.nets.generator.state_dict()))
+        """Write ``best``: the scored generator alone (the moving average where the run keeps one),
+        with the scores that made it the best."""
+        ck.save_checkpoint(self.out / ck.BEST_NAME, ck.Checkpoint(meta=self.meta(), generator=self.nets.kept.state_dict()))
 
     # ----------------------------------------------------------------------------- resuming
 
@@ -129,9 +135,13 @@ class RunState:
             nets.critic.load_state_dict(state.critic or {})
             nets.opt_g.load_state_dict(state.optimizers["generator"])
             nets.opt_c.load_state_dict(state.optimizers["critic"])
+            if nets.average is not None:
+                nets.average.load_state_dict(state.generator_ema or state.generator)
         except (RuntimeError, KeyError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0]
             raise CheckpointError(f"{path}: does not match this run's networks ({first})") from None
+        if nets.average is not None and state.generator_ema is None:
+            self.notes.append(f"{path} holds no moving average of the generator: train.ema_decay starts it from the resumed weights")
         for k, scaler in self.amp.scalers.items():
             if f"scaler_{k}" in state.optimizers:
                 scaler.load_state_dict(state.optimizers[f"scaler_{k}"])

@@ -31,7 +31,8 @@ from microgan.train.distributed import DistContext, init_distributed, shutdown, 
 from microgan.train.logging import CSV_NAME, TB_DIR, RunLogger
 from microgan.train.settings import check_config
 from microgan.train.state import RunState, TrainingDivergedError
-from microgan.train.step import GANStep
+from microgan.train.ema import WeightAverage
+from microgan.train.step import CRITIC, GANStep, phase
 from microgan.train.validator import Validator
 
 CONFIG_NAME = "config.yaml"
@@ -104,6 +105,8 @@ class Trainer:
         self.nets = build_networks(config, self.cfg, self.device, memory_format)
         self.losses = build_losses(config, self.cfg, self.device)
         started_from = init_generator(self.nets.generator, init_from) if init_from is not None and not resume else None
+        if self.cfg.ema_decay is not None:  # after --init-from: the average starts from the weights training starts from
+            self.nets.average = WeightAverage(self.nets.generator, self.cfg.ema_decay)
         self.state = RunState(config, self.out, ctx, self.nets, self.data, amp, init_from=started_from)
         rng = self.state.load(self.state.last_path) if resume else None
         self.state.seed_rng(rng, self.cfg.seed)
@@ -146,6 +149,8 @@ class Trainer:
         """One generator update (and its critic updates); returns stats, the generator batch's
         crop count and its real (unpadded) pixel count."""
         result = self.optimize(self.step, self.g_stream, self.c_stream)
+        if self.nets.average is not None and phase(self.cfg, self.step) != CRITIC:
+            self.nets.average.update(self.generator)
         self.step += 1
         return result
 
@@ -154,8 +159,14 @@ class Trainer:
         return self.validator.input_scores()
 
     def validate(self) -> Dict[str, float]:
-        """Mean PSNR/SSIM of the generator on the capped val set; logs LR | SR | HR strips."""
-        return self.validator(self.generator, lambda tag, image: self.log.image(self.step, tag, image))
+        """Mean PSNR/SSIM of the kept generator (the moving average where there is one) on the capped
+        val set, logging LR | SR | HR strips; with an average, also the live weights' (``*_live``),
+        which show what the average is worth."""
+        scores = self.validator(self.nets.kept, lambda tag, image: self.log.image(self.step, tag, image))
+        if self.nets.average is not None:
+            live = self.validator(self.generator, lambda tag, image: None)
+            scores.update({f"{k}_live": v for k, v in live.items()})
+        return scores
 
     # ----------------------------------------------------------------------------- loop
 
