@@ -90,3 +90,12 @@ def test_turning_the_average_on_at_a_resume_starts_it_from_the_resumed_weights(
     assert any("holds no moving average" in n for n in resumed.state.notes)
     live = resumed.generator.state_dict()
     assert all(torch.equal(resumed.nets.average.state_dict()[k], live[k]) for k in live)
+
+
+def test_turning_the_average_off_at_a_resume_says_it_is_dropped(
+        prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    run = tmp_path / "run"
+    make(prepared_varied, run, EMA + ["train.steps=2"]).fit()
+    resumed = make(prepared_varied, run, ["train.pixel_warmup_steps=2", "train.steps=4"], resume=True)
+    assert resumed.nets.average is None
+    assert any("the average is dropped" in n for n in resumed.state.notes)

@@ -142,6 +142,9 @@ class RunState:
             raise CheckpointError(f"{path}: does not match this run's networks ({first})") from None
         if nets.average is not None and state.generator_ema is None:
             self.notes.append(f"{path} holds no moving average of the generator: train.ema_decay starts it from the resumed weights")
+        if nets.average is None and state.generator_ema is not None:
+            self.notes.append(f"{path} holds a moving average of the generator but train.ema_decay is off: "
+                              "the average is dropped and validation scores the live weights from here on")
         for k, scaler in self.amp.scalers.items():
             if f"scaler_{k}" in state.optimizers:
                 scaler.load_state_dict(state.optimizers[f"scaler_{k}"])
