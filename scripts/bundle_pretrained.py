@@ -81,8 +81,9 @@ def main() -> int:
     if isinstance(meta.get("init_from"), dict):  # a path on the machine that trained it means nothing elsewhere
         meta["init_from"] = {k: v for k, v in meta["init_from"].items() if k in ("name", "step")}
     meta["bundle"] = {"source": source.name, "weights_dtype": "float16"}
-    if ckpt.generator_ema is not None:  # ship the weights that restore images, once
-        meta["bundle"]["weights"] = f"moving average (train.ema_decay {meta['config']['train'].get('ema_decay')})"
+    decay = ((meta.get("config") or {}).get("train") or {}).get("ema_decay")
+    if decay is not None:  # best holds the average as its generator, last beside the live weights: say so either way
+        meta["bundle"]["weights"] = f"moving average (train.ema_decay {decay})"
     ckpt = Checkpoint(meta=meta, generator=ckpt.model_weights)
     save_checkpoint(args.out, ckpt, weights_dtype=torch.float16)
 

@@ -76,3 +76,8 @@ def test_a_run_with_a_moving_average_ships_the_average_alone(tmp_path: Path, mon
     assert shipped.generator_ema is None and shipped.generator["w"].dtype == torch.float16
     assert torch.equal(shipped.generator["w"].float(), torch.full((2,), 0.5))
     assert shipped.meta["bundle"]["weights"] == "moving average (train.ema_decay 0.999)"
+    best = tmp_path / "best.safetensors"  # a run's best holds the average as its generator: said all the same
+    save_checkpoint(best, Checkpoint(meta={"config": config, "step": 5}, generator={"w": torch.full((2,), 0.5)}))
+    monkeypatch.setattr("sys.argv", ["bundle_pretrained.py", str(best), "--out", str(out)])
+    assert bundle.main() == 0
+    assert load_checkpoint(out, generator_only=True).meta["bundle"]["weights"] == "moving average (train.ema_decay 0.999)"

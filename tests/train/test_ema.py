@@ -59,6 +59,7 @@ def test_a_run_with_an_average_validates_keeps_and_serves_it(prepared_varied: Pa
     last = ck.load_checkpoint(run / ck.LAST_NAME)
     for k in live:  # last holds both: the live weights a resume continues, the average it serves
         assert torch.equal(last.generator[k], live[k]) and torch.equal(last.generator_ema[k], average[k])
+    assert not trainer.nets.average.model.training and trainer.generator.training  # validation restored both modes
     served, _ = ck.load_generator(run / ck.LAST_NAME)
     assert all(torch.equal(served.state_dict()[k], average[k]) for k in average)
     with open(run / "metrics.csv", newline="") as fh:

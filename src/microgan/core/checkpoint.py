@@ -88,14 +88,14 @@ def _unflatten(skel: Any, tensors: Dict[str, torch.Tensor]) -> Any:
 
 
 def save_checkpoint(path: PathLike, ckpt: Checkpoint, weights_dtype: Optional[torch.dtype] = None) -> None:
-    """Write ``ckpt`` atomically. ``weights_dtype`` (e.g. float16) shrinks a generator-only export."""
+    """Write ``ckpt`` atomically. ``weights_dtype`` (e.g. float16) shrinks the generator's weights (and
+    their moving average) for an export."""
     tensors: Dict[str, torch.Tensor] = {}
-    for name, t in ckpt.generator.items():
-        t = t.detach().cpu().contiguous()
-        tensors[f"generator.{name}"] = t.to(weights_dtype) if weights_dtype and t.is_floating_point() else t
-    for group, weights in (("critic", ckpt.critic), ("generator_ema", ckpt.generator_ema)):
+    for group, weights, cast in (("generator", ckpt.generator, True), ("generator_ema", ckpt.generator_ema, True),
+                                 ("critic", ckpt.critic, False)):
         for name, t in (weights or {}).items():
-            tensors[f"{group}.{name}"] = t.detach().cpu().contiguous()
+            t = t.detach().cpu().contiguous()
+            tensors[f"{group}.{name}"] = t.to(weights_dtype) if cast and weights_dtype and t.is_floating_point() else t
     skeleton = {
         "optimizers": {k: _flatten(v, f"optim.{k}", tensors) for k, v in ckpt.optimizers.items()},
         "rng": _flatten(ckpt.rng, "rng", tensors),

@@ -56,13 +56,15 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, generator: torch.nn.Module, log_image: ImageLog) -> Dict[str, float]:
-        """Mean PSNR/SSIM of ``generator``; leaves it in training mode."""
+        """Mean PSNR/SSIM of ``generator``; leaves it in the mode it was in (a moving average stays
+        in eval mode, the live generator in training mode)."""
+        was_training = generator.training
         generator.eval()
         outs = []
         for sample in self.crops():
             lr = sample["lr"][None].to(self.device).contiguous(memory_format=self.memory_format)
             outs.append(generator(lr)[0].float().clamp(-1, 1).cpu())
-        generator.train()
+        generator.train(was_training)
         samples = self.crops()
         scores = mean_scores(zip(outs, (s["hr"] for s in samples)))
         for s, out in list(zip(samples, outs))[: self.samples]:
