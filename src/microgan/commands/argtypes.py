@@ -59,3 +59,17 @@ def memory_size(value: str) -> Optional[int]:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return int(number * _UNITS[unit])
+
+
+#: ``--consistency`` words -> the Enhancer's ``consistency`` argument.
+CONSISTENCY = {"auto": "auto", "on": True, "off": False}
+
+
+def add_consistency_option(parser: argparse.ArgumentParser) -> None:
+    """``--consistency auto|on|off``: the data-consistency step after the network (enhance, evaluate)."""
+    parser.add_argument(
+        "--consistency", choices=tuple(CONSISTENCY), default="auto",
+        help="correct the model's output against its input with a PSF fitted to the pair "
+        "(docs/results.md, 'Data consistency'); auto: on for models trained blind (microgan-blind and "
+        "its fine-tunes), off for models trained on one known blur (default: auto)",
+    )

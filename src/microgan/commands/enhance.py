@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, List, Optional, Set, Tuple
 
-from microgan.commands.argtypes import bounded, memory_size
+from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, bounded, memory_size
 from microgan.core.files import IMAGE_SUFFIXES
 from microgan.errors import MicroGANError
 
@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--self-ensemble", action="store_true",
                    help="average the model over each image's 8 rotations and mirror images: slightly "
                    "better (+0.06-0.10 dB measured), 8x slower")
+    add_consistency_option(p)
     p.add_argument("--normalize", choices=("range", "percentile"), default=None,
                    help="intensity normalization (default: the model's own, else range)")
     p.add_argument("--per-channel", action="store_true",
@@ -198,6 +199,7 @@ def _restore(args: argparse.Namespace, device: torch.device, jobs: list, ranks, 
             args.model, device=device, precision=args.precision,
             tile=args.tile, halo=args.halo, normalizer=args.normalize, per_channel=args.per_channel,
             backend=args.backend, max_memory=args.max_memory, self_ensemble=args.self_ensemble,
+            consistency=CONSISTENCY[args.consistency],
         )
         enhancer.prepare(max(job.pixels for job in jobs))
         with tqdm(total=len(jobs), unit="img", disable=args.quiet or not ranks.is_main, file=sys.stderr) as bar:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from microgan.commands.argtypes import positive_int
+from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, positive_int
 from microgan.errors import ConfigError, MicroGANError
 
 #: Image names the HTML grid uses for the input and the reference: not usable as method names.
@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--self-ensemble", action="store_true",
                    help="also run each model averaged over each crop's 8 rotations and mirror images "
                    "(enhance --self-ensemble), reported as NAME+x8")
+    add_consistency_option(p)
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate N crops spread evenly over the split (default: all)")
     p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
@@ -138,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
         splits = sorted({r.split for r in records})
         raise MicroGANError(f"{args.data}: no crops in split '{args.split}' (splits present: {', '.join(splits) or 'none'})")
 
-    methods = [model_method(name, path, args.device, args.precision) for name, path in models]
-    methods += [model_method(f"{name}{ENSEMBLE_SUFFIX}", path, args.device, args.precision, self_ensemble=True)
+    consistency = CONSISTENCY[args.consistency]
+    methods = [model_method(name, path, args.device, args.precision, consistency=consistency) for name, path in models]
+    methods += [model_method(f"{name}{ENSEMBLE_SUFFIX}", path, args.device, args.precision, self_ensemble=True,
+                             consistency=consistency)
                 for name, path in models if args.self_ensemble]
     tuning: Optional[Dict[str, Any]] = None
     if baselines:

@@ -243,9 +243,10 @@ def restore_examples(
 
 
 def model_method(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32",
-                 self_ensemble: bool = False) -> Method:
+                 self_ensemble: bool = False, consistency: Union[str, bool] = "auto") -> Method:
     """A trained generator as a method, through the same :class:`~microgan.infer.Enhancer` users run
-    (``self_ensemble``: averaged over the eight rotations and mirror images, ``enhance --self-ensemble``).
+    (``self_ensemble``: averaged over the eight rotations and mirror images, ``enhance --self-ensemble``;
+    ``consistency``: the data-consistency step, ``enhance --consistency``, by default the model's own).
 
     fp32 by default: the table compares quality, and a bf16 autocast would cost the model PSNR that a
     float64 baseline does not pay. A missing file or weights that do not fit the architecture named in
@@ -256,13 +257,15 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     from microgan.infer import Enhancer
 
     try:
-        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble)
+        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble,
+                                       consistency=consistency)
     except CheckpointError as exc:
         raise CheckpointError(f"model '{name}': {exc}") from None
     meta = enhancer.meta
     settings: Dict[str, Any] = {"checkpoint": str(meta.get("path", checkpoint)), "precision": enhancer.precision}
     if self_ensemble:
         settings["self_ensemble"] = True
+    settings["consistency"] = enhancer.consistency
     if meta.get("config", {}).get("name"):
         settings["config"] = meta["config"]["name"]
     if meta.get("step") is not None:

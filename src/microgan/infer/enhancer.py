@@ -20,7 +20,9 @@ make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x307
   (:mod:`microgan.infer.backends`); ``auto`` races them once per model and machine.
 
 ``self_ensemble=True`` averages every pass over the image's eight rotations and mirror images
-(:mod:`microgan.infer.ensemble`): a little better, eight times slower.
+(:mod:`microgan.infer.ensemble`): a little better, eight times slower. ``consistency`` corrects the
+network's output against its input with a fitted PSF (:mod:`microgan.infer.consistency`): on by
+default for models trained blind, whose clean-image output it sharpens to what the input supports.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from microgan.core.portable import padding_index
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
+from microgan.infer.consistency import PsfFit, refine
 from microgan.infer.backends import BACKENDS, build_candidate, candidates_for, weights_digest
 from microgan.infer.ensemble import dihedral_mean
 from microgan.infer.memory import (
@@ -78,6 +81,9 @@ class Enhancer:
     (the mapping training used: the sample type's full range to [-1, 1]). ``per_channel``: restore
     each channel of an RGB image with a grayscale model (refused otherwise). ``self_ensemble``:
     average eight passes, over the rotations and mirror images of each tile (8x the time).
+    ``consistency``: ``"auto"`` (on for a model trained blind, :func:`trained_blind`), True or False:
+    correct each whole restored image against its input with a fitted PSF (after the tiles, so tiled
+    and whole-image results stay equal); the fits of the last call are in :attr:`fits`.
     """
 
     def __init__(
@@ -93,6 +99,7 @@ class Enhancer:
         backend: str = "auto",
         max_memory: Optional[int] = DEFAULT_MAX_MEMORY,
         self_ensemble: bool = False,
+        consistency: Union[str, bool] = "auto",
     ) -> None:
         self.device = resolve_device(device)
         self.generator = generator.to(self.device).eval()
@@ -118,6 +125,11 @@ class Enhancer:
         self.normalizer = normalizer if isinstance(normalizer, Normalizer) else build_normalizer(normalizer)
         self.per_channel = per_channel
         self.self_ensemble = bool(self_ensemble)
+        if consistency not in ("auto", True, False):
+            raise MicroGANError(f"consistency '{consistency}': use auto, True or False")
+        self.consistency = trained_blind(self.meta) if consistency == "auto" else bool(consistency)
+        #: the PSF fitted to each image of the last enhance/enhance_batch call (with consistency)
+        self.fits: List[PsfFit] = []
         self._field: Optional[ReceptiveField] = None
         self._field_known = False
         self._digest: Optional[str] = None
@@ -488,7 +500,7 @@ class Enhancer:
         """Restore one image; the result has its shape and sample type. ``reserve``: bytes other
         work of this process will hold meanwhile (images being read or written)."""
         self.check(array)
-        return self._restore([array], reserve)[0]
+        return self._consistent([array], self._restore([array], reserve))[0]
 
     def enhance_batch(self, arrays: Sequence[np.ndarray], reserve: int = 0) -> List[np.ndarray]:
         """Restore many images, running images of equal shape and type together in passes as
@@ -509,7 +521,28 @@ class Enhancer:
                 chunk = indices[start : start + per_pass]
                 for i, y in zip(chunk, self._restore([arrays[i] for i in chunk], reserve)):
                     results[i] = y
-        return results  # type: ignore[return-value]
+        return self._consistent(arrays, results)  # type: ignore[arg-type]
+
+    def _consistent(self, arrays: Sequence[np.ndarray], outputs: List[np.ndarray]) -> List[np.ndarray]:
+        """With ``consistency``: each output corrected against its input (in place of it)."""
+        self.fits = []
+        if not self.consistency:
+            return outputs
+        for i, (array, output) in enumerate(zip(arrays, outputs)):
+            bound = self.normalizer.bounds(array)
+            corrected, fit = refine(self.normalizer.normalize(output, bound), self.normalizer.normalize(array, bound))
+            self.fits.append(fit)
+            outputs[i] = self.normalizer.denormalize(corrected, array, bound).astype(array.dtype, copy=False)
+        return outputs
 
     def _padded(self, size: int) -> int:
         return padded_size(size, self.multiple, self.min_size)
+
+
+def trained_blind(meta: Mapping[str, Any]) -> bool:
+    """Whether a checkpoint's model was trained on degradations drawn per crop (a ``data.degradation``
+    pipeline, as ``microgan-blind`` and its fine-tunes): such a model was never told the blur, and
+    :mod:`microgan.infer.consistency` recovers what that costs on clean images. A model trained on
+    prepared pairs (``microgan-bccd``, the paper's recipe) learnt its one blur exactly."""
+    data = ((meta or {}).get("config") or {}).get("data") or {}
+    return bool(data.get("degradation"))

@@ -1,0 +1,194 @@
+"""Data consistency (microgan.infer.consistency): the PSF fit, the correction, and the Enhancer's use of it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import microgan
+from microgan.archs import build_generator
+from microgan.core import checkpoint as ck
+from microgan.data.degrade import build_degradation
+from microgan.data.degrade.blur import disk_kernel, gaussian_kernel
+from microgan.errors import MicroGANError
+from microgan.infer import Enhancer
+from microgan.infer import consistency as cons
+from microgan.infer.enhancer import trained_blind
+
+
+def _cells(seed: int = 0, size: int = 96) -> np.ndarray:
+    """A sharp RGB field of overlapping discs with edges at every orientation, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    image = np.full((size, size, 3), 0.85, np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    for _ in range(12):
+        cy, cx, r = rng.uniform(0, size, 2).tolist() + [rng.uniform(6, 18)]
+        colour = rng.uniform(0.2, 0.8, 3).astype(np.float32)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r**2] = colour
+    return image
+
+
+def _blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    return cv2.filter2D(image, -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.mark.parametrize("sigma", [1.3, 2.6, 3.7])
+def test_fit_recovers_the_gaussian_that_blurred_the_image(sigma: float) -> None:
+    sharp = _cells()
+    blurred = _blur(sharp, gaussian_kernel(sigma, 1.0, 0.0))
+    fit = cons.fit_psf(sharp, blurred)
+    assert fit.kind == "gaussian" and abs(fit.width - sigma) <= 0.05
+    assert fit.residual < 1e-8 and fit.kernel.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_fit_recovers_a_defocus_disk_and_its_radius() -> None:
+    sharp = _cells(1)
+    fit = cons.fit_psf(sharp, _blur(sharp, disk_kernel(3.5)))
+    assert fit.kind == "disk" and abs(fit.width - 3.5) <= 0.1
+
+
+def test_fit_uses_the_degradations_own_psf_for_the_papers_blur() -> None:
+    """The paper's 15x15 Gaussian (sigma 2.6, truncated) is fitted as the family's sigma 2.6 or its neighbour."""
+    sharp = (_cells(2) * 255).astype(np.uint8)
+    blurred = build_degradation({"type": "gaussian-blur"})(sharp)
+    fit = cons.fit_psf(sharp / np.float32(255), blurred / np.float32(255))
+    assert fit.kind == "gaussian" and abs(fit.width - 2.6) <= 0.1
+
+
+@pytest.mark.parametrize("short", [0.5, 0.7, 1.0])
+def test_correction_with_the_true_psf_moves_an_under_sharpened_image_towards_the_truth(short: float) -> None:
+    """A restoration that stopped short (the truth blurred a little) is corrected towards the truth
+    on a clean, 8-bit-quantised input, at the clean-image weight: the principle. (The fitted PSF
+    absorbs a Gaussian shortfall like this one, so the fit is tested apart; on real crops with the
+    bundled model the whole step gains, tests/test_pretrained.py.)"""
+    truth = _blur(_cells(3), gaussian_kernel(1.0, 1.0, 0.0))
+    observed = np.round(_blur(truth, gaussian_kernel(2.6, 1.0, 0.0)) * 255) / 255
+    restored = _blur(truth, gaussian_kernel(short, 1.0, 0.0))
+    fit = cons.PsfFit("gaussian", 2.6, cons.kernel("gaussian", 2.6), cons.RESIDUAL_FLOOR)
+    corrected = cons.correct(restored, observed, fit)
+    assert corrected.shape == restored.shape and corrected.dtype == np.float32
+    assert _psnr(truth, corrected) > _psnr(truth, restored) + 1.0
+
+
+def test_a_noisy_input_keeps_the_restoration() -> None:
+    """With 3 % camera noise the residual is ~450x the clean floor: the weight holds the output
+    within a fraction of a grey level of the model's (the model beats deconvolution on noise)."""
+    rng = np.random.default_rng(4)
+    truth = _cells(4)
+    observed = _blur(truth, gaussian_kernel(2.0, 1.0, 0.0)) + rng.normal(0, 0.03, truth.shape).astype(np.float32)
+    restored = _blur(truth, gaussian_kernel(0.8, 1.0, 0.0))
+    fit = cons.fit_psf(restored, observed)
+    assert fit.noise == pytest.approx(0.03, rel=0.1)
+    corrected = cons.correct(restored, observed, fit)
+    assert np.abs(corrected - restored).mean() * 255 < 0.2
+
+
+def test_weight_is_the_strength_at_the_floor_and_grows_with_the_residual() -> None:
+    k = cons.kernel("gaussian", 1.0)
+    at_floor = cons.PsfFit("gaussian", 1.0, k, cons.RESIDUAL_FLOOR)
+    assert at_floor.weight == pytest.approx(cons.STRENGTH)
+    weights = [cons.PsfFit("gaussian", 1.0, k, cons.RESIDUAL_FLOOR * f).weight for f in (0.5, 1, 10, 100)]
+    assert weights == sorted(weights)
+    assert weights[2] == pytest.approx(cons.STRENGTH * 10**cons.POWER)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 1, 3), (3, 2), (9, 5, 3), (17, 3)])
+def test_tiny_images_are_corrected_without_error(shape: tuple) -> None:
+    """Kernels wider than the image: the canvas is reflected as often as needed."""
+    rng = np.random.default_rng(5)
+    x, y = rng.random(shape).astype(np.float32), rng.random(shape).astype(np.float32)
+    z, fit = cons.refine(x, y)
+    assert z.shape == shape and np.isfinite(z).all() and fit.kind in cons.WIDTHS
+
+
+def test_the_fit_reads_only_the_centre_window_of_a_large_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    real = cons._blur
+    monkeypatch.setattr(cons, "_blur", lambda image, kernel: seen.append(image.shape) or real(image, kernel))
+    cons.fit_psf(np.zeros((700, 300, 3), np.float32), np.zeros((700, 300, 3), np.float32))
+    assert set(seen) == {(cons.FIT_WINDOW, cons.FIT_WINDOW, 3)}
+
+
+# ---------------------------------------------------------------------------------- the Enhancer
+
+
+class _Identity(nn.Module):
+    """A stand-in generator that returns its input: the correction then deblurs it by the fitted PSF."""
+
+    multiple = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+
+def _blind_meta() -> dict:
+    return {"config": {"name": "t", "generator": {"in_channels": 3}, "data": {"degradation": {"type": "blur", "sigma": [1, 3]}}}}
+
+
+def test_auto_is_on_for_blind_trained_models_only() -> None:
+    assert trained_blind(_blind_meta())
+    assert not trained_blind({"config": {"data": {"batch_size": 1}}}) and not trained_blind({})
+    assert microgan.load("microgan-blind", device="cpu").consistency
+    assert not microgan.load("microgan-bccd", device="cpu").consistency
+    assert microgan.load("microgan-bccd", device="cpu", consistency=True).consistency
+    with pytest.raises(MicroGANError, match="consistency 'yes'"):
+        Enhancer(_Identity(), {"config": {"generator": {"in_channels": 3}}}, device="cpu", consistency="yes")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("channels", [None, 3])
+def test_enhancer_applies_the_correction_to_the_networks_output(dtype: type, channels) -> None:
+    """With consistency the result is exactly refine(network output, input) in the normalized
+    range, returned in the input's shape and sample type."""
+    field = _blur(_cells(6, 52)[:40], gaussian_kernel(1.5, 1.0, 0.0))
+    field = field.mean(axis=2) if channels is None else field
+    scale = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
+    image = (field * scale).astype(dtype)
+    plain = Enhancer(_Identity(), _blind_meta(), device="cpu", consistency=False, backend="torch")
+    fixed = Enhancer(_Identity(), _blind_meta(), device="cpu", backend="torch")
+    network, out = plain.enhance(image), fixed.enhance(image)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    assert plain.fits == [] and len(fixed.fits) == 1
+    norm = fixed.normalizer
+    bound = norm.bounds(image)
+    corrected, fit = cons.refine(norm.normalize(network, bound), norm.normalize(image, bound))
+    np.testing.assert_array_equal(out, norm.denormalize(corrected, image, bound).astype(dtype))
+    assert fit == fixed.fits[0] and not np.array_equal(out, network)
+
+
+def test_batch_results_equal_one_by_one_and_each_image_gets_its_fit() -> None:
+    images = [(_cells(s, 48)[:40] * 255).astype(np.uint8) for s in (7, 8, 9)]
+    enhancer = Enhancer(_Identity(), _blind_meta(), device="cpu", backend="torch")
+    batch = enhancer.enhance_batch(images)
+    assert len(enhancer.fits) == 3
+    for image, out in zip(images, batch):
+        np.testing.assert_array_equal(out, enhancer.enhance(image))
+
+
+def test_tiled_output_with_consistency_equals_whole() -> None:
+    """The correction runs on the whole restored image, after the tiles: tiling changes nothing."""
+    torch.manual_seed(0)
+    net = build_generator({"type": "unet", "channels": [4, 8]})
+    image = (_cells(10, 128) * 255).astype(np.uint8)
+    whole = Enhancer(net, _blind_meta(), device="cpu", tile=None, backend="torch").enhance(image)
+    tiled = Enhancer(net, _blind_meta(), device="cpu", tile=64, backend="torch").enhance(image)
+    np.testing.assert_array_equal(whole, tiled)
+
+
+def test_evaluate_records_the_setting(tmp_path: Path, save_tiny_generator) -> None:
+    from microgan.evaluate.runner import model_method
+
+    path = save_tiny_generator(tmp_path / "tiny.safetensors")
+    state = ck.load_checkpoint(path)
+    state.meta["config"]["data"] = _blind_meta()["config"]["data"]
+    ck.save_checkpoint(path, state)
+    assert model_method("m", path, device="cpu").settings["consistency"] is True
+    assert model_method("m", path, device="cpu", consistency=False).settings["consistency"] is False
