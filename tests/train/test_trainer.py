@@ -69,6 +69,30 @@ def test_resume_continues_exactly(prepared_varied: Path, tmp_path: Path, make: C
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_critic_never_stepped_is_not_stored_and_resume_stays_exact(
+        prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    """An L1-only run (pixel warm-up as long as the run, microgan-blind's recipe) never steps the
+    critic: ``last`` holds neither it nor its optimizer (the resume rebuilds the same seeded
+    initialisation), and a resume that runs on into the GAN phase matches an uninterrupted run."""
+    sets = BUCKETS + ["train.pixel_warmup_steps=3"]
+    straight = make(prepared_varied, tmp_path / "straight", sets + ["train.steps=5"])
+    straight.fit()
+    first = make(prepared_varied, tmp_path / "resumed", sets + ["train.steps=3", "train.ckpt_every=100"])
+    first.fit()
+    del first
+    saved = ck.load_checkpoint(tmp_path / "resumed" / ck.LAST_NAME)
+    assert saved.critic is None and set(saved.optimizers) == {"generator"}
+    second = make(prepared_varied, tmp_path / "resumed", sets + ["train.steps=5"], resume=True)
+    assert second.step == 3
+    second.fit()
+    a, b = state(straight), state(second)
+    assert a.keys() == b.keys() and any(k.startswith("oc.") for k in a)  # the critic did train after step 3
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs after resume"
+    after = ck.load_checkpoint(tmp_path / "resumed" / ck.LAST_NAME)
+    assert after.critic is not None and "critic" in after.optimizers
+
+
 def test_resume_drops_log_rows_after_the_checkpoint(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
     run = tmp_path / "run"
     make(prepared_varied, run, ["train.steps=3", "train.ckpt_every=2"]).fit()

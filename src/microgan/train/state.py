@@ -111,11 +111,18 @@ class RunState:
         if not self.ctx.is_main:
             return
         nets = self.nets
-        optimizers = {"generator": nets.opt_g.state_dict(), "critic": nets.opt_c.state_dict()}
+        # a critic never stepped (an L1-only run, or before the GAN phase) is still the seeded
+        # initialisation build_networks makes again on resume: not stored (12 MB, not 47, for
+        # microgan-blind's runs); load() keeps the rebuilt one
+        critic_trained = bool(nets.opt_c.state)
+        optimizers = {"generator": nets.opt_g.state_dict()}
+        if critic_trained:
+            optimizers["critic"] = nets.opt_c.state_dict()
         if self.amp.mode == "fp16":
             optimizers.update({f"scaler_{k}": s.state_dict() for k, s in self.amp.scalers.items()})
         average = nets.average.state_dict() if nets.average is not None else None
-        ckpt = ck.Checkpoint(meta=self.meta(), generator=nets.generator.state_dict(), critic=nets.critic.state_dict(),
+        ckpt = ck.Checkpoint(meta=self.meta(), generator=nets.generator.state_dict(),
+                             critic=nets.critic.state_dict() if critic_trained else None,
                              optimizers=optimizers, rng=rng, generator_ema=average)
         ck.save_checkpoint(self.last_path, ckpt)
 
@@ -132,9 +139,11 @@ class RunState:
         meta, nets = state.meta, self.nets
         try:
             nets.generator.load_state_dict(state.generator)
-            nets.critic.load_state_dict(state.critic or {})
             nets.opt_g.load_state_dict(state.optimizers["generator"])
-            nets.opt_c.load_state_dict(state.optimizers["critic"])
+            if state.critic is not None:  # absent: never stepped, the rebuilt initialisation (save_last)
+                nets.critic.load_state_dict(state.critic)
+            if "critic" in state.optimizers:
+                nets.opt_c.load_state_dict(state.optimizers["critic"])
             if nets.average is not None:
                 nets.average.load_state_dict(state.generator_ema or state.generator)
         except (RuntimeError, KeyError, ValueError) as exc:
