@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from microgan.cli import main
-from microgan.data.io import write_image
+from microgan.data.io import read_image, write_image
+from microgan.data.manifest import read_manifest
+from microgan.evaluate.runner import model_and_ensemble_methods, model_method
+from microgan.infer import Enhancer
 from microgan.evaluate.report import load_schema
 
 DEGRADATION = '{"type":"gaussian-blur","kernel_size":15,"sigma":2.6}'
@@ -102,6 +105,25 @@ def test_self_ensemble_adds_a_variant_of_each_model(prepared, checkpoint, tmp_pa
     assert list(methods) == ["tiny", "tiny+x8"]
     assert methods["tiny+x8"]["settings"]["self_ensemble"] is True and "self_ensemble" not in methods["tiny"]["settings"]
     assert methods["tiny+x8"]["psnr"] != methods["tiny"]["psnr"]  # a different (averaged) restoration
+
+
+def test_self_ensemble_loads_each_model_once_and_scores_as_a_separate_load_would(prepared, checkpoint, tmp_path, monkeypatch):
+    ckpt, _ = checkpoint
+    separate = model_method("tiny+x8", ckpt, device="cpu", self_ensemble=True)
+    loads = []
+    real = Enhancer.from_model.__func__
+    monkeypatch.setattr(Enhancer, "from_model", classmethod(lambda cls, *a, **k: loads.append(a) or real(cls, *a, **k)))
+    out_json = tmp_path / "report.json"
+    assert main(["evaluate", "--data", str(prepared), "--model", f"tiny={ckpt}", "--self-ensemble",
+                 "--json", str(out_json), "--device", "cpu", "--quiet"]) == 0
+    assert len(loads) == 1
+    methods = json.loads(out_json.read_text())["methods"]
+    record = next(r for r in read_manifest(prepared) if r.split == "test")
+    lr = read_image(prepared / record.lr_path).array
+    plain, ensembled = model_and_ensemble_methods("tiny", ckpt, device="cpu")
+    np.testing.assert_array_equal(ensembled.restore(lr, {}), separate.restore(lr, {}))
+    assert not np.array_equal(plain.restore(lr, {}), ensembled.restore(lr, {}))
+    assert methods["tiny+x8"]["settings"]["self_ensemble"] is True
 
 
 def _error(capsys) -> str:

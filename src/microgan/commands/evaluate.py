@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from microgan.evaluate import report as rep
     from microgan.evaluate.per_crop import write_per_crop
     from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
-    from microgan.evaluate.runner import model_method, select
+    from microgan.evaluate.runner import model_and_ensemble_methods, model_method, select
 
     from microgan.data.degrade.presets import parse_degradation_text
     from microgan.evaluate.runner import CropSource
@@ -140,10 +140,11 @@ def run(args: argparse.Namespace) -> int:
         raise MicroGANError(f"{args.data}: no crops in split '{args.split}' (splits present: {', '.join(splits) or 'none'})")
 
     consistency = CONSISTENCY[args.consistency]
-    methods = [model_method(name, path, args.device, args.precision, consistency=consistency) for name, path in models]
-    methods += [model_method(f"{name}{ENSEMBLE_SUFFIX}", path, args.device, args.precision, self_ensemble=True,
-                             consistency=consistency)
-                for name, path in models if args.self_ensemble]
+    if args.self_ensemble:  # each model loaded once for both columns; plain columns first, as without
+        pairs = [model_and_ensemble_methods(name, path, args.device, args.precision, consistency) for name, path in models]
+        methods = [plain for plain, _ in pairs] + [ensembled for _, ensembled in pairs]
+    else:
+        methods = [model_method(name, path, args.device, args.precision, consistency=consistency) for name, path in models]
     tuning: Optional[Dict[str, Any]] = None
     if baselines:
         tune_records = select(records, args.tune_split, args.tune_limit)

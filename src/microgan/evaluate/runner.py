@@ -251,19 +251,41 @@ def model_method(name: str, checkpoint: Path, device: str = "auto", precision: s
     fp32 by default: the table compares quality, and a bf16 autocast would cost the model PSNR that a
     float64 baseline does not pay. A missing file or weights that do not fit the architecture named in
     the checkpoint raise a :class:`~microgan.errors.CheckpointError` naming the method and the file."""
-    from microgan.archs import count_params
+    return _as_method(name, checkpoint, _load_enhancer(name, checkpoint, device, precision, self_ensemble, consistency))
+
+
+def model_and_ensemble_methods(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32",
+                               consistency: Union[str, bool] = "auto") -> Tuple[Method, Method]:
+    """``name`` and ``name+x8`` (:func:`model_method` plain and self-ensembled) from one loaded model."""
+    import copy
+
+    from microgan.infer.ensemble import ENSEMBLE_SUFFIX
+
+    plain = _load_enhancer(name, checkpoint, device, precision, False, consistency)
+    ensembled = copy.copy(plain)  # shares the network, its backend and measurements; passes differ
+    ensembled.self_ensemble = True
+    return _as_method(name, checkpoint, plain), _as_method(f"{name}{ENSEMBLE_SUFFIX}", checkpoint, ensembled)
+
+
+def _load_enhancer(name: str, checkpoint: Path, device: str, precision: str, self_ensemble: bool,
+                   consistency: Union[str, bool]) -> Any:
     from microgan.errors import CheckpointError
-    from microgan.core.provenance import describe
     from microgan.infer import Enhancer
 
     try:
-        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble,
-                                       consistency=consistency)
+        return Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble,
+                                   consistency=consistency)
     except CheckpointError as exc:
         raise CheckpointError(f"model '{name}': {exc}") from None
+
+
+def _as_method(name: str, checkpoint: Path, enhancer: Any) -> Method:
+    from microgan.archs import count_params
+    from microgan.core.provenance import describe
+
     meta = enhancer.meta
     settings: Dict[str, Any] = {"checkpoint": str(meta.get("path", checkpoint)), "precision": enhancer.precision}
-    if self_ensemble:
+    if enhancer.self_ensemble:
         settings["self_ensemble"] = True
     settings["consistency"] = enhancer.consistency
     if meta.get("config", {}).get("name"):
