@@ -128,4 +128,7 @@ def test_bad_requests_are_one_line_errors(tmp_path: Path, save_tiny_generator, c
     with pytest.raises(MicroGANError, match="without self_ensemble"):  # its test outputs would be 8 passes' mean
         export_bioimageio(Enhancer.from_model(checkpoint, device="cpu", precision="fp32", self_ensemble=True),
                           tmp_path / "m.zip")
+    with pytest.raises(MicroGANError, match="consistency=False"):  # a bioimage.io runtime runs the network alone
+        export_bioimageio(Enhancer.from_model(checkpoint, device="cpu", precision="fp32", consistency=True),
+                          tmp_path / "m.zip")
     assert not (tmp_path / "m.zip").exists()

@@ -97,6 +97,23 @@ def test_gray_16bit_stack_with_a_checkpoint_file_fixed_tiles_and_self_ensemble(v
     np.testing.assert_array_equal(viewer.layers[-1].data[2], enhancer.enhance(stack[2]))
 
 
+def test_the_consistency_box_switches_the_step_without_reloading(viewer, qtbot) -> None:
+    crop = np.ascontiguousarray(blurred_bccd_field()[150:246, 130:250])
+    viewer.add_image(crop, name="smear")
+    widget = _dock(viewer)
+    assert widget.consistency.value
+    loaded = widget._enhancer(widget._options())
+    assert loaded.consistency  # the default model is blind-trained: auto is on
+    widget.consistency.value = False
+    _restore(qtbot, widget)
+    assert widget._enhancer(widget._options()) is loaded and not loaded.consistency
+    network = microgan.load(BUNDLED_DEFAULT, device="cpu", precision="fp32", consistency=False).enhance(crop)
+    np.testing.assert_array_equal(viewer.layers[-1].data, network)
+    widget.model.value = "microgan-bccd"
+    widget.consistency.value = True
+    assert not widget._enhancer(widget._options()).consistency  # trained on one known blur: auto is off
+
+
 def test_cancel_stops_a_long_restoration_and_adds_nothing(viewer, qtbot, tmp_path, save_tiny_generator, monkeypatch) -> None:
     passes, started = [], threading.Event()
     load = microgan.load

@@ -56,7 +56,8 @@ def _run_bioimageio(args: argparse.Namespace, path) -> int:
     from microgan.export.bioimageio import export_bioimageio
     from microgan.infer import Enhancer
 
-    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None)
+    # the package is the network alone: a bioimage.io runtime runs no data-consistency step
+    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None, consistency=False)
     done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype, opset=args.opset)
     geo = done.geometry
     print(f"wrote {path} (bioimage.io model 0.5; bioimageio test: {done.status})")

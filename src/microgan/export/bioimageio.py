@@ -27,7 +27,8 @@ consumer needs is declared, nothing is left to convention:
 The finished zip is tested with ``bioimageio.core`` (what ``bioimageio test`` runs) before this
 returns; a package that fails is removed, like an export that fails its parity check.
 
-The Enhancer comes in from the caller (``microgan.load(model, device="cpu", precision="fp32")``;
+The Enhancer comes in from the caller (``microgan.load(model, device="cpu", precision="fp32",
+consistency=False)``: the package is the network alone;
 ``microgan export`` does that): export sits beside infer in the package's layers, not above it.
 """
 from __future__ import annotations
@@ -304,8 +305,8 @@ def export_bioimageio(
 ) -> BioimageioExport:
     """Write a bioimage.io package (zip) of ``enhancer``'s generator and test it.
 
-    ``enhancer``: a CPU fp32 :class:`~microgan.infer.Enhancer`, e.g. ``microgan.load(model,
-    device="cpu", precision="fp32")``. ``card``: a YAML model card (default: the one beside the
+    ``enhancer``: a CPU fp32 :class:`~microgan.infer.Enhancer` without the self-ensemble or the
+    consistency step, e.g. ``microgan.load(model, device="cpu", precision="fp32", consistency=False)``. ``card``: a YAML model card (default: the one beside the
     checkpoint, else what the checkpoint records). ``dtype``: the input's sample type. ``test=False``
     skips the final ``bioimageio.core`` test (for callers that run ``bioimageio test`` themselves).
     Raises :class:`MicroGANError` when the package does not pass that test (and removes it).
@@ -318,6 +319,9 @@ def export_bioimageio(
         raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}'")
     if enhancer.self_ensemble:
         raise MicroGANError("the package holds one pass of the network: export from an enhancer without self_ensemble")
+    if enhancer.consistency:
+        raise MicroGANError("the package holds the network alone: export from an enhancer with consistency=False "
+                            "(the data-consistency step runs in microgan, not in a bioimage.io runtime)")
     _load_bioimageio()  # a clear message when the extra is missing
     from bioimageio.spec import save_bioimageio_package
     from pydantic import ValidationError
