@@ -91,8 +91,9 @@ def main() -> int:
         records = [r for r in read_manifest(args.data) if r.split == args.split]
         step = max(1, len(records) // args.limit)
         records = records[::step][: args.limit]
-        full = Enhancer(*load_generator(source), device="cpu", precision="fp32")
-        half = Enhancer(*load_generator(args.out), device="cpu", precision="fp32")
+        # the storage loss of the network itself: without the consistency step (its PSF choice is discrete)
+        full = Enhancer(*load_generator(source), device="cpu", precision="fp32", consistency=False)
+        half = Enhancer(*load_generator(args.out), device="cpu", precision="fp32", consistency=False)
         diffs, p_full, p_half = [], [], []
         for r in records:
             lr, hr = read_image(r.lr(args.data)).array, read_image(r.hr(args.data)).array

@@ -37,3 +37,16 @@ def test_user_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, caps
     assert cli.main(["models"]) == 2
     err = capsys.readouterr().err
     assert err == "microgan models: error: img.png: not an image\n"
+
+
+def test_running_out_of_memory_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def hungry(args) -> int:
+        raise MemoryError()
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    sub.choices["models"].set_defaults(func=hungry)
+    assert cli.main(["models"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("microgan models: error: out of memory")

@@ -61,7 +61,7 @@ def test_the_gan_model_records_its_adversarial_phase() -> None:
 
 
 # measured on these 8 crops (2026-11-30): microgan-bccd +5.34 dB mean (+3.99 worst) on the paper's clean blur and
-# -2.46 dB with 1 % noise; microgan-blind (2026-12-01, with its data-consistency step) +5.04 (+3.97) clean and
+# -2.46 dB with 1 % noise; microgan-blind (2026-12-01, with its data-consistency step) +5.03 (+3.94) clean and
 # +5.33 (+4.87) with the noise (the network alone: +4.60 (+3.66) and +5.33 (+4.87); its earlier weights, network
 # alone: after the third stage +1.64 (+1.50) and +3.79 (+3.25), after the fourth +2.48 (+2.06) and +4.23
 # (+3.75), after the fifth +3.78 (+3.11) and +4.91 (+4.52), after the sixth +4.42 (+3.60) and +5.24 (+4.73))
@@ -91,9 +91,9 @@ def _bccd_pairs(bccd_root: Path, degradation: str) -> list:
     return pairs
 
 
-# measured on the same 8 crops (2026-12-01): the step adds +0.44 dB mean (+0.32 to +0.66) on the clean paper blur;
+# measured on the same 8 crops (2026-12-01): the step adds +0.44 dB mean (+0.29 to +0.66) on the clean paper blur;
 # with 1 % noise it leaves every crop as the network restored it (+0.000)
-@pytest.mark.parametrize("degradation, least, most", [("paper", 0.25, None), ("paper+noise:0.01", -0.02, 0.02)])
+@pytest.mark.parametrize("degradation, least, most", [("paper", 0.2, None), ("paper+noise:0.01", -0.02, 0.02)])
 def test_the_default_models_data_consistency_sharpens_clean_cells_and_leaves_noisy_ones(
         bccd_root: Path, degradation: str, least: float, most) -> None:
     with_step = microgan.load("microgan-blind", device="cpu")

@@ -46,6 +46,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except MicroGANError as exc:
         print(f"microgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"microgan {args.command}: error: out of memory (lower --max-memory or --batch, or use --tile "
+              "where the command has them, or free memory)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"microgan {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -258,7 +258,7 @@ def test_consistency_option_switches_the_step_and_reports_the_fitted_blur(
     assert "data consistency" not in capsys.readouterr().err
     assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "on"), "--consistency", "on") == 0
     err = capsys.readouterr().err
-    assert "note: data consistency: blur fitted as a" in err and "grey levels RMS" in err
+    assert "note: data consistency: the input matches the restoration blurred by a" in err and "grey levels RMS" in err
     assert _run("--model", model, str(tmp_path / "img.png"), "-o", str(tmp_path / "off"), "--consistency", "off") == 0
     auto, on, off = (read_image(tmp_path / d / "img.png").array for d in ("auto", "on", "off"))
     np.testing.assert_array_equal(auto, off)

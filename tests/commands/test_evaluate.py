@@ -108,22 +108,26 @@ def test_self_ensemble_adds_a_variant_of_each_model(prepared, checkpoint, tmp_pa
 
 
 def test_self_ensemble_loads_each_model_once_and_scores_as_a_separate_load_would(prepared, checkpoint, tmp_path, monkeypatch):
+    """One load serves the plain and the x8 column (the x8 one a copy of the loaded Enhancer), with
+    the consistency step on so the copied path is the full one; the scores equal separate loads'."""
     ckpt, _ = checkpoint
-    separate = model_method("tiny+x8", ckpt, device="cpu", self_ensemble=True)
+    records = [r for r in read_manifest(prepared) if r.split == "test"]
+    lrs = [read_image(prepared / r.lr_path).array for r in records]
+    separate = [model_method(n, ckpt, device="cpu", self_ensemble=x8, consistency=True) for n, x8 in (("p", False), ("e", True))]
+    expected = [[m.restore(lr, {}) for lr in lrs] for m in separate]
     loads = []
     real = Enhancer.from_model.__func__
     monkeypatch.setattr(Enhancer, "from_model", classmethod(lambda cls, *a, **k: loads.append(a) or real(cls, *a, **k)))
     out_json = tmp_path / "report.json"
-    assert main(["evaluate", "--data", str(prepared), "--model", f"tiny={ckpt}", "--self-ensemble",
+    assert main(["evaluate", "--data", str(prepared), "--model", f"tiny={ckpt}", "--self-ensemble", "--consistency", "on",
                  "--json", str(out_json), "--device", "cpu", "--quiet"]) == 0
     assert len(loads) == 1
     methods = json.loads(out_json.read_text())["methods"]
-    record = next(r for r in read_manifest(prepared) if r.split == "test")
-    lr = read_image(prepared / record.lr_path).array
-    plain, ensembled = model_and_ensemble_methods("tiny", ckpt, device="cpu")
-    np.testing.assert_array_equal(ensembled.restore(lr, {}), separate.restore(lr, {}))
-    assert not np.array_equal(plain.restore(lr, {}), ensembled.restore(lr, {}))
-    assert methods["tiny+x8"]["settings"]["self_ensemble"] is True
+    assert methods["tiny+x8"]["settings"]["self_ensemble"] is True and methods["tiny"]["settings"]["consistency"] is True
+    plain, ensembled = model_and_ensemble_methods("tiny", ckpt, device="cpu", consistency=True)
+    for method, want in ((plain, expected[0]), (ensembled, expected[1])):  # plain first, as evaluate runs them
+        for lr, out in zip(lrs, want):
+            np.testing.assert_array_equal(method.restore(lr, {}), out)
 
 
 def _error(capsys) -> str:

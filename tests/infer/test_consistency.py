@@ -109,12 +109,64 @@ def test_tiny_images_are_corrected_without_error(shape: tuple) -> None:
     assert z.shape == shape and np.isfinite(z).all() and fit.kind in cons.WIDTHS
 
 
-def test_the_fit_reads_only_the_centre_window_of_a_large_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = []
-    real = cons._blur
-    monkeypatch.setattr(cons, "_blur", lambda image, kernel: seen.append(image.shape) or real(image, kernel))
-    cons.fit_psf(np.zeros((700, 300, 3), np.float32), np.zeros((700, 300, 3), np.float32))
-    assert set(seen) == {(cons.FIT_WINDOW, cons.FIT_WINDOW, 3)}
+def test_a_large_image_is_fitted_on_its_most_textured_window_with_real_context() -> None:
+    """A field whose cells sit off-centre (the centre is background): the fit must read the cells,
+    scored only where the blur saw real pixels (not the window's reflected edges)."""
+    sharp = np.full((700, 900, 3), 0.85, np.float32)
+    sharp[420:680, 600:880] = _cells(7, 280)[:260]
+    observed = np.round(_blur(sharp, gaussian_kernel(4.5, 1.0, 0.0)) * 255) / 255
+    region, margin = cons.fit_window(observed, lambda a: a.astype(np.float32))
+    assert margin == cons.CONTEXT
+    rows, cols = region
+    assert rows.stop - rows.start == cols.stop - cols.start == cons.FIT_WINDOW + 2 * cons.CONTEXT
+    assert rows.start >= 400 - cons.FIT_WINDOW and cols.start >= 600 - cons.FIT_WINDOW  # on the cells
+    fit = cons.fit_psf(sharp[region], observed[region], margin)
+    assert fit.kind == "gaussian" and abs(fit.width - 4.5) <= 0.05 and fit.informative
+    small_region, small_margin = cons.fit_window(observed[:200, :250], lambda a: a)
+    assert small_margin == 0 and small_region == (slice(0, 200), slice(0, 250))
+
+
+def test_a_featureless_image_keeps_the_networks_output() -> None:
+    flat = np.full((300, 400, 3), 0.6, np.float32)
+    restored = flat + np.float32(0.002)
+    out, fit = cons.refine(restored, flat)
+    assert not fit.informative
+    np.testing.assert_array_equal(out, restored)
+
+
+def test_a_residual_below_the_8bit_floor_does_not_turn_the_solve_into_inverse_filtering() -> None:
+    """16-bit or float data can leave a residual far below 8-bit quantisation: the weight is
+    clamped at the clean 8-bit one, so the result stays close to the truth."""
+    truth = _blur(_cells(8), gaussian_kernel(1.0, 1.0, 0.0))
+    rng = np.random.default_rng(8)
+    observed = _blur(truth, gaussian_kernel(2.6, 1.0, 0.0)) + rng.normal(0, 2e-4, truth.shape).astype(np.float32)
+    restored = truth + rng.normal(0, 3e-3, truth.shape).astype(np.float32)  # a good restoration
+    fit = cons.fit_psf(restored, observed)
+    assert fit.residual < cons.RESIDUAL_FLOOR and fit.weight == pytest.approx(cons.STRENGTH)
+    assert _psnr(truth, cons.correct(restored, observed, fit)) > _psnr(truth, restored) - 1.0
+
+
+def test_tiled_solve_equals_the_whole_image_solve() -> None:
+    """Regions of TILE px with a halo of real pixels, centres kept: equal to one solve of the whole
+    image (reflect-padded by the same halo) to float rounding."""
+    truth = _blur(np.concatenate([_cells(s, 300) for s in (11, 12)], axis=1), gaussian_kernel(1.0, 1.0, 0.0))
+    observed = np.round(_blur(truth, gaussian_kernel(2.6, 1.0, 0.0)) * 255) / 255
+    restored = _blur(truth, gaussian_kernel(0.7, 1.0, 0.0))
+    fit = cons.PsfFit("gaussian", 2.6, cons.kernel("gaussian", 2.6), cons.RESIDUAL_FLOOR)
+    halo = cons.PAD_KERNELS * fit.kernel.shape[0]
+    whole = cons._solve(np.pad(restored, ((halo, halo), (halo, halo), (0, 0)), mode="reflect"),
+                        np.pad(observed, ((halo, halo), (halo, halo), (0, 0)), mode="reflect"), fit)[halo:-halo, halo:-halo]
+    tiled = cons.correct(restored, observed, fit)
+    assert restored.shape[1] > cons.TILE  # more than one region
+    assert np.abs(tiled - whole).max() < 2e-3 and np.abs(tiled - whole).mean() < 1e-4
+
+
+def test_float_results_stay_in_range_under_range_normalization() -> None:
+    image = _blur(_cells(9, 64), gaussian_kernel(2.6, 1.0, 0.0))
+    image[:8] = 1.0  # saturated rows: the correction overshoots there
+    image[-8:] = 0.0
+    out = Enhancer(_Identity(), _blind_meta(), device="cpu", backend="torch").enhance(image)
+    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
 
 
 # ---------------------------------------------------------------------------------- the Enhancer

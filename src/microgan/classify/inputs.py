@@ -140,7 +140,9 @@ def _model_restorer(checkpoint: str, cache_dir: Path, device: str) -> _Cached:
 
     path = resolve_model_path(checkpoint)
     enhancer = Enhancer.from_model(str(path), device=device)
-    folder = Path(cache_dir) / f"sr-{file_digest(path, 'sha256')[:20]}-{enhancer.precision}"
+    # the step after the network changes the pixels: its setting is part of what is cached
+    step = "-consistency" if enhancer.consistency else ""
+    folder = Path(cache_dir) / f"sr-{file_digest(path, 'sha256')[:20]}-{enhancer.precision}{step}"
     return _Cached(folder, lambda lr, _crop: enhancer.enhance(lr))
 
 

@@ -262,6 +262,7 @@ def model_and_ensemble_methods(name: str, checkpoint: Path, device: str = "auto"
     from microgan.infer.ensemble import ENSEMBLE_SUFFIX
 
     plain = _load_enhancer(name, checkpoint, device, precision, False, consistency)
+    plain.backend  # built (raced) now, so the copy shares it instead of building its own
     ensembled = copy.copy(plain)  # shares the network, its backend and measurements; passes differ
     ensembled.self_ensemble = True
     return _as_method(name, checkpoint, plain), _as_method(f"{name}{ENSEMBLE_SUFFIX}", checkpoint, ensembled)

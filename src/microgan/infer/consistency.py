@@ -6,15 +6,17 @@ given the exact kernel (docs/results.md, the robustness grid). But its output ``
 module
 
 1. **fits the PSF** from a family (isotropic Gaussians of width 0.4-5 px, uniform defocus disks of
-   radius 1-6 px: :data:`WIDTHS`) by least squares of ``k * x`` against ``y``, on at most a
-   :data:`FIT_WINDOW` square of the image's centre (the blur is one for the whole field);
+   radius 1-6 px: :data:`WIDTHS`) by least squares of ``k * x`` against ``y``, on the whole image
+   or, in a larger one, on its most textured :data:`FIT_WINDOW` square (the blur is one for the
+   whole field; :func:`fit_window`); an image with nothing to read the blur from keeps the
+   network's output;
 2. reads the **residual** ``r = y - k * x``: its mean square ``e`` is what the model's output
    leaves unexplained, camera noise first;
 3. returns the image closest to the model's output that also agrees with the input,
    ``argmin_z |k * z - y|^2 + lam |z - x|^2``, solved per channel in the Fourier domain on a
    reflect-padded canvas (the degradations' border, so the crop's edges do not ring).
 
-The weight ``lam = STRENGTH * (e / RESIDUAL_FLOOR) ** POWER`` is the whole policy. On a clean image the
+The weight ``lam = STRENGTH * max(e / RESIDUAL_FLOOR, 1) ** POWER`` is the whole policy. On a clean image the
 residual sits at the 8-bit quantisation floor and ``lam`` is small: the correction restores what
 the model under-sharpened (+0.3 to +0.7 dB on the clean grid cells). With camera noise the residual
 grows with the noise variance and ``lam`` with its 1.5th power, so a noisy image keeps the model's
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -45,10 +47,20 @@ POWER = 1.5
 #: Mean square residual of a clean 8-bit image (in [0, 1] units; measured: 1.9-2.1e-6 on BCCD's
 #: clean cells, quantisation alone is 1.3e-6).
 RESIDUAL_FLOOR = 2e-6
-#: Side of the centre square the PSF is fitted on (one blur per field; bounds the cost on big images).
+#: Side of the square the PSF is fitted on in a larger image (one blur per field; bounds the cost),
+#: and the real context around it: the widest kernel's radius, so no reflected edge is scored.
 FIT_WINDOW = 256
-#: Reflect padding around each channel before the Fourier solve, in PSF widths.
+CONTEXT = 15
+#: A fit is informative when the worst width's error is at least this many times the best's.
+INFORMATIVE = 2.0
+#: Halo (reflect padding at the image's edges) around each region of the Fourier solve, in PSF widths.
 PAD_KERNELS = 2
+#: Side of the regions the solve works on (plus halos): bounds its memory on large fields.
+TILE = 512
+
+#: native pixels -> float32 in [0, 1] units; (float32 values, native like) -> native pixels
+Unit = Callable[[np.ndarray], np.ndarray]
+Native = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 #: The candidate PSFs' widths: Gaussian sigmas (the training blurs' and the paper's 2.6) and
@@ -73,6 +85,9 @@ class PsfFit:
     width: float
     kernel: np.ndarray = field(repr=False, compare=False)  # a function of kind and width
     residual: float = 0.0
+    #: False when no width fits much better than another (a featureless image: nothing to read the
+    #: blur from); the image then keeps the network's output
+    informative: bool = True
 
     @property
     def noise(self) -> float:
@@ -81,45 +96,73 @@ class PsfFit:
 
     @property
     def weight(self) -> float:
-        """``lam``: how strongly the correction holds on to the model's output."""
-        return STRENGTH * (max(self.residual, 1e-12) / RESIDUAL_FLOOR) ** POWER
+        """``lam``: how strongly the correction holds on to the model's output. Never below
+        ``STRENGTH``: a residual under the 8-bit floor (16-bit or float data, a dim image) would
+        otherwise turn the solve into inverse filtering."""
+        return STRENGTH * max(self.residual / RESIDUAL_FLOOR, 1.0) ** POWER
 
 
 def _planes(image: np.ndarray) -> np.ndarray:
     return image[..., None] if image.ndim == 2 else image
 
 
-def _centre(image: np.ndarray, side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return image[top : top + side, left : left + side]
-
-
 def _blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return _planes(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
 
 
-def fit_psf(restored: np.ndarray, observed: np.ndarray) -> PsfFit:
+def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: int = 0) -> PsfFit:
     """The PSF of the family (:data:`WIDTHS`) that best maps ``restored`` onto ``observed`` (float
-    arrays of one shape, (H, W) or (H, W, C), values in [0, 1]). Coarse to fine: every
-    :data:`COARSE`-th width of both kinds, then every width around the best (the error is smooth in
-    the width), 41 blurs instead of 144, the same choice on the grid's crops."""
-    x = np.ascontiguousarray(_centre(_planes(restored), FIT_WINDOW), dtype=np.float32)
-    y = _centre(_planes(observed), FIT_WINDOW).astype(np.float32)
+    arrays of one shape, (H, W) or (H, W, C), values in [0, 1]), scored ``margin`` px inside their
+    edges (a window cut with that much real context around it; 0: a whole image, its edges
+    reflected as the degradations reflect them). Coarse to fine: every :data:`COARSE`-th width of
+    both kinds, then every width around the best (the error is smooth in the width), 41 blurs
+    instead of 144, the same choice on the grid's crops. Uninformative (:attr:`PsfFit.informative`)
+    when the worst width's error is under :data:`INFORMATIVE` times the best's."""
+    x = np.ascontiguousarray(_planes(restored), dtype=np.float32)
+    y = _planes(observed).astype(np.float32)
+    inner = (slice(margin, x.shape[0] - margin), slice(margin, x.shape[1] - margin))
 
     def error(kind: str, i: int) -> float:
-        diff = _blur(x, kernel(kind, float(WIDTHS[kind][i])))
-        diff -= y
+        diff = _blur(x, kernel(kind, float(WIDTHS[kind][i])))[inner]
+        diff -= y[inner]
         return float(np.mean(np.square(diff, dtype=np.float64)))
 
     scores = {(kind, i): error(kind, i) for kind, widths in WIDTHS.items() for i in range(0, len(widths), COARSE)}
+    worst = max(scores.values())
     kind, centre = min(scores, key=scores.get)
     for i in range(max(0, centre - COARSE + 1), min(len(WIDTHS[kind]), centre + COARSE)):
         if (kind, i) not in scores:
             scores[(kind, i)] = error(kind, i)
     kind, i = min(((k, j) for k, j in scores if k == kind), key=scores.get)
-    width = float(WIDTHS[kind][i])
-    return PsfFit(kind, width, kernel(kind, width), scores[(kind, i)])
+    width, best = float(WIDTHS[kind][i]), scores[(kind, i)]
+    return PsfFit(kind, width, kernel(kind, width), best, informative=worst >= INFORMATIVE * best)
+
+
+def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slice], int]:
+    """Where to fit the PSF on an image: the whole image when it is at most :data:`FIT_WINDOW`
+    square; else the :data:`FIT_WINDOW` square with the most texture (the mean square gradient of
+    the input, on a grid of candidates half a window apart), cut with :data:`CONTEXT` px of the
+    image around it where the image has them. Returns (the region's slices, the margin to score
+    inside). A background-only centre must not decide the blur of a whole field."""
+    h, w = observed.shape[:2]
+    if h <= FIT_WINDOW and w <= FIT_WINDOW:
+        return (slice(0, h), slice(0, w)), 0
+    step = 4  # texture is judged on every 4th pixel: cheap on a 4096x3072 field
+    small = _planes(to_unit(observed[::step, ::step])).mean(axis=2)
+    energy = np.zeros_like(small)
+    energy[:-1, :] += np.diff(small, axis=0) ** 2
+    energy[:, :-1] += np.diff(small, axis=1) ** 2
+    cum = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    side, margin = min(FIT_WINDOW, h, w), CONTEXT if min(h, w) >= FIT_WINDOW + 2 * CONTEXT else 0
+    best, where = -1.0, (0, 0)
+    for top in range(margin, max(h - side - margin, margin) + 1, FIT_WINDOW // 2):
+        for left in range(margin, max(w - side - margin, margin) + 1, FIT_WINDOW // 2):
+            t, l, b, r = top // step, left // step, (top + side) // step, (left + side) // step
+            total = cum[b, r] - cum[t, r] - cum[b, l] + cum[t, l]
+            if total > best:
+                best, where = total, (top, left)
+    top, left = where
+    return (slice(top - margin, top + side + margin), slice(left - margin, left + side + margin)), margin
 
 
 def _otf(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
@@ -131,37 +174,80 @@ def _otf(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     return sfft.rfft2(canvas)
 
 
-def correct(restored: np.ndarray, observed: np.ndarray, fit: PsfFit) -> np.ndarray:
-    """``argmin_z |k * z - observed|^2 + lam |z - restored|^2`` per channel (float32, [0, 1] units,
-    the shape of ``restored``; not clipped)."""
-    x, y = _planes(restored).astype(np.float32), _planes(observed).astype(np.float32)
-    h, w = x.shape[:2]
-    pad = PAD_KERNELS * fit.kernel.shape[0]  # numpy reflects repeatedly where the image is smaller
-    shape = (h + 2 * pad, w + 2 * pad)
+def _reflect(start: int, stop: int, n: int) -> np.ndarray:
+    """Indices ``start..stop-1`` into an axis of length ``n``, reflected at its ends as often as
+    needed (OpenCV's BORDER_REFLECT_101, numpy's ``reflect``: the degradations' border)."""
+    idx = np.arange(start, stop)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= n, period - idx, idx)
+
+
+def _solve(x: np.ndarray, y: np.ndarray, fit: PsfFit) -> np.ndarray:
+    """The Fourier solve on one (H, W, C) float32 region, periodic at its edges (the caller keeps
+    only what lies a halo inside them)."""
+    shape = x.shape[:2]
     k = _otf(fit.kernel, shape)
     lam = np.float32(fit.weight)
     denom = (np.abs(k) ** 2 + lam).astype(np.float32)
-    out = np.empty_like(x)
+    out = np.empty(x.shape, np.float32)
     for c in range(x.shape[2]):
-        xp = np.pad(x[..., c], pad, mode="reflect")
-        yp = np.pad(y[..., c], pad, mode="reflect")
-        z = (np.conj(k) * sfft.rfft2(yp) + lam * sfft.rfft2(xp)) / denom
-        out[..., c] = sfft.irfft2(z, s=shape)[pad : pad + h, pad : pad + w]
-    return out[..., 0] if restored.ndim == 2 else out
+        z = (np.conj(k) * sfft.rfft2(y[..., c]) + lam * sfft.rfft2(x[..., c])) / denom
+        out[..., c] = sfft.irfft2(z, s=shape)
+    return out
 
 
-def refine(restored: np.ndarray, observed: np.ndarray) -> Tuple[np.ndarray, PsfFit]:
-    """Fit the PSF and correct ``restored`` against ``observed`` (the network's input; both float,
-    one shape, normalized so that the sample type's range is [0, 1]). Returns the corrected image
-    (float32, not clipped: the caller's denormalization clips to the sample type) and the fit."""
-    fit = fit_psf(restored, observed)
-    return correct(restored, observed, fit), fit
+def correct(restored: np.ndarray, observed: np.ndarray, fit: PsfFit, to_unit: Optional[Unit] = None,
+            from_unit: Optional[Native] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``argmin_z |k * z - observed|^2 + lam |z - restored|^2`` per channel, the shape of ``restored``.
+
+    Solved in tiles of :data:`TILE` px, each with a halo of :data:`PAD_KERNELS` kernel widths of the
+    image's own pixels (reflected beyond its edges), of which only the centre is kept: memory stays
+    a few tile-sized buffers on a 4096x3072 field, and an image up to a tile is solved in one piece
+    (the halo then is the reflect padding). ``to_unit`` maps native pixels to float32 in [0, 1]
+    units (default: as they are), ``from_unit(values, like)`` maps results back to ``like``'s
+    sample type (default: float32, not clipped); ``out``: where to write (default: a new array)."""
+    if out is None:
+        out = np.empty(restored.shape, np.float32 if from_unit is None else restored.dtype)
+    to_unit = to_unit or (lambda a: a.astype(np.float32))
+    from_unit = from_unit or (lambda values, like: values)
+    h, w = restored.shape[:2]
+    halo = PAD_KERNELS * fit.kernel.shape[0]
+    for r0 in range(0, h, TILE):
+        r1 = min(r0 + TILE, h)
+        rows = _reflect(r0 - halo, r1 + halo, h)
+        for c0 in range(0, w, TILE):
+            c1 = min(c0 + TILE, w)
+            index = np.ix_(rows, _reflect(c0 - halo, c1 + halo, w))
+            x, y = _planes(to_unit(restored[index])), _planes(to_unit(observed[index]))
+            z = _solve(x, y, fit)[halo : halo + r1 - r0, halo : halo + c1 - c0]
+            z = z[..., 0] if restored.ndim == 2 else z
+            out[r0:r1, c0:c1] = from_unit(z, restored[r0:r1, c0:c1])
+    return out
+
+
+def refine(restored: np.ndarray, observed: np.ndarray, to_unit: Optional[Unit] = None,
+           from_unit: Optional[Native] = None) -> Tuple[np.ndarray, PsfFit]:
+    """Fit the PSF and correct ``restored`` against ``observed`` (the network's input; one shape).
+    With ``to_unit``/``from_unit`` (see :func:`correct`) both stay in their native sample type and
+    the result comes back in it; without, they are float in [0, 1] units and so is the result
+    (float32, not clipped). Returns (corrected image, fit)."""
+    unit = to_unit or (lambda a: a.astype(np.float32))
+    region, margin = fit_window(observed, unit)
+    fit = fit_psf(unit(restored[region]), unit(observed[region]), margin)
+    if not fit.informative:
+        return (restored.copy() if from_unit else unit(restored)), fit
+    out = np.empty(restored.shape, np.float32 if from_unit is None else restored.dtype)
+    return correct(restored, observed, fit, to_unit, from_unit, out), fit
 
 
 def describe(fits: Sequence[PsfFit]) -> str:
     """One line for a user: the blur and noise their images look like they had (medians over the
-    images; the residual RMS bounds the camera noise from above: it also holds what the network and
-    the family leave unexplained)."""
+    images). The fitted blur is what maps the restoration onto the input: the optics' own where the
+    network restored fully, narrower where it stopped short. The residual RMS bounds the camera
+    noise from above: it also holds what the network and the family leave unexplained."""
     if not fits:
         return ""
     mid = len(fits) // 2
@@ -170,6 +256,6 @@ def describe(fits: Sequence[PsfFit]) -> str:
     noise = sorted(f.noise for f in fits)
     name = "Gaussian of sigma" if kinds[0] == "gaussian" else "defocus disk of radius"
     spread = f", {widths[0]:.2f}-{widths[-1]:.2f}" if len(widths) > 1 else ""
-    return (f"data consistency: blur fitted as a {name} {widths[len(widths) // 2]:.2f} px (median of "
+    return (f"data consistency: the input matches the restoration blurred by a {name} {widths[len(widths) // 2]:.2f} px (median of "
             f"{len(widths)} of {len(fits)} image{'s' if len(fits) > 1 else ''}{spread}); residual "
             f"{noise[mid] * 255:.2f} grey levels RMS of 255 (camera noise is at most this)")

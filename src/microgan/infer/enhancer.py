@@ -528,11 +528,16 @@ class Enhancer:
         self.fits = []
         if not self.consistency:
             return outputs
+        norm = self.normalizer
+        # under range normalization results stay in [0, 1] as the network's do (_from_batch);
+        # a percentile normalizer's may exceed its bounds, and denormalization clips to the type
+        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.name == "range" else (lambda v: v)
         for i, (array, output) in enumerate(zip(arrays, outputs)):
-            bound = self.normalizer.bounds(array)
-            corrected, fit = refine(self.normalizer.normalize(output, bound), self.normalizer.normalize(array, bound))
+            bound = norm.bounds(array)
+            # tile by tile in the normalized range, never an image-sized float copy (consistency.correct)
+            outputs[i], fit = refine(output, array, lambda a, b=bound: norm.normalize(a, b),
+                                     lambda v, like, b=bound: norm.denormalize(clip(v), like, b).astype(like.dtype, copy=False))
             self.fits.append(fit)
-            outputs[i] = self.normalizer.denormalize(corrected, array, bound).astype(array.dtype, copy=False)
         return outputs
 
     def _padded(self, size: int) -> int:
