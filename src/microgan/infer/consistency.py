@@ -13,11 +13,12 @@ module
 2. reads the **residual** ``r = y - k * x``: its mean square ``e`` is what the model's output
    leaves unexplained, camera noise first;
 3. returns the image closest to the model's output that also agrees with the input,
-   ``argmin_z |k * z - y|^2 + lam |z - x|^2``, solved per channel in the Fourier domain on a
-   reflect-padded canvas (the degradations' border, so the crop's edges do not ring).
+   ``argmin_z |k * z - y|^2 + lam |z - x|^2``, solved per channel in the Fourier domain, in
+   regions of :data:`TILE` px with halos of the image's own pixels, reflected beyond its edges
+   (the degradations' border, so a crop's edges do not ring) (:func:`correct`).
 
-The weight ``lam = STRENGTH * max(e / RESIDUAL_FLOOR, 1) ** POWER`` is the whole policy. On a clean image the
-residual sits at the 8-bit quantisation floor and ``lam`` is small: the correction restores what
+The weight ``lam = STRENGTH * max(e / RESIDUAL_FLOOR, 1) ** POWER`` is the whole policy. On a clean
+image the residual sits at the 8-bit quantisation floor and ``lam`` is small: the correction restores what
 the model under-sharpened (+0.3 to +0.7 dB on the clean grid cells). With camera noise the residual
 grows with the noise variance and ``lam`` with its 1.5th power, so a noisy image keeps the model's
 output, which already beats deconvolution there; a blur outside the family (real optics) also
