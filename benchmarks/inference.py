@@ -395,7 +395,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         source = make_field(tmp / "field.png", width, height)
         make_field(tmp / "quarter.png", width // 2, height // 2)
         field: Dict[str, Any] = {"size": f"{width}x{height}", "source": source, "fpp": fpp,
-                                 "command": "python -m microgan enhance field.png -o OUT --overwrite", "runs": []}
+                                 "command": "python -m microgan enhance --model microgan-bccd field.png -o OUT --overwrite", "runs": []}
         cold = run_command(["--model", "microgan-bccd", str(tmp / "quarter.png"), "-o", str(tmp / "cold"), "--overwrite"], env)
         field["cold"] = {**cold, "size": f"{width // 2}x{height // 2}"}
         field["candidate"] = _chosen_backend(tmp / "cache")

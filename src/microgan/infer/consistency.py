@@ -52,10 +52,13 @@ RESIDUAL_FLOOR = 2e-6
 #: and the real context around it: the widest kernel's radius, so no reflected edge is scored.
 FIT_WINDOW = 256
 CONTEXT = 15
-#: A fit is informative when the worst width's error is at least this many times the best's.
+#: A fit is informative when the worst width's error is above this many times the best's.
 INFORMATIVE = 2.0
-#: Halo (reflect padding at the image's edges) around each region of the Fourier solve, in PSF widths.
+#: Halo (reflect padding at the image's edges) around each region of the Fourier solve, in PSF
+#: widths, and at least MIN_HALO px: a disk's regularised inverse reaches far (its transfer has
+#: near-zeros), 96 px keep regions within 0.05 grey levels of one whole-image solve for every kernel.
 PAD_KERNELS = 2
+MIN_HALO = 96
 #: Side of the regions the solve works on (plus halos): bounds its memory on large fields.
 TILE = 512
 
@@ -111,17 +114,20 @@ def _blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return _planes(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
 
 
-def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: int = 0) -> PsfFit:
+def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: Tuple[int, int] = (0, 0)) -> PsfFit:
     """The PSF of the family (:data:`WIDTHS`) that best maps ``restored`` onto ``observed`` (float
-    arrays of one shape, (H, W) or (H, W, C), values in [0, 1]), scored ``margin`` px inside their
-    edges (a window cut with that much real context around it; 0: a whole image, its edges
-    reflected as the degradations reflect them). Coarse to fine: every :data:`COARSE`-th width of
-    both kinds, then every width around the best (the error is smooth in the width), 41 blurs
+    arrays of one shape, (H, W) or (H, W, C), values in [0, 1]), scored ``margin`` (rows, columns)
+    px inside their edges (a window cut with that much real context around it; 0: the image's own
+    edge, reflected as the degradations reflect it). Coarse to fine: every :data:`COARSE`-th width
+    of both kinds, then every width around the best (the error is smooth in the width), 41 blurs
     instead of 144, the same choice on the grid's crops. Uninformative (:attr:`PsfFit.informative`)
-    when the worst width's error is under :data:`INFORMATIVE` times the best's."""
+    when the worst width's error is not above :data:`INFORMATIVE` times the best's (nothing in the
+    image to read a blur from), or when the best is the family's narrowest Gaussian (the input is
+    no blurrier than the restoration: there is nothing to put back)."""
     x = np.ascontiguousarray(_planes(restored), dtype=np.float32)
     y = _planes(observed).astype(np.float32)
-    inner = (slice(margin, x.shape[0] - margin), slice(margin, x.shape[1] - margin))
+    (mr, mc) = margin
+    inner = (slice(mr, x.shape[0] - mr), slice(mc, x.shape[1] - mc))
 
     def error(kind: str, i: int) -> float:
         diff = _blur(x, kernel(kind, float(WIDTHS[kind][i])))[inner]
@@ -136,34 +142,43 @@ def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: int = 0) -> PsfF
             scores[(kind, i)] = error(kind, i)
     kind, i = min(((k, j) for k, j in scores if k == kind), key=scores.get)
     width, best = float(WIDTHS[kind][i]), scores[(kind, i)]
-    return PsfFit(kind, width, kernel(kind, width), best, informative=worst >= INFORMATIVE * best)
+    informative = worst > INFORMATIVE * best and not (kind == "gaussian" and i == 0)
+    return PsfFit(kind, width, kernel(kind, width), best, informative=informative)
 
 
-def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slice], int]:
-    """Where to fit the PSF on an image: the whole image when it is at most :data:`FIT_WINDOW`
-    square; else the :data:`FIT_WINDOW` square with the most texture (the mean square gradient of
-    the input, on a grid of candidates half a window apart), cut with :data:`CONTEXT` px of the
-    image around it where the image has them. Returns (the region's slices, the margin to score
-    inside). A background-only centre must not decide the blur of a whole field."""
+def _axis_window(n: int, profile: np.ndarray, step: int) -> Tuple[slice, int]:
+    """One axis of :func:`fit_window`: the whole axis when it is at most a window plus its context
+    on both sides (scored to its own edges), else the :data:`FIT_WINDOW` span whose ``profile``
+    (texture summed across the other axis, every ``step``-th pixel) is largest, with
+    :data:`CONTEXT` px of real pixels on both sides. Returns (slice, margin)."""
+    if n <= FIT_WINDOW + 2 * CONTEXT:
+        return slice(0, n), 0
+    starts = list(range(CONTEXT, n - FIT_WINDOW - CONTEXT + 1, FIT_WINDOW // 2))
+    starts.append(n - FIT_WINDOW - CONTEXT)  # the last span too, however the grid falls
+    cum = np.concatenate([[0.0], np.cumsum(profile)])
+    score = [cum[min((a + FIT_WINDOW) // step, len(profile))] - cum[a // step] for a in starts]
+    start = starts[int(np.argmax(score))]
+    return slice(start - CONTEXT, start + FIT_WINDOW + CONTEXT), CONTEXT
+
+
+def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slice], Tuple[int, int]]:
+    """Where to fit the PSF on an image: per axis, all of it when it is at most
+    :data:`FIT_WINDOW` + 2 :data:`CONTEXT` px, else the most textured :data:`FIT_WINDOW` span
+    (the input's mean square gradient) cut with :data:`CONTEXT` px of real pixels around it.
+    Returns (the region's slices, the margins to score inside it). A background-only part of a
+    field must not decide the blur of all of it, and a window's cut edges must not be scored."""
     h, w = observed.shape[:2]
-    if h <= FIT_WINDOW and w <= FIT_WINDOW:
-        return (slice(0, h), slice(0, w)), 0
+    if h <= FIT_WINDOW + 2 * CONTEXT and w <= FIT_WINDOW + 2 * CONTEXT:
+        return (slice(0, h), slice(0, w)), (0, 0)
     step = 4  # texture is judged on every 4th pixel: cheap on a 4096x3072 field
     small = _planes(to_unit(observed[::step, ::step])).mean(axis=2)
     energy = np.zeros_like(small)
     energy[:-1, :] += np.diff(small, axis=0) ** 2
     energy[:, :-1] += np.diff(small, axis=1) ** 2
-    cum = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    side, margin = min(FIT_WINDOW, h, w), CONTEXT if min(h, w) >= FIT_WINDOW + 2 * CONTEXT else 0
-    best, where = -1.0, (0, 0)
-    for top in range(margin, max(h - side - margin, margin) + 1, FIT_WINDOW // 2):
-        for left in range(margin, max(w - side - margin, margin) + 1, FIT_WINDOW // 2):
-            t, l, b, r = top // step, left // step, (top + side) // step, (left + side) // step
-            total = cum[b, r] - cum[t, r] - cum[b, l] + cum[t, l]
-            if total > best:
-                best, where = total, (top, left)
-    top, left = where
-    return (slice(top - margin, top + side + margin), slice(left - margin, left + side + margin)), margin
+    rows, mr = _axis_window(h, energy.sum(axis=1), step)
+    energy = energy[rows.start // step : -(-rows.stop // step)]  # the columns' texture within those rows
+    cols, mc = _axis_window(w, energy.sum(axis=0), step)
+    return (rows, cols), (mr, mc)
 
 
 def _otf(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
@@ -204,7 +219,8 @@ def correct(restored: np.ndarray, observed: np.ndarray, fit: PsfFit, to_unit: Op
             from_unit: Optional[Native] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
     """``argmin_z |k * z - observed|^2 + lam |z - restored|^2`` per channel, the shape of ``restored``.
 
-    Solved in tiles of :data:`TILE` px, each with a halo of :data:`PAD_KERNELS` kernel widths of the
+    Solved in tiles of :data:`TILE` px, each with a halo (:data:`PAD_KERNELS` kernel widths, at least
+    :data:`MIN_HALO` px) of the
     image's own pixels (reflected beyond its edges), of which only the centre is kept: memory stays
     a few tile-sized buffers on a 4096x3072 field, and an image up to a tile is solved in one piece
     (the halo then is the reflect padding). ``to_unit`` maps native pixels to float32 in [0, 1]
@@ -215,7 +231,7 @@ def correct(restored: np.ndarray, observed: np.ndarray, fit: PsfFit, to_unit: Op
     to_unit = to_unit or (lambda a: a.astype(np.float32))
     from_unit = from_unit or (lambda values, like: values)
     h, w = restored.shape[:2]
-    halo = PAD_KERNELS * fit.kernel.shape[0]
+    halo = max(PAD_KERNELS * fit.kernel.shape[0], MIN_HALO)
     for r0 in range(0, h, TILE):
         r1 = min(r0 + TILE, h)
         rows = _reflect(r0 - halo, r1 + halo, h)
@@ -236,8 +252,8 @@ def refine(restored: np.ndarray, observed: np.ndarray, to_unit: Optional[Unit] =
     the result comes back in it; without, they are float in [0, 1] units and so is the result
     (float32, not clipped). Returns (corrected image, fit)."""
     unit = to_unit or (lambda a: a.astype(np.float32))
-    region, margin = fit_window(observed, unit)
-    fit = fit_psf(unit(restored[region]), unit(observed[region]), margin)
+    region, margins = fit_window(observed, unit)
+    fit = fit_psf(unit(restored[region]), unit(observed[region]), margins)
     if not fit.informative:
         return (restored.copy() if from_unit else unit(restored)), fit
     out = np.empty(restored.shape, np.float32 if from_unit is None else restored.dtype)
