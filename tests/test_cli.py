@@ -26,27 +26,26 @@ def test_no_command_prints_help_and_fails(capsys: pytest.CaptureFixture[str]) ->
     assert "usage: microgan" in capsys.readouterr().out
 
 
-def test_user_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def failing(args) -> int:
-        raise MicroGANError("img.png: not an image")
+def _models_command_raising(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    """Make ``microgan models`` raise ``exc`` inside its command function."""
+    def raising(args) -> int:
+        raise exc
 
     parser = cli.build_parser()
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
     sub = next(a for a in parser._actions if a.dest == "command")
-    sub.choices["models"].set_defaults(func=failing)
+    sub.choices["models"].set_defaults(func=raising)
+
+
+def test_user_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    _models_command_raising(monkeypatch, MicroGANError("img.png: not an image"))
     assert cli.main(["models"]) == 2
     err = capsys.readouterr().err
     assert err == "microgan models: error: img.png: not an image\n"
 
 
 def test_running_out_of_memory_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def hungry(args) -> int:
-        raise MemoryError()
-
-    parser = cli.build_parser()
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
-    sub = next(a for a in parser._actions if a.dest == "command")
-    sub.choices["models"].set_defaults(func=hungry)
+    _models_command_raising(monkeypatch, MemoryError())
     assert cli.main(["models"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("microgan models: error: out of memory")
