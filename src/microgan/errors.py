@@ -16,3 +16,7 @@ class CheckpointError(MicroGANError):
 
 class ConfigError(MicroGANError):
     """A configuration value is missing or invalid."""
+
+
+class PsfError(MicroGANError):
+    """A point spread function given by a user is unusable (bad file, spec, optics or values)."""

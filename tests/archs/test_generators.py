@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from microgan.archs import GENERATORS, build_generator, count_params
+from microgan.archs import GENERATORS, build_generator, count_params, takes_psf
 from microgan.archs.padding import crop, pad_to_multiple
 from microgan.errors import ConfigError
 
@@ -31,10 +31,11 @@ def test_small_generators_keep_any_size(name, size):
 
 @pytest.mark.parametrize("name", list(GENERATORS))
 def test_default_generators_keep_an_odd_size(name):
-    gen = build_generator({"type": name, "in_channels": 3, "out_channels": 3}).eval()
-    x = torch.rand(1, 3, 7, 13) * 2 - 1
+    psf = takes_psf({"type": name})  # told the PSF: the image, its deconvolution and the noise level in
+    gen = build_generator({"type": name, **({"image_channels": 3} if psf else {"in_channels": 3, "out_channels": 3})}).eval()
+    x = torch.rand(1, 7 if psf else 3, 7, 13) * 2 - 1
     with torch.no_grad():
-        assert gen(x).shape == x.shape
+        assert gen(x).shape == (1, 3, 7, 13)
 
 
 @pytest.mark.parametrize("norm", ["batch", "instance"])

@@ -13,7 +13,8 @@ import microgan
 from microgan.archs import build_generator
 from microgan.core import checkpoint as ck
 from microgan.data.degrade import build_degradation
-from microgan.data.degrade.blur import disk_kernel, gaussian_kernel
+from microgan.core import fourier
+from microgan.core.psf import disk_kernel, gaussian_kernel
 from microgan.errors import MicroGANError
 from microgan.infer import Enhancer
 from microgan.infer import consistency as cons
@@ -182,11 +183,11 @@ def test_tiled_solve_equals_the_whole_image_solve(kind: str, width: float) -> No
     observed = np.round(_blur(truth, k) * 255) / 255
     restored = _blur(truth, gaussian_kernel(0.7, 1.0, 0.0))
     fit = cons.PsfFit(kind, width, k, cons.RESIDUAL_FLOOR)
-    halo = max(cons.PAD_KERNELS * k.shape[0], cons.MIN_HALO)
-    whole = cons._solve(np.pad(restored, ((halo, halo), (halo, halo), (0, 0)), mode="reflect"),
-                        np.pad(observed, ((halo, halo), (halo, halo), (0, 0)), mode="reflect"), fit)[halo:-halo, halo:-halo]
+    halo = fourier.halo_for(k)
+    whole = fourier.solve(np.pad(observed, ((halo, halo), (halo, halo), (0, 0)), mode="reflect"), k, fit.weight,
+                          np.pad(restored, ((halo, halo), (halo, halo), (0, 0)), mode="reflect"))[halo:-halo, halo:-halo]
     tiled = cons.correct(restored, observed, fit)
-    assert restored.shape[1] > cons.TILE  # more than one region
+    assert restored.shape[1] > fourier.TILE  # more than one region
     assert np.abs(tiled - whole).max() * 255 < 0.1
 
 

@@ -43,7 +43,9 @@ class SizeInvariantGenerator(nn.Module):
     (replicate where too small to reflect), the body's output cropped back, passed through
     ``output_activation`` and, if ``residual``, added to the input: the net only predicts the
     correction, which is small for restoration, and no squashing is needed because data are in
-    [-1, 1] and clipping happens at inference (see docs/paper-notes.md).
+    [-1, 1] and clipping happens at inference (see docs/paper-notes.md). ``residual_offset``: the
+    first input channel the output is added to, for a network given more than the image (a
+    PSF-aware one corrects the deconvolution it is given, channels ``C..2C-1``).
     """
 
     body: nn.Module
@@ -56,15 +58,22 @@ class SizeInvariantGenerator(nn.Module):
         output_activation: str,
         multiple: int,
         min_size: int,
+        residual_offset: int = 0,
     ) -> None:
         super().__init__()
-        if residual and in_channels != out_channels:
+        if residual and in_channels < residual_offset + out_channels:
+            raise ConfigError(
+                f"a residual generator adds its output to input channels {residual_offset}..{residual_offset + out_channels - 1}, "
+                f"but takes {in_channels}"
+            )
+        if residual and residual_offset == 0 and in_channels != out_channels:
             raise ConfigError(
                 f"residual generator needs in_channels == out_channels (got {in_channels}, {out_channels})"
             )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.residual = residual
+        self.residual_offset = residual_offset
         self.multiple = multiple
         self.min_size = min_size
         self.output_activation = make_activation(output_activation)
@@ -92,4 +101,7 @@ class SizeInvariantGenerator(nn.Module):
             )
         padded, pads = pad_to_multiple(x, self.multiple, self.min_size)
         y = self.output_activation(crop(self.body(padded), pads))
-        return x + y if self.residual else y
+        if not self.residual:
+            return y
+        start = self.residual_offset
+        return (x if start == 0 and x.shape[1] == self.out_channels else x[:, start : start + self.out_channels]) + y

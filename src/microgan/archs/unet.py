@@ -8,7 +8,7 @@ channels, then concatenation with the skip and two 3x3 convolutions; a final 1x1
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -104,6 +104,7 @@ class UNet(SizeInvariantGenerator):
         residual: bool = True,
         output_activation: str = "none",
         identity_init: bool = False,
+        residual_offset: int = 0,
     ) -> None:
         if len(channels) < 2 or any(int(c) < 1 for c in channels):
             raise ConfigError(f"unet channels must list at least two positive widths, got {list(channels)}")
@@ -116,6 +117,7 @@ class UNet(SizeInvariantGenerator):
             output_activation,
             multiple=multiple,
             min_size=multiple if norm == "none" else 2 * multiple,
+            residual_offset=residual_offset,
         )
         self.channels = tuple(int(c) for c in channels)
         self.body = _UNetBody(in_channels, out_channels, self.channels, norm)
@@ -133,3 +135,53 @@ def unet_trimmed(**kwargs) -> UNet:
 def unet_full(**kwargs) -> UNet:
     """MicroGAN-NT's generator: Ronneberger's U-Net, 64 to 1024 filters, no trimming."""
     return UNet(**{"channels": FULL_CHANNELS, **kwargs})
+
+
+class PsfUNet(UNet):
+    """MicroGAN's trimmed U-Net told the PSF (:mod:`microgan.core.physics`): its input is the image,
+    the image's Tikhonov deconvolution with the PSF and the noise level (``2 C + 1`` channels for
+    a ``C``-channel image), its output a correction added to the deconvolution. The physics does the
+    deblurring; the network learns what a sharp image looks like, which transfers across sample
+    types where a learnt blur does not. Size-invariant like the plain U-Net: any crop, exact tiles
+    (the deconvolution is computed on the whole image first)."""
+
+    takes_psf = True
+
+    def __init__(self, image_channels: int = 3, channels: Sequence[int] = TRIMMED_CHANNELS, **kwargs) -> None:
+        if "in_channels" in kwargs or "out_channels" in kwargs or "residual_offset" in kwargs:
+            raise ConfigError("unet-psf takes image_channels; its input and output channels follow from it")
+        self.image_channels = int(image_channels)
+        super().__init__(in_channels=2 * self.image_channels + 1, out_channels=self.image_channels, channels=channels,
+                         residual_offset=self.image_channels, **kwargs)
+
+    def adopt(self, plain: Mapping[str, torch.Tensor]) -> None:
+        """Start from a plain U-Net's weights of the same widths (a model trained without the PSF):
+        its first convolution reads the deconvolution channels (the image and noise channels start
+        at zero), everything else is copied, and the last convolution is zeroed so that the new
+        model starts as the deconvolution itself. Its learnt features are a better start than
+        random ones; what they must now learn is to clean a deconvolution, not to deblur."""
+        state = self.state_dict()
+        first = next(k for k in state if k.endswith("weight") and state[k].dim() == 4)
+        for name, value in plain.items():
+            if name not in state:
+                raise ConfigError(f"cannot start unet-psf from these weights: '{name}' has no counterpart")
+            if name == first:
+                c = self.image_channels
+                if value.shape[1] != c or value.shape[0] != state[name].shape[0]:
+                    raise ConfigError(f"cannot start unet-psf from these weights: first convolution {tuple(value.shape)}")
+                weight = torch.zeros_like(state[name])
+                weight[:, c : 2 * c] = value
+                state[name] = weight
+            elif value.shape != state[name].shape:
+                raise ConfigError(f"cannot start unet-psf from these weights: '{name}' is {tuple(value.shape)}, "
+                                  f"not {tuple(state[name].shape)}")
+            else:
+                state[name] = value.clone()
+        self.load_state_dict(state)
+        self.start_at_identity()
+
+
+@GENERATORS.register("unet-psf")
+def unet_psf(**kwargs) -> PsfUNet:
+    """MicroGAN's trimmed U-Net told the PSF (:class:`PsfUNet`)."""
+    return PsfUNet(**kwargs)

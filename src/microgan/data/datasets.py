@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 from microgan.data.augment import Augment, build_augment
 from microgan.data.degrade import Degradation, build_degradation
+from microgan.core.physics import network_input as physics_input
 from microgan.data.io import from_float, read_image, to_float
 from microgan.data.manifest import CropRecord, read_manifest
 from microgan.errors import ImageReadError, MicroGANError
@@ -83,7 +84,9 @@ class PairedCropDataset(Dataset):
     (None: as stored). ``limit`` keeps ``limit`` crops evenly spaced in manifest order: validation
     caps its cost this way, deterministically, while still covering many source images (the
     manifest lists crops image by image). ``degradation`` (a spec) makes LR from HR on the fly;
-    ``augment`` (the config's ``data.augment``) needs it. ``seed`` seeds both.
+    ``augment`` (the config's ``data.augment``) needs it. ``seed`` seeds both. ``psf_input``: a
+    model told the PSF is trained; each sample also holds ``input``, the network's input made with
+    the PSF that blurred this very crop (:func:`microgan.core.physics.network_input`).
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class PairedCropDataset(Dataset):
         degradation: Optional[Dict[str, Any]] = None,
         augment: Optional[Dict[str, Any]] = None,
         seed: int = 0,
+        psf_input: bool = False,
     ) -> None:
         folders = [prepared] if isinstance(prepared, (str, Path)) else list(prepared)
         if not folders:
@@ -108,6 +112,9 @@ class PairedCropDataset(Dataset):
         self.seed = int(seed)
         self.degradation: Optional[Degradation] = build_degradation(degradation) if degradation else None
         self.augment: Augment = build_augment(augment)
+        self.psf_input = bool(psf_input)
+        if self.psf_input and resize_to:
+            raise MicroGANError("a model told the PSF trains at native crop sizes (resizing would change the blur)")
         if augment and self.degradation is None:
             raise MicroGANError("data.augment needs data.degradation: the LR crop is made from the augmented HR crop")
         entries: List[Tuple[Path, CropRecord]] = []
@@ -188,17 +195,40 @@ class PairedCropDataset(Dataset):
             return np.random.default_rng([self.seed, stream, epoch, index, *visit])
         return np.random.default_rng([self.seed, zlib.crc32(record.id.encode())])
 
+    def _stored_psf(self, record: CropRecord) -> Optional[np.ndarray]:
+        """The PSF that made a stored LR crop (its manifest row's degradation), for a model told it."""
+        try:
+            return build_degradation(json.loads(record.degradation)).psf()
+        except (ValueError, TypeError, MicroGANError) as exc:
+            raise MicroGANError(f"crop '{record.id}': no single PSF in its degradation {record.degradation!r} ({exc})") from None
+
     def __getitem__(self, key: Key) -> Dict[str, object]:
         index = key[0] if isinstance(key, tuple) else key
         root, record = self.entries[index]
         hr = self._read(root, record, record.hr_path)
         if self.degradation is None:
             lr = self._read(root, record, record.lr_path)
+            kernel = self._stored_psf(record) if self.psf_input else None
         else:
             rng = self._rng(key, record)
             if isinstance(key, tuple) and self.augment != Augment(flips=False):
                 hr = from_float(self.augment(to_float(hr), rng), hr.dtype) if hr.dtype.kind != "f" else self.augment(hr, rng)
-            lr = self.degradation(hr, rng)
+            lr, kernel = self.degradation.apply(hr, rng)
         if lr.shape != hr.shape:
             raise ImageReadError(f"crop '{record.id}': LR {lr.shape} and HR {hr.shape} differ in {root}")
-        return {"lr": self._tensor(to_float(lr)), "hr": self._tensor(to_float(hr)), "id": record.id}
+        sample: Dict[str, object] = {"lr": self._tensor(to_float(lr)), "hr": self._tensor(to_float(hr)), "id": record.id}
+        if self.psf_input:
+            image = sample["lr"].numpy().transpose(1, 2, 0) * 0.5 + 0.5  # type: ignore[union-attr]
+            stack = physics_input(image, _DELTA if kernel is None else kernel)
+            sample["input"] = torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1)))
+        return sample
+
+
+#: The PSF of a crop that was not blurred (an ``identity`` step): a single pixel.
+_DELTA = np.ones((1, 1))
+
+
+def network_input(sample: Dict[str, Any]) -> torch.Tensor:
+    """What the generator is given for a sample or batch: the LR image, or for a model told the PSF
+    the stack of the image, its deconvolution and the noise level (``input``)."""
+    return sample["input"] if sample.get("input") is not None else sample["lr"]

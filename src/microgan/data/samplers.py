@@ -112,7 +112,7 @@ class BucketBatchSampler:
 def pad_collate(samples: Sequence[Dict[str, object]]) -> Dict[str, object]:
     """Stack dataset samples, reflect-padding each to the batch's largest size (bottom/right).
 
-    Returns ``lr``, ``hr`` (N, C, H, W), ``mask`` (N, 1, H, W) float with 1 on real pixels, and
+    Returns ``lr``, ``hr`` (N, C, H, W) (and ``input`` where samples hold one), ``mask`` (N, 1, H, W) float with 1 on real pixels, and
     ``id`` (list); ``mask`` is None when no crop needed padding, so same-size batches pay nothing.
     Reflection rather than zeros keeps padded borders image-like, so the
     convolutions next to a crop's edge see plausible context; the mask then drops those pixels
@@ -121,28 +121,26 @@ def pad_collate(samples: Sequence[Dict[str, object]]) -> Dict[str, object]:
     """
     height = max(int(s["hr"].shape[-2]) for s in samples)  # type: ignore[union-attr]
     width = max(int(s["hr"].shape[-1]) for s in samples)  # type: ignore[union-attr]
-    lrs, hrs, masks = [], [], []
+    keys = ["lr", "hr"] + (["input"] if samples[0].get("input") is not None else [])
+    stacks: Dict[str, List[torch.Tensor]] = {key: [] for key in keys}
+    masks = []
     padded = False
     for s in samples:
-        lr, hr = s["lr"], s["hr"]
+        hr = s["hr"]
         h, w = int(hr.shape[-2]), int(hr.shape[-1])  # type: ignore[union-attr]
         pad = (0, width - w, 0, height - h)
         mask = torch.zeros(1, height, width)
         mask[:, :h, :w] = 1.0
-        if pad[1] or pad[3]:
-            padded = True
-            mode = "reflect" if pad[1] < w and pad[3] < h else "replicate"
-            lr = F.pad(lr[None], pad, mode=mode)[0]  # type: ignore[index]
-            hr = F.pad(hr[None], pad, mode=mode)[0]  # type: ignore[index]
-        lrs.append(lr)
-        hrs.append(hr)
+        mode = "reflect" if pad[1] < w and pad[3] < h else "replicate"
+        for key in keys:
+            t = s[key]
+            stacks[key].append(F.pad(t[None], pad, mode=mode)[0] if pad[1] or pad[3] else t)  # type: ignore[index]
+        padded = padded or bool(pad[1] or pad[3])
         masks.append(mask)
-    return {
-        "lr": torch.stack(lrs),
-        "hr": torch.stack(hrs),
-        "mask": torch.stack(masks) if padded else None,
-        "id": [s["id"] for s in samples],
-    }
+    batch: Dict[str, object] = {key: torch.stack(values) for key, values in stacks.items()}
+    batch["mask"] = torch.stack(masks) if padded else None
+    batch["id"] = [s["id"] for s in samples]
+    return batch
 
 
 class BatchStream:

@@ -14,7 +14,7 @@ module
    leaves unexplained, camera noise first;
 3. returns the image closest to the model's output that also agrees with the input,
    ``argmin_z |k * z - y|^2 + lam |z - x|^2``, solved per channel in the Fourier domain, in
-   regions of :data:`TILE` px with halos of the image's own pixels, reflected beyond its edges
+   regions of :data:`~microgan.core.fourier.TILE` px with halos of the image's own pixels, reflected beyond its edges
    (the degradations' border, so a crop's edges do not ring) (:func:`correct`).
 
 The weight ``lam = STRENGTH * max(e / RESIDUAL_FLOOR, 1) ** POWER`` is the whole policy. On a clean
@@ -34,13 +34,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from scipy import fft as sfft
 
-from microgan.data.degrade.blur import disk_kernel, gaussian_kernel
+from microgan.core.fourier import Native, Unit, planes, solve_regions
+from microgan.core.psf import disk_kernel, gaussian_kernel
 
 #: Weight of the model's output at the quantisation floor, and how fast it grows with the residual.
 STRENGTH = 0.03
@@ -54,17 +54,6 @@ FIT_WINDOW = 256
 CONTEXT = 15
 #: A fit is informative when the worst width's error is above this many times the best's.
 INFORMATIVE = 2.0
-#: Halo (reflect padding at the image's edges) around each region of the Fourier solve, in PSF
-#: widths, and at least MIN_HALO px: a disk's regularised inverse reaches far (its transfer has
-#: near-zeros), 96 px keep regions within 0.05 grey levels of one whole-image solve for every kernel.
-PAD_KERNELS = 2
-MIN_HALO = 96
-#: Side of the regions the solve works on (plus halos): bounds its memory on large fields.
-TILE = 512
-
-#: native pixels -> float32 in [0, 1] units; (float32 values, native like) -> native pixels
-Unit = Callable[[np.ndarray], np.ndarray]
-Native = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 #: The candidate PSFs' widths: Gaussian sigmas (the training blurs' and the paper's 2.6) and
@@ -106,12 +95,8 @@ class PsfFit:
         return STRENGTH * max(self.residual / RESIDUAL_FLOOR, 1.0) ** POWER
 
 
-def _planes(image: np.ndarray) -> np.ndarray:
-    return image[..., None] if image.ndim == 2 else image
-
-
 def _blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    return _planes(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
+    return planes(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
 
 
 def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: Tuple[int, int] = (0, 0)) -> PsfFit:
@@ -124,8 +109,8 @@ def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: Tuple[int, int] 
     when the worst width's error is not above :data:`INFORMATIVE` times the best's (nothing in the
     image to read a blur from), or when the best is the family's narrowest Gaussian (the input is
     no blurrier than the restoration: there is nothing to put back)."""
-    x = np.ascontiguousarray(_planes(restored), dtype=np.float32)
-    y = _planes(observed).astype(np.float32)
+    x = np.ascontiguousarray(planes(restored), dtype=np.float32)
+    y = planes(observed).astype(np.float32)
     (mr, mc) = margin
     inner = (slice(mr, x.shape[0] - mr), slice(mc, x.shape[1] - mc))
 
@@ -171,7 +156,7 @@ def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slic
     if h <= FIT_WINDOW + 2 * CONTEXT and w <= FIT_WINDOW + 2 * CONTEXT:
         return (slice(0, h), slice(0, w)), (0, 0)
     step = 4  # texture is judged on every 4th pixel: cheap on a 4096x3072 field
-    small = _planes(to_unit(observed[::step, ::step])).mean(axis=2)
+    small = planes(to_unit(observed[::step, ::step])).mean(axis=2)
     energy = np.zeros_like(small)
     energy[:-1, :] += np.diff(small, axis=0) ** 2
     energy[:, :-1] += np.diff(small, axis=1) ** 2
@@ -181,68 +166,16 @@ def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slic
     return (rows, cols), (mr, mc)
 
 
-def _otf(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
-    """The kernel's transfer function on a canvas of ``shape`` (centre moved to the origin)."""
-    canvas = np.zeros(shape, np.float32)
-    kh, kw = kernel.shape
-    canvas[:kh, :kw] = kernel
-    canvas = np.roll(canvas, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return sfft.rfft2(canvas)
-
-
-def _reflect(start: int, stop: int, n: int) -> np.ndarray:
-    """Indices ``start..stop-1`` into an axis of length ``n``, reflected at its ends as often as
-    needed (OpenCV's BORDER_REFLECT_101, numpy's ``reflect``: the degradations' border)."""
-    idx = np.arange(start, stop)
-    if n == 1:
-        return np.zeros_like(idx)
-    period = 2 * (n - 1)
-    idx = np.mod(idx, period)
-    return np.where(idx >= n, period - idx, idx)
-
-
-def _solve(x: np.ndarray, y: np.ndarray, fit: PsfFit) -> np.ndarray:
-    """The Fourier solve on one (H, W, C) float32 region, periodic at its edges (the caller keeps
-    only what lies a halo inside them)."""
-    shape = x.shape[:2]
-    k = _otf(fit.kernel, shape)
-    lam = np.float32(fit.weight)
-    denom = (np.abs(k) ** 2 + lam).astype(np.float32)
-    out = np.empty(x.shape, np.float32)
-    for c in range(x.shape[2]):
-        z = (np.conj(k) * sfft.rfft2(y[..., c]) + lam * sfft.rfft2(x[..., c])) / denom
-        out[..., c] = sfft.irfft2(z, s=shape)
-    return out
-
-
 def correct(restored: np.ndarray, observed: np.ndarray, fit: PsfFit, to_unit: Optional[Unit] = None,
             from_unit: Optional[Native] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``argmin_z |k * z - observed|^2 + lam |z - restored|^2`` per channel, the shape of ``restored``.
-
-    Solved in tiles of :data:`TILE` px, each with a halo (:data:`PAD_KERNELS` kernel widths, at least
-    :data:`MIN_HALO` px) of the
-    image's own pixels (reflected beyond its edges), of which only the centre is kept: memory stays
-    a few tile-sized buffers on a 4096x3072 field, and an image up to a tile is solved in one piece
-    (the halo then is the reflect padding). ``to_unit`` maps native pixels to float32 in [0, 1]
-    units (default: as they are), ``from_unit(values, like)`` maps results back to ``like``'s
-    sample type (default: float32, not clipped); ``out``: where to write (default: a new array)."""
+    """``argmin_z |k * z - observed|^2 + lam |z - restored|^2`` per channel, the shape of ``restored``,
+    solved in regions with halos (:func:`microgan.core.fourier.solve_regions`). ``to_unit`` maps
+    native pixels to float32 in [0, 1] units (default: as they are), ``from_unit(values, like)``
+    maps results back to ``like``'s sample type (default: float32, not clipped); ``out``: where to
+    write (default: a new array)."""
     if out is None:
         out = np.empty(restored.shape, np.float32 if from_unit is None else restored.dtype)
-    to_unit = to_unit or (lambda a: a.astype(np.float32))
-    from_unit = from_unit or (lambda values, like: values)
-    h, w = restored.shape[:2]
-    halo = max(PAD_KERNELS * fit.kernel.shape[0], MIN_HALO)
-    for r0 in range(0, h, TILE):
-        r1 = min(r0 + TILE, h)
-        rows = _reflect(r0 - halo, r1 + halo, h)
-        for c0 in range(0, w, TILE):
-            c1 = min(c0 + TILE, w)
-            index = np.ix_(rows, _reflect(c0 - halo, c1 + halo, w))
-            x, y = _planes(to_unit(restored[index])), _planes(to_unit(observed[index]))
-            z = _solve(x, y, fit)[halo : halo + r1 - r0, halo : halo + c1 - c0]
-            z = z[..., 0] if restored.ndim == 2 else z
-            out[r0:r1, c0:c1] = from_unit(z, restored[r0:r1, c0:c1])
-    return out
+    return solve_regions(observed, fit.kernel, fit.weight, prior=restored, to_unit=to_unit, from_unit=from_unit, out=out)
 
 
 def refine(restored: np.ndarray, observed: np.ndarray, to_unit: Optional[Unit] = None,

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
-from microgan.archs import build_critic, build_generator
+from microgan.archs import build_critic, build_generator, image_channels, takes_psf
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import BatchStream, BucketBatchSampler
 from microgan.core.checkpoint import load_generator
@@ -66,15 +66,17 @@ class Networks:
 def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, cfg: TrainSettings, ctx: DistContext) -> RunData:
     """Datasets (one or several prepared folders) and the two shuffled streams (seeds ``seed`` and
     ``seed + 1``), this rank's share. With ``data.degradation`` the LR crops are drawn per visit."""
-    channels = int(config["generator"].get("in_channels", 3))
+    channels = image_channels(config["generator"])
+    psf_input = takes_psf(config["generator"])
     degradation, seed = data_cfg.degradation, cfg.seed
     train_set = PairedCropDataset(
         data, "train", resize_to=data_cfg.resize_to, channels=channels, degradation=degradation,
-        augment=data_cfg.augment, seed=seed,
+        augment=data_cfg.augment, seed=seed, psf_input=psf_input,
     )
     # validation always at native size (the generator is applied to native crops at inference),
     # with one fixed draw of the training degradation per crop
-    val_set = PairedCropDataset(data, "val", channels=channels, limit=cfg.val_max_crops, degradation=degradation, seed=seed)
+    val_set = PairedCropDataset(data, "val", channels=channels, limit=cfg.val_max_crops, degradation=degradation, seed=seed,
+                                psf_input=psf_input)
     sizes = train_set.sizes()
     repeats = None
     if data_cfg.repeat is not None:
@@ -106,9 +108,13 @@ def init_generator(generator: torch.nn.Module, model: str) -> Dict[str, Any]:
     """Start ``generator`` from another model's weights (fine-tuning; the critic and the optimizers
     start fresh); the architectures must match. Returns what the checkpoints record as ``init_from``."""
     source, meta = load_generator(model)
+    adopt = getattr(generator, "adopt", None)
     try:
-        generator.load_state_dict(source.state_dict())
-    except RuntimeError as exc:
+        if adopt is not None and not getattr(source, "takes_psf", False):
+            adopt(source.state_dict())  # a model told the PSF, started from one that was not
+        else:
+            generator.load_state_dict(source.state_dict())
+    except (RuntimeError, ConfigError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"--init-from {model}: its generator does not match this config's ({first})") from None
     return {"model": str(model), "path": meta.get("path"), "name": (meta.get("config") or {}).get("name"), "step": meta.get("step")}

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from microgan.data.datasets import network_input
 from microgan.data.samplers import BatchStream
 from microgan.train.amp import MixedPrecision
 from microgan.train.builder import Losses, Networks
@@ -62,7 +63,7 @@ class GANStep:
             return t.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
         mask = batch["mask"]
-        return move(batch["lr"]), move(batch["hr"]), (mask.to(self.device, non_blocking=True) if mask is not None else None)
+        return move(network_input(batch)), move(batch["hr"]), (mask.to(self.device, non_blocking=True) if mask is not None else None)
 
     def _finite(self, loss: torch.Tensor, what: str, step: int, ids: List[str]) -> None:
         if self.bad is None and not torch.isfinite(loss.detach()).item():

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from microgan.core.metrics import psnr, ssim
-from microgan.data.datasets import PairedCropDataset
+from microgan.data.datasets import PairedCropDataset, network_input
 from microgan.data.io import from_float
 
 #: ``log_image(tag, chw01)``: where LR | SR | HR strips go (TensorBoard in a run).
@@ -62,7 +62,7 @@ class Validator:
         generator.eval()
         outs = []
         for sample in self.crops():
-            lr = sample["lr"][None].to(self.device).contiguous(memory_format=self.memory_format)
+            lr = network_input(sample)[None].to(self.device).contiguous(memory_format=self.memory_format)
             outs.append(generator(lr)[0].float().clamp(-1, 1).cpu())
         generator.train(was_training)
         samples = self.crops()

@@ -4,7 +4,7 @@ Each is registered in ``DEGRADATIONS`` and built from a JSON-able spec (``build_
 spec that ``microgan prepare`` writes into ``manifest.csv`` and that a training config's
 ``data.degradation`` holds. ``base`` has the contract (ranges drawn per call, PSFs, mis-specified
 copies) and the combinators (``compose``, ``random-choice``, ``maybe``, ``identity``); ``blur`` the
-paper's Gaussian, a random anisotropic Gaussian and defocus; ``noise`` Gaussian, Poisson and JPEG;
+paper's Gaussian, a random anisotropic Gaussian, defocus and an Airy pattern; ``noise`` Gaussian, Poisson and JPEG;
 ``presets`` the named degradations of evaluation's robustness grid and the blind training pipeline.
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Optional
 
 from microgan.data.degrade.base import Bounds, Compose, Degradation, Identity, Maybe, RandomChoice, Spec, build_degradation
-from microgan.data.degrade.blur import Blur, DefocusBlur, GaussianBlur, disk_kernel, gaussian_kernel, opencv_sigma
+from microgan.data.degrade.blur import AiryBlur, Blur, DefocusBlur, GaussianBlur, disk_kernel, gaussian_kernel, opencv_sigma
 from microgan.data.degrade.noise import JPEG, GaussianNoise, PoissonNoise
 
 __all__ = [
-    "Blur", "Bounds", "Compose", "DefocusBlur", "Degradation", "GaussianBlur", "GaussianNoise", "Identity", "JPEG",
+    "AiryBlur", "Blur", "Bounds", "Compose", "DefocusBlur", "Degradation", "GaussianBlur", "GaussianNoise", "Identity", "JPEG",
     "Maybe", "PoissonNoise", "RandomChoice", "Spec", "build_degradation", "disk_kernel", "gaussian_kernel",
     "opencv_sigma", "paper_degradation",
 ]

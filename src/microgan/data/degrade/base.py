@@ -13,7 +13,7 @@ classical baselines need.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -66,6 +66,12 @@ class Degradation:
     def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         raise NotImplementedError
 
+    def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """The degraded array and the PSF this very call blurred it with (None: it did not blur):
+        what a model told the PSF is given beside its training input. Draws exactly what
+        ``__call__`` draws, so a crop's LR image is the same either way."""
+        return self(array, rng), None
+
     def spec(self) -> Spec:
         raise NotImplementedError
 
@@ -114,6 +120,14 @@ class Compose(Degradation):
             array = step(array, rng)
         return array
 
+    def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        kernels = []
+        for step in self.steps:
+            array, kernel = step.apply(array, rng)
+            if kernel is not None:
+                kernels.append(kernel)
+        return array, _chain(kernels)
+
     def spec(self) -> Spec:
         return {"type": self.name, "steps": [s.spec() for s in self.steps]}
 
@@ -123,15 +137,7 @@ class Compose(Degradation):
 
     def psf(self) -> Optional[np.ndarray]:
         """The blurs' kernels convolved together (noise and compression have none)."""
-        from scipy.signal import convolve2d
-
-        kernels = [k for k in (s.psf() for s in self.steps) if k is not None]
-        if not kernels:
-            return None
-        out = kernels[0]
-        for k in kernels[1:]:
-            out = convolve2d(out, k)
-        return out / out.sum()
+        return _chain([k for k in (s.psf() for s in self.steps) if k is not None])
 
     def scaled(self, factor: float) -> "Degradation":
         return Compose([s.scaled(factor) for s in self.steps])
@@ -154,9 +160,12 @@ class RandomChoice(Degradation):
         self.weights = w / w.sum()
 
     def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return self.apply(array, rng)[0]
+
+    def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         if rng is None:
             raise ConfigError("random-choice needs a numpy Generator so results are reproducible")
-        return self.options[int(rng.choice(len(self.options), p=self.weights))](array, rng)
+        return self.options[int(rng.choice(len(self.options), p=self.weights))].apply(array, rng)
 
     def spec(self) -> Spec:
         return {"type": self.name, "options": [o.spec() for o in self.options], "weights": self.weights.tolist()}
@@ -181,9 +190,12 @@ class Maybe(Degradation):
         self.step, self.p = build_degradation(step), float(p)
 
     def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return self.apply(array, rng)[0]
+
+    def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         if rng is None:
             raise ConfigError("maybe needs a numpy Generator so results are reproducible")
-        return self.step(array, rng) if rng.random() < self.p else array.copy()
+        return self.step.apply(array, rng) if rng.random() < self.p else (array.copy(), None)
 
     def spec(self) -> Spec:
         return {"type": self.name, "step": self.step.spec(), "p": self.p}
@@ -207,6 +219,13 @@ def build_degradation(spec: Union[Degradation, Spec]) -> Degradation:
     return DEGRADATIONS.build(spec)
 
 
-def size_for(sigma: float) -> int:
-    """An odd kernel side holding +-3 sigma (99.7 % of a Gaussian's mass per axis)."""
-    return 2 * int(math.ceil(3.0 * sigma)) + 1
+def _chain(kernels: Sequence[np.ndarray]) -> Optional[np.ndarray]:
+    """Kernels applied one after another, as one normalized kernel (None for none)."""
+    if not kernels:
+        return None
+    from scipy.signal import convolve2d
+
+    out = kernels[0]
+    for k in kernels[1:]:
+        out = convolve2d(out, k)
+    return out / out.sum()

@@ -1,4 +1,4 @@
-"""Blurs: the paper's fixed 15x15 Gaussian, a Gaussian of random width and shape, and defocus.
+"""Blurs: the paper's fixed 15x15 Gaussian, a Gaussian of random width and shape, defocus, and an Airy pattern.
 
 The paper (section 3.1) makes LR images "by applying a gaussian filter with a kernel size of 15x15
 on the HR images". It gives no sigma; OpenCV, which the paper's pipeline uses, derives
@@ -10,18 +10,21 @@ Real optics are never exactly that: ``blur`` draws the width (``sigma``), an elo
 (``anisotropy``: the ratio of the long to the short axis's sigma, so astigmatism or a tilted
 coverslip) and its orientation (``angle``, degrees) per call, with a kernel wide enough for +-3
 sigma; ``defocus-blur`` is the uniform disk an out-of-focus lens gives (geometric optics), its edge
-anti-aliased by supersampling. All borders use ``BORDER_REFLECT_101``, OpenCV's default, written
+anti-aliased by supersampling; ``airy-blur`` the in-focus diffraction pattern of a circular
+aperture. Each knows the kernel it drew (:meth:`Degradation.apply`), which a model told the PSF
+is trained with; the kernels live in :mod:`microgan.core.psf`. All borders use ``BORDER_REFLECT_101``, OpenCV's default, written
 out so that a change of default cannot silently change the data.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
-from microgan.data.degrade.base import Bounds, Degradation, Param, Spec, size_for
+from microgan.core.psf import airy_kernel, disk_kernel, gaussian_kernel
+from microgan.data.degrade.base import Bounds, Degradation, Param, Spec
 from microgan.errors import ConfigError
 from microgan.registry import DEGRADATIONS
 
@@ -56,6 +59,9 @@ class GaussianBlur(Degradation):
         size = (self.kernel_size, self.kernel_size)
         return cv2.GaussianBlur(array, size, sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
 
+    def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        return self(array, rng), self.psf()
+
     def spec(self) -> Spec:
         return {"type": self.name, "kernel_size": self.kernel_size, "sigma": self.sigma}
 
@@ -69,21 +75,22 @@ class GaussianBlur(Degradation):
         return Blur(sigma=sigma * factor)
 
 
-def gaussian_kernel(sigma: float, anisotropy: float = 1.0, angle: float = 0.0) -> np.ndarray:
-    """A normalized anisotropic Gaussian: ``sigma`` along its long axis at ``angle`` degrees,
-    ``sigma / anisotropy`` across it; side ``size_for(sigma)``."""
-    size = size_for(sigma)
-    half = size // 2
-    y, x = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
-    theta = math.radians(angle)
-    u = x * math.cos(theta) + y * math.sin(theta)
-    v = -x * math.sin(theta) + y * math.cos(theta)
-    k = np.exp(-0.5 * ((u / sigma) ** 2 + (v * anisotropy / sigma) ** 2))
-    return k / k.sum()
+class _KernelBlur(Degradation):
+    """A blur that draws its kernel per call (:meth:`kernel`) and convolves every channel with it."""
+
+    def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return self.apply(array, rng)[0]
+
+    def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        kernel = self.kernel(rng)
+        return _filter(array, kernel), kernel
 
 
 @DEGRADATIONS.register("blur")
-class Blur(Degradation):
+class Blur(_KernelBlur):
     """Gaussian blur whose ``sigma`` (px), ``anisotropy`` (>= 1) and ``angle`` (degrees) may each be a
     ``[low, high]`` range drawn per call: the blind-deblurring training blur."""
 
@@ -96,9 +103,6 @@ class Blur(Degradation):
 
     def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         return gaussian_kernel(self.sigma.draw(rng), self.anisotropy.draw(rng), self.angle.draw(rng))
-
-    def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-        return _filter(array, self.kernel(rng))
 
     def spec(self) -> Spec:
         return {"type": self.name, "sigma": self.sigma.spec(), "anisotropy": self.anisotropy.spec(), "angle": self.angle.spec()}
@@ -118,21 +122,8 @@ class Blur(Degradation):
         return Blur(self.sigma.low * factor, self.anisotropy.low, self.angle.low)
 
 
-def disk_kernel(radius: float, supersample: int = 8) -> np.ndarray:
-    """A normalized uniform disk of ``radius`` px, each pixel weighted by the fraction of its area
-    inside the circle (``supersample`` x ``supersample`` points per pixel)."""
-    half = int(math.ceil(radius))
-    offsets = (np.arange(supersample) + 0.5) / supersample - 0.5
-    grid = np.arange(-half, half + 1, dtype=np.float64)
-    y = (grid[:, None] + offsets[None, :]).reshape(-1)
-    inside = (y[:, None] ** 2 + y[None, :] ** 2) <= radius**2
-    n = 2 * half + 1
-    k = inside.reshape(n, supersample, n, supersample).mean(axis=(1, 3))
-    return k / k.sum()
-
-
 @DEGRADATIONS.register("defocus-blur")
-class DefocusBlur(Degradation):
+class DefocusBlur(_KernelBlur):
     """Out-of-focus blur: a uniform disk of ``radius`` px (a number or a ``[low, high]`` range)."""
 
     name = "defocus-blur"
@@ -140,8 +131,8 @@ class DefocusBlur(Degradation):
     def __init__(self, radius: Param = 3.0) -> None:
         self.radius = Bounds(radius, "defocus-blur radius", strict=True)
 
-    def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-        return _filter(array, disk_kernel(self.radius.draw(rng)))
+    def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return disk_kernel(self.radius.draw(rng))
 
     def spec(self) -> Spec:
         return {"type": self.name, "radius": self.radius.spec()}
@@ -159,3 +150,34 @@ class DefocusBlur(Degradation):
         if not self.fixed:
             raise ConfigError("only a fixed defocus blur can be scaled")
         return DefocusBlur(self.radius.low * factor)
+
+
+@DEGRADATIONS.register("airy-blur")
+class AiryBlur(_KernelBlur):
+    """An in-focus diffraction-limited blur: the Airy pattern whose first dark ring has ``radius``
+    px (``0.61 lambda / NA`` at the sample; a number or a ``[low, high]`` range), two rings kept."""
+
+    name = "airy-blur"
+
+    def __init__(self, radius: Param = 3.0) -> None:
+        self.radius = Bounds(radius, "airy-blur radius", strict=True)
+
+    def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+        return airy_kernel(self.radius.draw(rng))
+
+    def spec(self) -> Spec:
+        return {"type": self.name, "radius": self.radius.spec()}
+
+    @property
+    def fixed(self) -> bool:
+        return self.radius.fixed
+
+    def psf(self) -> np.ndarray:
+        if not self.fixed:
+            raise ConfigError("an airy blur with a random radius has no single PSF")
+        return airy_kernel(self.radius.low)
+
+    def scaled(self, factor: float) -> Degradation:
+        if not self.fixed:
+            raise ConfigError("only a fixed airy blur can be scaled")
+        return AiryBlur(self.radius.low * factor)

@@ -1,0 +1,124 @@
+"""Quadratic deconvolution solved exactly in the Fourier domain, in regions with halos.
+
+Two least-squares problems, each closed-form per frequency for a known PSF ``k`` and input ``y``
+(float images, (H, W) or (H, W, C), solved per channel):
+
+* **Tikhonov deconvolution** (``prior`` None): ``argmin_z |k * z - y|^2 + w |grad z|^2``. The
+  gradient penalty leaves the mean (and flat regions) alone, so nothing darkens, and damps the
+  frequencies the PSF erased in proportion to how little of them is left. What a PSF-aware model
+  is given beside its input (:mod:`microgan.core.physics`).
+* **Data consistency** (``prior`` an image ``x``): ``argmin_z |k * z - y|^2 + w |z - x|^2``: the
+  image closest to ``x`` that the PSF maps onto ``y`` (blind consistency step; the final step of a
+  PSF-aware model).
+
+Large images are solved in square regions of :data:`TILE` px, each with a halo of the image's own
+pixels (reflected beyond its edges, OpenCV's BORDER_REFLECT_101 as the degradations use), of which
+only the centre is kept: memory stays a few region-sized buffers on a 4096x3072 field, and an image
+up to a region is one solve (its halo then is the reflection alone). The layout of regions depends
+on the image's size alone, so a result never depends on how the network was tiled.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+from scipy import fft as sfft
+
+#: Side of the regions solved at a time (plus halos): bounds the memory on large fields.
+TILE = 512
+#: Halo around each region in PSF sides, and at least MIN_HALO px: a regularised inverse of a disk
+#: reaches far (its transfer function has near-zeros); 96 px keep regions within 0.05 grey levels
+#: of one whole-image solve for every kernel of the blind family (tests/infer/test_consistency.py).
+PAD_KERNELS = 2
+MIN_HALO = 96
+
+#: native pixels -> float32 in [0, 1] units; (float32 values, native like) -> native pixels
+Unit = Callable[[np.ndarray], np.ndarray]
+Native = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def planes(image: np.ndarray) -> np.ndarray:
+    """(H, W) -> (H, W, 1); (H, W, C) as is."""
+    return image[..., None] if image.ndim == 2 else image
+
+
+def otf(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """The kernel's transfer function (rfft2) on a canvas of ``shape``, its centre moved to the
+    origin. A kernel larger than the canvas wraps around (periodic), as a convolution on it would."""
+    canvas = np.zeros(shape, np.float64)
+    kh, kw = kernel.shape
+    rows = (np.arange(kh) - kh // 2) % shape[0]
+    cols = (np.arange(kw) - kw // 2) % shape[1]
+    np.add.at(canvas, (rows[:, None], cols[None, :]), kernel)
+    return sfft.rfft2(canvas.astype(np.float32))
+
+
+def _gradient_power(shape: Tuple[int, int]) -> np.ndarray:
+    """|D|^2 of the forward differences along both axes on a canvas of ``shape`` (rfft2 layout)."""
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    return (4 * np.sin(np.pi * fy) ** 2 + 4 * np.sin(np.pi * fx) ** 2).astype(np.float32)
+
+
+def solve(y: np.ndarray, kernel: np.ndarray, weight: float, prior: Optional[np.ndarray] = None) -> np.ndarray:
+    """One (H, W, C) float32 region, periodic at its edges (callers keep what lies a halo inside):
+    Tikhonov deconvolution (``prior`` None) or data consistency towards ``prior``."""
+    shape = y.shape[:2]
+    k = otf(kernel, shape)
+    w = np.float32(weight)
+    power = (np.abs(k) ** 2).astype(np.float32)
+    denom = power + w * (_gradient_power(shape) if prior is None else np.float32(1.0))
+    if prior is None:
+        denom[0, 0] = max(float(power[0, 0]), 1e-12)  # the mean: kept (|D|^2 is 0 there)
+    out = np.empty(y.shape, np.float32)
+    for c in range(y.shape[2]):
+        z = np.conj(k) * sfft.rfft2(y[..., c])
+        if prior is not None:
+            z += w * sfft.rfft2(prior[..., c])
+        out[..., c] = sfft.irfft2(z / denom, s=shape)
+    return out
+
+
+def reflect_index(start: int, stop: int, n: int) -> np.ndarray:
+    """Indices ``start..stop-1`` into an axis of length ``n``, reflected at its ends as often as
+    needed (OpenCV's BORDER_REFLECT_101, numpy's ``reflect``: the degradations' border)."""
+    idx = np.arange(start, stop)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= n, period - idx, idx)
+
+
+def halo_for(kernel: np.ndarray) -> int:
+    """The halo a region needs around it for this kernel."""
+    return max(PAD_KERNELS * max(kernel.shape), MIN_HALO)
+
+
+def solve_regions(y: np.ndarray, kernel: np.ndarray, weight: float, prior: Optional[np.ndarray] = None,
+                  to_unit: Optional[Unit] = None, from_unit: Optional[Native] = None,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
+    """:func:`solve` over a whole image of any size, in regions of :data:`TILE` px with halos.
+
+    ``y`` (and ``prior``, of the same shape) may be native pixels: ``to_unit`` maps them to float32
+    in [0, 1] units (default: as they are), ``from_unit(values, like)`` maps results back to
+    ``like``'s sample type (default: float32, not clipped); ``out``: where to write (default: a new
+    array shaped like ``y``, float32 unless ``from_unit`` says otherwise)."""
+    to_unit = to_unit or (lambda a: a.astype(np.float32))
+    if out is None:
+        out = np.empty(y.shape, np.float32 if from_unit is None else y.dtype)
+    from_unit = from_unit or (lambda values, like: values)
+    h, w = y.shape[:2]
+    halo = halo_for(kernel)
+    for r0 in range(0, h, TILE):
+        r1 = min(r0 + TILE, h)
+        rows = reflect_index(r0 - halo, r1 + halo, h)
+        for c0 in range(0, w, TILE):
+            c1 = min(c0 + TILE, w)
+            index = np.ix_(rows, reflect_index(c0 - halo, c1 + halo, w))
+            p = None if prior is None else planes(to_unit(prior[index]))
+            z = solve(planes(to_unit(y[index])), kernel, weight, p)[halo : halo + r1 - r0, halo : halo + c1 - c0]
+            z = z[..., 0] if y.ndim == 2 else z
+            like = y if prior is None else prior
+            out[r0:r1, c0:c1] = from_unit(z, like[r0:r1, c0:c1])
+    return out
