@@ -8,8 +8,10 @@ LR crops are made from the HR crops with that degradation (seeded per crop, the 
 method), the classical baselines are tuned on the domain's validation crops twice, once with the
 true PSF (an oracle, in their favour) and once with a PSF 30 % too wide (what a user who guesses
 their optics gets), and everything is scored on the test crops (``--self-ensemble`` adds each model
-averaged over the crops' eight rotations and mirror images, as ``NAME+x8``). Writes OUT/<domain>/<cell>.json
-(the evaluate command's report) and OUT/grid.md, the table docs/results.md quotes.
+averaged over the crops' eight rotations and mirror images, as ``NAME+x8``). ``--psf-model NAME=MODEL``
+adds a model told the PSF twice: ``NAME+psf`` told each cell's true PSF (as the oracle baselines are)
+and ``NAME`` estimating it per crop (blind). Writes OUT/<domain>/<cell>.json (the evaluate command's
+report) and OUT/grid.md, the table docs/results.md quotes.
 """
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ def _pairs(values: List[str], what: str) -> List[Tuple[str, str]]:
     return out
 
 
-def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool]], limit: int, tune_limit: int, scale: float) -> Dict:
-    """One cell's report; ``models``: (name, model, self-ensembled)."""
+def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool, object]], limit: int, tune_limit: int, scale: float) -> Dict:
+    """One cell's report; ``models``: (name, model, self-ensembled, psf: None or TRUE_PSF)."""
     from microgan.data.degrade.presets import parse_degradation_text
     from microgan.data.manifest import read_manifest
     from microgan.evaluate.pipeline import evaluate_and_report, tuned_baselines
@@ -44,7 +46,7 @@ def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool]], limit: 
 
     records = read_manifest(data)
     source = CropSource(data, parse_degradation_text(cell), seed=0)
-    methods = [model_method(name, ref, self_ensemble=ensembled) for name, ref, ensembled in models]
+    methods = [model_method(name, ref, self_ensemble=ensembled, psf=psf) for name, ref, ensembled, psf in models]
     tuned, tuning = tuned_baselines(source, select(records, "val", tune_limit), BASELINES, "val", psf_scale=scale)
     _, report = evaluate_and_report(source, select(records, "test", limit), methods + tuned, "test", tuning=tuning, sharpness=False)
     return report
@@ -70,7 +72,9 @@ def verdict_row(domain: str, cell: str, report: Dict, models: List[str]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True, metavar="DOMAIN=PREPARED")
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=MODEL")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=MODEL")
+    parser.add_argument("--psf-model", action="append", default=[], metavar="NAME=MODEL",
+                        help="a model told the PSF: NAME+psf told each cell's true PSF, NAME estimating it")
     parser.add_argument("--cells", nargs="+", default=None, help="grid cells (default: the whole GRID)")
     parser.add_argument("--limit", type=int, default=150, help="test crops per domain, spread evenly (default 150)")
     parser.add_argument("--tune-limit", type=int, default=24, help="val crops the baselines are tuned on (default 24)")
@@ -80,14 +84,19 @@ def main() -> int:
     args = parser.parse_args()
 
     from microgan.data.degrade.presets import GRID
+    from microgan.evaluate.runner import TRUE_PSF
     from microgan.infer.ensemble import ENSEMBLE_SUFFIX
 
     domains = _pairs(args.data, "data")
-    models = [(name, ref, False) for name, ref in _pairs(args.model, "model")]
-    models += [(f"{name}{ENSEMBLE_SUFFIX}", ref, True) for name, ref, _ in models if args.self_ensemble]
+    models = [(name, ref, False, None) for name, ref in _pairs(args.model, "model")]
+    for name, ref in _pairs(args.psf_model, "psf-model"):
+        models += [(f"{name}+psf", ref, False, TRUE_PSF), (name, ref, False, None)]
+    if not models:
+        sys.exit("give at least one --model or --psf-model")
+    models += [(f"{name}{ENSEMBLE_SUFFIX}", ref, True, psf) for name, ref, _, psf in models if args.self_ensemble]
     cells = args.cells or list(GRID)
     header = ["domain", "degradation", "blurred input", "best classical, true PSF", f"best classical, PSF x{args.psf_scale:g}"]
-    header += [f"{name} (PSNR dB / SSIM)" for name, _, _ in models]
+    header += [f"{name} (PSNR dB / SSIM)" for name, _, _, _ in models]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     started = time.time()
     for domain, data in domains:
@@ -97,7 +106,7 @@ def main() -> int:
             path = args.out / domain / (re.sub(r"[^A-Za-z0-9.]+", "_", cell) + ".json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=1) + "\n")
-            lines.append(verdict_row(domain, cell, report, [n for n, _, _ in models]))
+            lines.append(verdict_row(domain, cell, report, [n for n, _, _, _ in models]))
             print(lines[-1], f"({time.time() - t0:.0f} s)", flush=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     footer = (

@@ -73,3 +73,47 @@ def add_consistency_option(parser: argparse.ArgumentParser) -> None:
         "(docs/results.md, 'Data consistency'); auto: on for models trained blind (microgan-blind and "
         "its fine-tunes), off for models trained on one known blur (default: auto)",
     )
+
+
+#: The bundled model a ``--psf`` without ``--model`` restores with.
+PSF_MODEL = "microgan-psf"
+
+_positive = bounded(float, 0, strict=True, what="a positive number")
+
+
+def add_psf_options(parser: argparse.ArgumentParser, evaluation: bool = False) -> None:
+    """``--psf`` (a spec or a PSF image file; for evaluation also ``true``, each crop's own) or the
+    optics (``--na``, ``--wavelength``, ``--pixel-size``): the PSF a PSF-aware model is told."""
+    group = parser.add_argument_group("the PSF (for a model told the PSF, such as microgan-psf)")
+    true = ("; true: each crop's own PSF (its degradation's), as the oracle baselines are told; models trained "
+            "blind ignore it" if evaluation else "; without --model it selects the bundled PSF-aware model")
+    group.add_argument("--psf", default=None, metavar="SPEC|FILE" + ("|true" if evaluation else ""),
+                       help="the microscope's PSF: gauss:SIGMA, gauss:SX,SY,ANGLE, disk:R, airy:R (px, degrees) or a "
+                       "2-D PSF image (.npy, .tif, .png; normalised to sum 1, odd sides, centre = origin)" + true +
+                       "; without a PSF a PSF-aware model estimates it per image")
+    group.add_argument("--na", type=_positive, default=None, metavar="NA",
+                       help="numerical aperture: with --wavelength and --pixel-size, the Gaussian approximation of a "
+                       "widefield PSF (sigma = 0.21 lambda / NA)")
+    group.add_argument("--wavelength", type=_positive, default=None, metavar="NM", help="emission/illumination wavelength, nm")
+    group.add_argument("--pixel-size", type=_positive, default=None, metavar="UM", help="pixel size at the sample, um")
+
+
+def psf_argument(args: argparse.Namespace) -> Any:
+    """The PSF the options name (a spec/file string, a kernel from the optics), or None; one clear
+    error for a half-given optics or both routes at once."""
+    from microgan.core.psf import psf_from_optics
+    from microgan.errors import PsfError
+
+    optics = [args.na, args.wavelength, args.pixel_size]
+    if any(v is not None for v in optics):
+        if args.psf is not None:
+            raise PsfError("give either --psf or the optics (--na, --wavelength, --pixel-size), not both")
+        if any(v is None for v in optics):
+            raise PsfError("the optics need all three of --na, --wavelength (nm) and --pixel-size (um at the sample)")
+        return psf_from_optics(args.na, args.wavelength, args.pixel_size)
+    return args.psf
+
+
+def model_for(args: argparse.Namespace, psf: Any) -> Any:
+    """``--model``, else the bundled PSF-aware model when a PSF is given, else None (the default)."""
+    return args.model if args.model is not None or psf is None else PSF_MODEL

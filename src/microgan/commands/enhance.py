@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, List, Optional, Set, Tuple
 
-from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, bounded, memory_size
+from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, add_psf_options, bounded, memory_size, model_for, psf_argument
 from microgan.core.files import IMAGE_SUFFIXES
 from microgan.errors import MicroGANError
 
@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="average the model over each image's 8 rotations and mirror images: slightly "
                    "better (+0.06-0.10 dB measured), 8x slower")
     add_consistency_option(p)
+    add_psf_options(p)
     p.add_argument("--normalize", choices=("range", "percentile"), default=None,
                    help="intensity normalization (default: the model's own, else range)")
     p.add_argument("--per-channel", action="store_true",
@@ -194,10 +195,11 @@ def _restore(args: argparse.Namespace, device: torch.device, jobs: list, ranks, 
     for job in jobs:  # a run killed mid-write left these; this rank alone writes these outputs
         for stale in stale_temporaries(job.dst):
             stale.unlink(missing_ok=True)
+    psf = psf_argument(args)
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_a, **_k: tqdm.write(f"note: {message}", file=sys.stderr)
         enhancer = Enhancer.from_model(
-            args.model, device=device, precision=args.precision,
+            model_for(args, psf), device=device, psf=psf, precision=args.precision,
             tile=args.tile, halo=args.halo, normalizer=args.normalize, per_channel=args.per_channel,
             backend=args.backend, max_memory=args.max_memory, self_ensemble=args.self_ensemble,
             consistency=CONSISTENCY[args.consistency],
@@ -222,5 +224,5 @@ def _restore(args: argparse.Namespace, device: torch.device, jobs: list, ranks, 
                           max_bytes=(args.max_memory or 2**32) // 16, note=note,
                           fitted=lambda _src, fit: fits.append(fit))
             if fits and not args.quiet:  # what the user's optics look like, as a by-product
-                bar.write(f"note: {describe(fits)}", file=sys.stderr)
+                bar.write(f"note: {describe(fits, told=enhancer.takes_psf)}", file=sys.stderr)
     return counts["done"], counts["failed"]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, positive_int
+from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, add_psf_options, positive_int, psf_argument
 from microgan.errors import ConfigError, MicroGANError
 
 #: Image names the HTML grid uses for the input and the reference: not usable as method names.
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also run each model averaged over each crop's 8 rotations and mirror images "
                    "(enhance --self-ensemble), reported as NAME+x8")
     add_consistency_option(p)
+    add_psf_options(p, evaluation=True)
     p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="evaluate N crops spread evenly over the split (default: all)")
     p.add_argument("--tune-split", default="val", help="split the baselines are tuned on (default: val)")
@@ -140,11 +141,12 @@ def run(args: argparse.Namespace) -> int:
         raise MicroGANError(f"{args.data}: no crops in split '{args.split}' (splits present: {', '.join(splits) or 'none'})")
 
     consistency = CONSISTENCY[args.consistency]
+    psf = psf_argument(args)
     if args.self_ensemble:  # each model loaded once for both columns; plain columns first, as without
-        pairs = [model_and_ensemble_methods(name, path, args.device, args.precision, consistency) for name, path in models]
+        pairs = [model_and_ensemble_methods(name, path, args.device, args.precision, consistency, psf) for name, path in models]
         methods = [plain for plain, _ in pairs] + [ensembled for _, ensembled in pairs]
     else:
-        methods = [model_method(name, path, args.device, args.precision, consistency=consistency) for name, path in models]
+        methods = [model_method(name, path, args.device, args.precision, consistency=consistency, psf=psf) for name, path in models]
     tuning: Optional[Dict[str, Any]] = None
     if baselines:
         tune_records = select(records, args.tune_split, args.tune_limit)

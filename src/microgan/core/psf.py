@@ -181,7 +181,10 @@ def checked(kernel: np.ndarray, source: str) -> np.ndarray:
     array = np.asarray(kernel)
     if array.dtype.kind not in "uif" or array.dtype == bool:
         raise PsfError(f"{source}: a PSF must hold numbers, got {array.dtype}")
-    array = np.squeeze(array.astype(np.float64))
+    array = array.astype(np.float64)
+    if array.ndim > 2:  # (1, H, W), (H, W, 1): singleton axes dropped, down to two
+        kept = [n for n in array.shape if n != 1]
+        array = array.reshape(kept if len(kept) >= 2 else ([1] * (2 - len(kept)) + kept))
     if array.ndim != 2:
         what = "a 3-D stack (give its in-focus plane as a 2-D image)" if array.ndim == 3 else f"{array.ndim}-D"
         raise PsfError(f"{source}: the PSF is {what}; a 2-D PSF is needed")

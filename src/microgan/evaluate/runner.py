@@ -26,7 +26,7 @@ from microgan.data.degrade import Degradation, build_degradation
 from microgan.data.io import read_image
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
-from microgan.infer.classical import TuningResult, parse_degradation
+from microgan.infer.classical import TuningResult, degradation_psf, parse_degradation
 from microgan.core.metrics import PSNR_CAP_DB, hf_ratio, ms_ssim, psnr, ssim, ssim_win_size, vif
 
 RestoreFn = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
@@ -242,20 +242,27 @@ def restore_examples(
     return out
 
 
+#: ``psf`` of a model method: told each crop's own PSF (the degradation's), as the oracle baselines are.
+TRUE_PSF = "true"
+
+
 def model_method(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32",
-                 self_ensemble: bool = False, consistency: Union[str, bool] = "auto") -> Method:
+                 self_ensemble: bool = False, consistency: Union[str, bool] = "auto", psf: Any = None) -> Method:
     """A trained generator as a method, through the same :class:`~microgan.infer.Enhancer` users run
     (``self_ensemble``: averaged over the eight rotations and mirror images, ``enhance --self-ensemble``;
-    ``consistency``: the data-consistency step, ``enhance --consistency``, by default the model's own).
+    ``consistency``: the data-consistency step, ``enhance --consistency``, by default the model's own;
+    ``psf``, for a model told the PSF: None to let it estimate the PSF per crop, :data:`TRUE_PSF` to
+    tell it each crop's own, or a PSF (``enhance --psf``); models trained blind ignore it).
 
     fp32 by default: the table compares quality, and a bf16 autocast would cost the model PSNR that a
     float64 baseline does not pay. A missing file or weights that do not fit the architecture named in
     the checkpoint raise a :class:`~microgan.errors.CheckpointError` naming the method and the file."""
-    return _as_method(name, checkpoint, _load_enhancer(name, checkpoint, device, precision, self_ensemble, consistency))
+    enhancer = _load_enhancer(name, checkpoint, device, precision, self_ensemble, consistency)
+    return _as_method(name, checkpoint, enhancer, psf)
 
 
 def model_and_ensemble_methods(name: str, checkpoint: Path, device: str = "auto", precision: str = "fp32",
-                               consistency: Union[str, bool] = "auto") -> Tuple[Method, Method]:
+                               consistency: Union[str, bool] = "auto", psf: Any = None) -> Tuple[Method, Method]:
     """``name`` and ``name+x8`` (:func:`model_method` plain and self-ensembled) from one loaded model."""
     import copy
 
@@ -265,7 +272,7 @@ def model_and_ensemble_methods(name: str, checkpoint: Path, device: str = "auto"
     plain.backend  # built (raced) now, so the copy shares it instead of building its own
     ensembled = copy.copy(plain)  # shares the network, its backend and measurements; passes differ
     ensembled.self_ensemble = True
-    return _as_method(name, checkpoint, plain), _as_method(f"{name}{ENSEMBLE_SUFFIX}", checkpoint, ensembled)
+    return _as_method(name, checkpoint, plain, psf), _as_method(f"{name}{ENSEMBLE_SUFFIX}", checkpoint, ensembled, psf)
 
 
 def _load_enhancer(name: str, checkpoint: Path, device: str, precision: str, self_ensemble: bool,
@@ -280,12 +287,26 @@ def _load_enhancer(name: str, checkpoint: Path, device: str, precision: str, sel
         raise CheckpointError(f"model '{name}': {exc}") from None
 
 
-def _as_method(name: str, checkpoint: Path, enhancer: Any) -> Method:
+def _as_method(name: str, checkpoint: Path, enhancer: Any, psf: Any = None) -> Method:
     from microgan.archs import count_params
     from microgan.core.provenance import describe
+    from microgan.core.psf import describe_psf
 
     meta = enhancer.meta
     settings: Dict[str, Any] = {"checkpoint": str(meta.get("path", checkpoint)), "precision": enhancer.precision}
+    restore = lambda lr, _degradation: enhancer.enhance(lr)  # noqa: E731
+    if enhancer.takes_psf:
+        if psf is None:
+            settings["psf"] = f"estimated per crop (fitted to {enhancer.psf_estimator}'s restoration)"
+        elif isinstance(psf, str) and psf == TRUE_PSF:
+            settings["psf"] = "told each crop's own (the degradation's)"
+
+            def restore(lr: Any, degradation: Any) -> Any:
+                enhancer.set_psf(degradation_psf(degradation))  # a degradation without blur: a ConfigError
+                return enhancer.enhance(lr)
+        else:
+            enhancer.set_psf(psf)
+            settings["psf"] = f"given: {psf if isinstance(psf, str) else describe_psf(enhancer.psf)}"
     if enhancer.self_ensemble:
         settings["self_ensemble"] = True
     settings["consistency"] = enhancer.consistency
@@ -296,7 +317,7 @@ def _as_method(name: str, checkpoint: Path, enhancer: Any) -> Method:
     settings["training"] = describe(meta.get("training"))
     return Method(
         name=name,
-        restore=lambda lr, _degradation: enhancer.enhance(lr),
+        restore=restore,
         kind="model",
         params=count_params(enhancer.generator),
         settings=settings,

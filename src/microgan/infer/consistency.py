@@ -193,19 +193,30 @@ def refine(restored: np.ndarray, observed: np.ndarray, to_unit: Optional[Unit] =
     return correct(restored, observed, fit, to_unit, from_unit, out), fit
 
 
-def describe(fits: Sequence[PsfFit]) -> str:
+def describe(fits: Sequence[PsfFit], told: bool = False) -> str:
     """One line for a user: the blur and noise their images look like they had (medians over the
-    images). The fitted blur is what maps the restoration onto the input: the optics' own where the
-    network restored fully, narrower where it stopped short. The residual RMS bounds the camera
-    noise from above: it also holds what the network and the family leave unexplained."""
+    images). For a blind model's consistency step (``told`` False) the fitted blur is what maps the
+    restoration onto the input: the optics' own where the network restored fully, narrower where it
+    stopped short, and the residual RMS bounds the camera noise from above. For a model told the
+    PSF (``told``) it is the PSF each image was restored with (``given``, or estimated) and the
+    noise read off the input."""
     if not fits:
         return ""
     mid = len(fits) // 2
     kinds = sorted({f.kind for f in fits}, key=lambda k: -sum(f.kind == k for f in fits))
     widths = sorted(f.width for f in fits if f.kind == kinds[0])
     noise = sorted(f.noise for f in fits)
-    name = "Gaussian of sigma" if kinds[0] == "gaussian" else "defocus disk of radius"
+    count = f"{len(widths)} of {len(fits)} image{'s' if len(fits) > 1 else ''}"
     spread = f", {widths[0]:.2f}-{widths[-1]:.2f}" if len(widths) > 1 else ""
+    if told:
+        if kinds[0] == "given":
+            blur = f"restored with the given PSF (RMS width {widths[len(widths) // 2]:.2f} px)"
+        else:
+            name = {"gaussian": "a Gaussian of sigma", "disk": "a defocus disk of radius"}[kinds[0]]
+            blur = (f"PSF estimated per image: {name} {widths[len(widths) // 2]:.2f} px (median of {count}{spread}; "
+                    "--psf gives it instead)")
+        return f"{blur}; noise read off the input {noise[mid] * 255:.2f} grey levels RMS of 255 (median)"
+    name = "Gaussian of sigma" if kinds[0] == "gaussian" else "defocus disk of radius"
     return (f"data consistency: the input matches the restoration blurred by a {name} {widths[len(widths) // 2]:.2f} px (median of "
-            f"{len(widths)} of {len(fits)} image{'s' if len(fits) > 1 else ''}{spread}); residual "
+            f"{count}{spread}); residual "
             f"{noise[mid] * 255:.2f} grey levels RMS of 255 (camera noise is at most this)")

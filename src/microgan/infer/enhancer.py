@@ -41,7 +41,10 @@ from torch import nn
 from microgan.core.checkpoint import load_generator
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
+from microgan.core.fourier import solve_regions
+from microgan.core.physics import consistency_weight, estimate_noise, network_input
 from microgan.core.portable import padding_index
+from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
@@ -84,6 +87,15 @@ class Enhancer:
     ``consistency``: ``"auto"`` (on for a model trained blind, :func:`trained_blind`), True or False:
     correct each whole restored image against its input with a fitted PSF (after the tiles, so tiled
     and whole-image results stay equal); the fits of the last call are in :attr:`fits`.
+
+    A model told the PSF (``unet-psf``, :mod:`microgan.core.physics`) is given each image's
+    deconvolution with ``psf`` (a kernel, a spec such as ``gauss:2.6``, a PSF image file:
+    :func:`microgan.core.psf.resolve_psf`) and its noise level, computed on the whole image before
+    the tiles; ``consistency`` then means its final data-consistency solve with that PSF. Without
+    ``psf`` the PSF is estimated per image: the blind model ``psf_estimator`` restores the image
+    and the blur that maps its restoration back onto the input is fitted
+    (:mod:`microgan.infer.consistency`). :attr:`fits` then holds the PSF each image was restored
+    with (``kind`` ``given`` or the fitted family) and the noise read off it.
     """
 
     def __init__(
@@ -100,14 +112,26 @@ class Enhancer:
         max_memory: Optional[int] = DEFAULT_MAX_MEMORY,
         self_ensemble: bool = False,
         consistency: Union[str, bool] = "auto",
+        psf: Optional[PsfLike] = None,
+        psf_estimator: Union[str, Path, None] = "microgan-blind",
     ) -> None:
         self.device = resolve_device(device)
         self.generator = generator.to(self.device).eval()
         self.meta: Dict[str, Any] = dict(meta or {})
         self.precision = resolve_precision(precision, self.device)
-        self.channels = model_channels(generator, self.meta)
+        #: a model told the PSF: its input is the image, its deconvolution and the noise level
+        self.takes_psf = bool(getattr(generator, "takes_psf", False))
+        #: the network's input channels, and the image channels it restores
+        self.net_channels = model_channels(generator, self.meta)
+        self.channels = int(getattr(generator, "image_channels")) if self.takes_psf else self.net_channels
         if self.channels not in (1, 3):
             raise MicroGANError(f"generator takes {self.channels} channels; only 1 (gray) or 3 (RGB) are images")
+        self.psf = resolve_psf(psf)
+        if self.psf is not None and not self.takes_psf:
+            raise MicroGANError("this model was trained blind and cannot be told a PSF: use a PSF-aware model "
+                                "(microgan-psf) with --psf, or leave --psf out")
+        self.psf_estimator = psf_estimator
+        self._estimator: Optional["Enhancer"] = None
         self.multiple, self.min_size = size_multiple(generator)
         if not (tile in (None, "auto") or (isinstance(tile, int) and tile > 0)):
             raise MicroGANError(f"tile '{tile}': use auto, None or a positive number of pixels")
@@ -127,7 +151,8 @@ class Enhancer:
         self.self_ensemble = bool(self_ensemble)
         if consistency not in ("auto", True, False):
             raise MicroGANError(f"consistency '{consistency}': use auto, True or False")
-        self.consistency = trained_blind(self.meta) if consistency == "auto" else bool(consistency)
+        auto = self.takes_psf or trained_blind(self.meta)
+        self.consistency = auto if consistency == "auto" else bool(consistency)
         #: the PSF fitted to each image of the last enhance/enhance_batch call (with consistency)
         self.fits: List[PsfFit] = []
         self._field: Optional[ReceptiveField] = None
@@ -197,7 +222,7 @@ class Enhancer:
                     raise
                 self._note("export", f"backend auto: ONNX export failed ({exc}); racing PyTorch only")
         side = padded_size(calibrate.SPEED_SIDE, self.multiple, self.min_size)
-        seconds = calibrate.race(racers, calibrate.probe_input(1, self.channels, side))
+        seconds = calibrate.race(racers, calibrate.probe_input(1, self.net_channels, side))
         winner = min(seconds, key=seconds.get)
         calibrate.remember(key, {"winner": winner, "seconds": seconds, "side": side})
         del racers
@@ -210,13 +235,13 @@ class Enhancer:
         """Measured (:func:`receptive_field`) once per architecture and cached; None when unbounded.
         The measurement ignores the weights, so the key is the module graph as ``repr`` prints it."""
         if not self._field_known:
-            structure = hashlib.sha256(f"{self.channels}|{self.generator!r}".encode()).hexdigest()
+            structure = hashlib.sha256(f"{self.net_channels}|{self.generator!r}".encode()).hexdigest()
             key = f"field|{structure}"
             known = calibrate.recall(key)
             if known is not None and "radius" in known:
                 self._field = None if known["radius"] is None else ReceptiveField(int(known["radius"]), int(known["margin"]))
             else:
-                self._field = receptive_field(self.generator, self.channels, self.device)
+                self._field = receptive_field(self.generator, self.net_channels, self.device)
                 calibrate.remember(key, {"radius": self._field and self._field.radius,
                                          "margin": self._field and self._field.margin})
             self._field_known = True
@@ -257,7 +282,7 @@ class Enhancer:
     def _bytes_per_pixel_bound(self) -> float:
         """Upper bound of a pass's bytes per pixel from the layer outputs (cheap, no calibration)."""
         if self._upper_bpp is None:
-            self._upper_bpp = activation_bytes_per_pixel(self.generator, self.channels, self.device)
+            self._upper_bpp = activation_bytes_per_pixel(self.generator, self.net_channels, self.device)
         return self._upper_bpp
 
     def bytes_per_pixel(self, budget: float = math.inf) -> float:
@@ -276,9 +301,9 @@ class Enhancer:
         upper = self._bytes_per_pixel_bound()
         fits = math.isqrt(int(max(budget - PASS_SLACK, 0) / upper)) if math.isfinite(budget) else calibrate.MEMORY_SIDE
         side = max(min(calibrate.MEMORY_SIDE, fits) // self.multiple * self.multiple, self.min_size, 4 * self.multiple)
-        backend(calibrate.probe_input(1, self.channels, 4 * self.multiple))  # one-time costs out of the way
+        backend(calibrate.probe_input(1, self.net_channels, 4 * self.multiple))  # one-time costs out of the way
         backend.release()
-        x = calibrate.probe_input(1, self.channels, side)
+        x = calibrate.probe_input(1, self.net_channels, side)
         with PeakMeter(self.device) as meter:
             for _ in range(2):  # a backend may plan a shape's memory on its first pass and use the plan after
                 backend(x)
@@ -302,7 +327,7 @@ class Enhancer:
     @property
     def _ensemble_bytes_per_pixel(self) -> int:
         """What the self-ensemble holds beside a pass: the turned input and the running sum (float32)."""
-        return 2 * 4 * self.channels if self.self_ensemble else 0
+        return 2 * 4 * self.net_channels if self.self_ensemble else 0
 
     def _fixed_plan(self, height: int, width: int) -> TilePlan:
         side = int(self.tile)  # type: ignore[arg-type]
@@ -429,8 +454,11 @@ class Enhancer:
         cols, left = padding_index(torch.tensor(width), self.multiple, self.min_size)
         return rows.numpy(), int(top), cols.numpy(), int(left)
 
-    def _restore(self, arrays: Sequence[np.ndarray], reserve: int) -> List[np.ndarray]:
-        """Restore arrays of one shape and type together (one pass per tile of their canvas)."""
+    def _restore(self, arrays: Sequence[np.ndarray], reserve: int,
+                 stacks: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
+        """Restore arrays of one shape and type together (one pass per tile of their canvas).
+        ``stacks``: for a model told the PSF, each array's network input (:func:`network_input`),
+        which the tiles read instead of the array."""
         height, width = arrays[0].shape[:2]
         rows, top, cols, left = self._canvas(height, width)
         outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
@@ -438,12 +466,13 @@ class Enhancer:
         planes = sum(self._planes(a) for a in arrays)
         plan = self.plan(len(rows), len(cols), planes, held)
         if len(arrays) > 1 and len(plan) > 1:
-            return [out for a in arrays for out in self._restore([a], reserve)]
+            return [out for i, a in enumerate(arrays)
+                    for out in self._restore([a], reserve, None if stacks is None else [stacks[i]])]
         bounds = [self.normalizer.bounds(a) for a in arrays]
         # learnt only from plain passes: the cache serves enhancers with and without the ensemble
         observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None and not self.self_ensemble
         with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
-            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left)
+            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left, stacks)
         if observe and meter.growth is not None:
             self._learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
         return outputs
@@ -458,8 +487,9 @@ class Enhancer:
             key = f"memory|{self.digest}|{self.backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
             calibrate.remember(key, {"bytes_per_pixel": observed, "tile_pixels": pixels})
 
-    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int) -> None:
-        """Run every tile of ``plan`` and write its kept part into ``outputs``."""
+    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int, stacks=None) -> None:
+        """Run every tile of ``plan`` and write its kept part into ``outputs`` (tiles of ``stacks``,
+        the network inputs, where given)."""
         height, width = arrays[0].shape[:2]
         for r, c in plan:
             # kept part, clipped to the image (padding is computed but never written back)
@@ -469,7 +499,10 @@ class Enhancer:
                 continue
             index = np.ix_(rows[r.start : r.stop], cols[c.start : c.stop])
             crops = [a[index] for a in arrays]
-            batch = self._to_batch(crops, bounds)
+            if stacks is None:
+                batch = self._to_batch(crops, bounds)
+            else:
+                batch = np.ascontiguousarray(np.stack([s[index] for s in stacks]).transpose(0, 3, 1, 2))
             y = dihedral_mean(self._pass, batch) if self.self_ensemble else self._pass(batch)
             y = y[:, :, r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start]
             likes = [crop[r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start] for crop in crops]
@@ -500,6 +533,8 @@ class Enhancer:
         """Restore one image; the result has its shape and sample type. ``reserve``: bytes other
         work of this process will hold meanwhile (images being read or written)."""
         self.check(array)
+        if self.takes_psf:
+            return self._told([array], reserve)[0]
         return self._consistent([array], self._restore([array], reserve))[0]
 
     def enhance_batch(self, arrays: Sequence[np.ndarray], reserve: int = 0) -> List[np.ndarray]:
@@ -507,6 +542,8 @@ class Enhancer:
         large as the memory budget allows (images too large for one pass are tiled one by one)."""
         for array in arrays:
             self.check(array)
+        if self.takes_psf:  # each image has its own network input: one by one
+            return self._told(arrays, reserve)
         groups: Dict[Tuple[Any, ...], List[int]] = {}
         for i, array in enumerate(arrays):
             groups.setdefault((array.shape, array.dtype.str), []).append(i)
@@ -542,6 +579,66 @@ class Enhancer:
 
     def _padded(self, size: int) -> int:
         return padded_size(size, self.multiple, self.min_size)
+
+    # ------------------------------------------------------------------ a model told the PSF
+
+    def set_psf(self, psf: Optional[PsfLike]) -> None:
+        """Tell this model (one told the PSF) the PSF of the images that follow (None: estimate it)."""
+        kernel = resolve_psf(psf)
+        if kernel is not None and not self.takes_psf:
+            raise MicroGANError("this model was trained blind and cannot be told a PSF")
+        self.psf = kernel
+
+    @property
+    def estimator(self) -> "Enhancer":
+        """The blind model whose restoration the PSF is fitted to when none is given (loaded once)."""
+        if self._estimator is None:
+            if self.psf_estimator is None:
+                raise MicroGANError("this model needs a PSF: give one (--psf), or a blind model to estimate it from")
+            self._estimator = Enhancer.from_model(
+                self.psf_estimator, device=self.device, precision=self.precision, tile=self.tile,
+                backend=self._backend_choice, max_memory=self.max_memory, consistency=True, normalizer=self.normalizer,
+                per_channel=self.channels == 1)
+        return self._estimator
+
+    def _kernel_for(self, array: np.ndarray, reserve: int) -> Tuple[np.ndarray, Optional[PsfFit]]:
+        """The PSF to restore ``array`` with: the given one, or the fit to the blind model's
+        restoration (a single pixel when the image has no blur to read)."""
+        if self.psf is not None:
+            return self.psf, None
+        self.estimator.enhance(array, reserve)
+        fit = self.estimator.fits[0]
+        return (fit.kernel.astype(np.float64) if fit.informative else np.ones((1, 1))), fit
+
+    def _unit_image(self, array: np.ndarray, bound: Tuple[float, float]) -> np.ndarray:
+        """The whole image as float32 (H, W, C_model) in [0, 1] units (gray repeated for an RGB model)."""
+        x = self.normalizer.normalize(array, bound)
+        x = x.reshape(x.shape[0], x.shape[1], -1)
+        return np.repeat(x, 3, axis=2) if self.channels == 3 and x.shape[2] == 1 else np.ascontiguousarray(x, np.float32)
+
+    def _told(self, arrays: Sequence[np.ndarray], reserve: int) -> List[np.ndarray]:
+        """Restore each image with a model told the PSF: its network input on the whole image, the
+        network in tiles over it, then (``consistency``) the data-consistency solve with the PSF."""
+        norm = self.normalizer
+        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.name == "range" else (lambda v: v)
+        results, self.fits = [], []
+        for array in arrays:
+            kernel, fit = self._kernel_for(array, reserve)
+            bound = norm.bounds(array)
+            image = self._unit_image(array, bound)
+            sigma = estimate_noise(image)
+            stack = network_input(image, kernel, sigma)
+            del image
+            out = self._restore([array], reserve + stack.nbytes, [stack])[0]
+            del stack
+            if self.consistency:
+                out = solve_regions(array, kernel, consistency_weight(sigma), prior=out,
+                                    to_unit=lambda a, b=bound: norm.normalize(a, b),
+                                    from_unit=lambda v, like, b=bound: norm.denormalize(clip(v), like, b).astype(like.dtype, copy=False))
+            results.append(out)
+            used = fit if fit is not None else PsfFit("given", second_moment_sigma(kernel), kernel)
+            self.fits.append(PsfFit(used.kind, used.width, kernel, sigma**2, informative=used.informative))
+        return results
 
 
 def trained_blind(meta: Mapping[str, Any]) -> bool:
