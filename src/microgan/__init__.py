@@ -10,7 +10,9 @@ def load(model=None, **kwargs):
     """Load a trained generator for restoring numpy arrays: ``microgan.load(path).enhance(array)``.
 
     ``model`` is a checkpoint file, a training run folder (its best checkpoint), or None for the
-    bundled pretrained model. Keyword arguments go to :class:`microgan.infer.Enhancer`.
+    bundled pretrained model. Keyword arguments go to :class:`microgan.infer.Enhancer`; a model told the
+    PSF (``microgan-psf``) takes ``psf=`` (``"gauss:2.6"``, ``"disk:3"``, a PSF image file or a 2-D array;
+    left out, it estimates the PSF per image): ``microgan.load("microgan-psf", psf="gauss:2.6")``.
     """
     from microgan.infer import Enhancer
 

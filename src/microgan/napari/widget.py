@@ -14,12 +14,13 @@ import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton, SpinBox
 from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 
 from microgan.core.checkpoint import BUNDLED_DEFAULT
+from microgan.core.psf import resolve_psf
 from microgan.errors import MicroGANError
 from microgan.infer.enhancer import trained_blind
 from microgan.napari.restore import Cancelled, bundled_models, restore_planes
@@ -57,17 +58,21 @@ class RestoreWidget(Container):
         self.ensemble = CheckBox(text="self-ensemble (8x slower)", value=False,
                                  tooltip="average the model over the image's 8 rotations and mirror images: "
                                  "slightly better")
-        self.consistency = CheckBox(text="data consistency (blind models)", value=True,
+        self.consistency = CheckBox(text="data consistency", value=True,
                                     tooltip="after the network, fit the blur that maps its output back onto "
                                     "the input and correct the output to agree with it (sharper on clean "
-                                    "images, unchanged on noisy ones); models trained on one known blur skip it")
+                                    "images, unchanged on noisy ones); for a model told the PSF, its final solve "
+                                    "with that PSF; models trained on one known blur skip it")
+        self.psf = LineEdit(label="PSF", value="",
+                            tooltip="for a model told the PSF (microgan-psf): gauss:SIGMA, gauss:SX,SY,ANGLE, disk:R, "
+                            "airy:R (px) or a PSF image file; empty: the model estimates it per image")
         self.run_button = PushButton(text="Restore")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self.status = Label(value="")
         super().__init__(widgets=[
             self.image, self.model, self.checkpoint, self.device, self.precision, self.tiling,
-            self.tile_size, self.ensemble, self.consistency, self.run_button, self.cancel_button, self.progress, self.status,
+            self.tile_size, self.ensemble, self.consistency, self.psf, self.run_button, self.cancel_button, self.progress, self.status,
         ])
         self.model.changed.connect(lambda value: setattr(self.checkpoint, "visible", value == FILE_CHOICE))
         self.tiling.changed.connect(lambda value: setattr(self.tile_size, "enabled", value == "fixed"))
@@ -103,8 +108,11 @@ class RestoreWidget(Container):
         else:
             model = self.model.value
         tile: Any = {"auto": "auto", "off": None}.get(self.tiling.value, int(self.tile_size.value))
+        text = str(self.psf.value or "").strip()
+        psf = resolve_psf(text) if text else None  # a bad PSF is one message before any work
         return {"model": model, "device": self.device.value, "precision": self.precision.value, "tile": tile,
-                "self_ensemble": bool(self.ensemble.value), "consistency": "auto" if self.consistency.value else False}
+                "self_ensemble": bool(self.ensemble.value), "consistency": "auto" if self.consistency.value else False,
+                "psf": psf}
 
     # ------------------------------------------------------------------ running
 
@@ -144,16 +152,18 @@ class RestoreWidget(Container):
     def _enhancer(self, options: Dict[str, Any]) -> Any:
         import microgan
 
-        # the self-ensemble and the consistency step are how an image is run, not what is loaded:
-        # ticking either keeps the loaded model
-        loading = {k: v for k, v in options.items() if k not in ("self_ensemble", "consistency")}
+        # the self-ensemble, the consistency step and the PSF are how an image is run, not what is
+        # loaded: changing them keeps the loaded model
+        loading = {k: v for k, v in options.items() if k not in ("self_ensemble", "consistency", "psf")}
         key = tuple(sorted((k, str(v)) for k, v in loading.items()))
         if key not in self._enhancers:
             kwargs = {k: v for k, v in loading.items() if k != "model"}
             self._enhancers = {key: microgan.load(options["model"], **kwargs)}  # keep one: weights are large
         enhancer = self._enhancers[key]
         enhancer.self_ensemble = options["self_ensemble"]
-        enhancer.consistency = trained_blind(enhancer.meta) if options["consistency"] == "auto" else False
+        auto = enhancer.takes_psf or trained_blind(enhancer.meta)
+        enhancer.consistency = auto if options["consistency"] == "auto" else False
+        enhancer.set_psf(options["psf"])  # a blind model told a PSF: one clear error
         return enhancer
 
     def _work(self, data: Any, rgb: bool, options: Dict[str, Any]):
