@@ -359,7 +359,7 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     from microgan.evaluate.pipeline import crop_progress, evaluate_and_report, tuned_baselines
     from microgan.core.device import resolve_device
     from microgan.data.degrade.presets import parse_degradation_text
-    from microgan.evaluate.runner import CropSource, model_method, select
+    from microgan.evaluate.runner import TRUE_PSF, CropSource, model_method, select
 
     out = Path(config.out)
     # fail before any work: no model to evaluate, a training config that does not load, no such device
@@ -398,8 +398,9 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
         missing = "test" if not test else "val"
         raise MicroGANError(f"{prepared}: segmentation found no {missing} crops in the demo images")
     name = model_name(model)
-    models = [model_method(name, model, config.device)]
-    models += [model_method(model_name(p), p, config.device) for p in companions(model, config.model, config.train)]
+    # a model told the PSF is told each crop's own, as Richardson-Lucy is (models trained blind ignore it)
+    models = [model_method(name, model, config.device, psf=TRUE_PSF)]
+    models += [model_method(model_name(p), p, config.device, psf=TRUE_PSF) for p in companions(model, config.model, config.train)]
     cases: List[DemoCase] = []
     for case, degradation, stem in (("paper blur", None, "report"), ("paper blur + noise", NOISY_CASE, "report-noisy")):
         tick = time.perf_counter()
