@@ -92,3 +92,13 @@ def test_evaluate_tells_a_psf_model_each_crops_own_psf(tmp_path: Path, psf_model
     methods = json.loads(report.read_text())["methods"]
     assert methods["told"]["settings"]["psf"].startswith("told each crop's own")
     assert "psf" not in methods["blind"]["settings"]  # a blind model ignores it
+
+
+def test_bioimageio_export_of_a_psf_model_is_refused_but_onnx_works(tmp_path: Path, psf_model: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "m.zip"
+    assert cli.main(["export", "--model", str(psf_model), "--format", "bioimageio", "-o", str(out)]) == 2
+    assert "told the PSF" in capsys.readouterr().err and not out.exists()
+    onnx = tmp_path / "m.onnx"
+    assert cli.main(["export", "--model", str(psf_model), "--format", "onnx", "-o", str(onnx)]) == 0
+    assert onnx.is_file()

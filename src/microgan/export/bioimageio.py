@@ -319,6 +319,10 @@ def export_bioimageio(
         raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}'")
     if enhancer.self_ensemble:
         raise MicroGANError("the package holds one pass of the network: export from an enhancer without self_ensemble")
+    if enhancer.takes_psf:
+        raise MicroGANError("a model told the PSF takes its deconvolution and noise level beside the image, which a "
+                            "bioimage.io runtime cannot compute yet: export it as ONNX or TorchScript (the network alone, "
+                            f"{enhancer.net_channels} input channels: core.physics.network_input) or export microgan-blind")
     if enhancer.consistency:
         raise MicroGANError("the package holds the network alone: export from an enhancer with consistency=False "
                             "(the data-consistency step runs in microgan, not in a bioimage.io runtime)")
