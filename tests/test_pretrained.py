@@ -103,3 +103,20 @@ def test_the_default_models_data_consistency_sharpens_clean_cells_and_leaves_noi
     assert min(gains) > least, gains
     if most is not None:
         assert max(gains) < most, gains
+
+
+# measured on these 8 crops (2026-12-07, see the numbers beside PSF_MARGINS): microgan-psf told the PSF against
+# Wiener told the same PSF at the balance that is best on these very crops (an oracle in Wiener's favour)
+@pytest.mark.parametrize("degradation", ["paper", "gauss:3.5+noise:0.03", "defocus:4"])
+def test_the_psf_model_told_the_psf_beats_wiener_told_the_same(bccd_root: Path, degradation: str) -> None:
+    from microgan.infer.classical import grid_points
+    from microgan.registry import BASELINES
+
+    pairs = _bccd_pairs(bccd_root, degradation)
+    psf = parse_degradation_text(degradation).psf()
+    told = microgan.load("microgan-psf", device="cpu", precision="fp32", psf=psf)
+    model = np.mean([psnr(told.enhance(lr), hr) for lr, hr in pairs])
+    degradation_spec = parse_degradation_text(degradation).spec()
+    wiener = max(np.mean([psnr(BASELINES.build({"type": "wiener", **params})(lr, degradation_spec), hr) for lr, hr in pairs])
+                 for params in grid_points("wiener"))
+    assert model > wiener, (model, wiener)
