@@ -602,13 +602,15 @@ class Enhancer:
         return self._estimator
 
     def _kernel_for(self, array: np.ndarray, reserve: int) -> Tuple[np.ndarray, Optional[PsfFit]]:
-        """The PSF to restore ``array`` with: the given one, or the fit to the blind model's
-        restoration (a single pixel when the image has no blur to read)."""
+        """The PSF to restore ``array`` with: the given one, or the best fit to the blind model's
+        restoration. An uninformative fit is used too: with camera noise the fit's errors barely
+        differ between widths (it is "uninformative" by the consistency step's rule), yet its best
+        width is still the best guess; a featureless image is unharmed by any kernel."""
         if self.psf is not None:
             return self.psf, None
         self.estimator.enhance(array, reserve)
         fit = self.estimator.fits[0]
-        return (fit.kernel.astype(np.float64) if fit.informative else np.ones((1, 1))), fit
+        return fit.kernel.astype(np.float64), fit
 
     def _unit_image(self, array: np.ndarray, bound: Tuple[float, float]) -> np.ndarray:
         """The whole image as float32 (H, W, C_model) in [0, 1] units (gray repeated for an RGB model)."""
