@@ -22,6 +22,7 @@ from microgan.data.io import read_image
 from microgan.data.manifest import read_manifest
 from microgan.core.metrics import psnr
 from microgan.infer import Enhancer
+from microgan.infer.classical import degradation_psf, parse_degradation
 from microgan.core.checkpoint import Checkpoint, load_checkpoint, load_generator, resolve_model_path, save_checkpoint
 from microgan.core.provenance import training_of
 
@@ -97,6 +98,10 @@ def main() -> int:
         diffs, p_full, p_half = [], [], []
         for r in records:
             lr, hr = read_image(r.lr(args.data)).array, read_image(r.hr(args.data)).array
+            if full.takes_psf:  # told the PSF that made the stored pair, as its users tell theirs
+                psf = degradation_psf(parse_degradation(r.degradation))
+                full.set_psf(psf)
+                half.set_psf(psf)
             a, b = full.enhance(lr), half.enhance(lr)
             diffs.append(int(np.abs(a.astype(int) - b.astype(int)).max()))
             p_full.append(psnr(a, hr))

@@ -150,3 +150,21 @@ def test_headline_gains():
 def test_config_rejects_nonsense(kwargs):
     with pytest.raises(ConfigError):
         DemoConfig(**kwargs)
+
+
+def test_a_model_told_the_psf_is_headlined_as_told() -> None:
+    from microgan.demo import headline
+
+    def method(kind: str, psnr: float, **settings):
+        return {"kind": kind, "psnr": psnr, "ssim": 0.9, "settings": {"training": "L1", **settings}}
+
+    report = {"methods": {
+        "identity": method("baseline", 30.0), "richardson-lucy": method("baseline", 33.0),
+        "microgan-blind": method("model", 32.0),
+        "microgan-psf": method("model", 34.0, psf="told each crop's own (the degradation's)"),
+    }}
+    blind, told = headline(report, "microgan-blind"), headline(report, "microgan-psf")
+    assert not blind.told and told.told
+    lines = told.lines()
+    assert lines[0].startswith("model microgan-psf, told the PSF as Richardson-Lucy is")
+    assert "PSNR +1.00 dB" in lines[2]

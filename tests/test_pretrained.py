@@ -16,7 +16,7 @@ from microgan.core.metrics import psnr
 from microgan.core.checkpoint import BUNDLED_DIR, BUNDLED_DEFAULT, load_checkpoint
 
 
-BUNDLED = ("microgan-bccd", "microgan-blind", "microgan-bccd-gan")
+BUNDLED = ("microgan-bccd", "microgan-blind", "microgan-bccd-gan", "microgan-psf")
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -26,7 +26,7 @@ def test_bundled_models_are_small_generator_only_and_documented(name: str) -> No
     assert (BUNDLED_DIR / f"{name}.card.yaml").is_file()  # the bioimage.io export's model card
     ckpt = load_checkpoint(path)
     assert ckpt.critic is None and not ckpt.optimizers
-    assert ckpt.meta["config"]["generator"]["type"] == "unet-trimmed"
+    assert ckpt.meta["config"]["generator"]["type"] == ("unet-psf" if name == "microgan-psf" else "unet-trimmed")
     assert ckpt.meta["bundle"]["fp16_storage_loss"]["max_abs_diff_8bit"] <= 1
 
 

@@ -117,6 +117,7 @@ class Headline:
     training: str
     psnr: Dict[str, float]
     ssim: Dict[str, Optional[float]]
+    told: bool = False  # a model told the PSF (each crop's own, as Richardson-Lucy is)
 
     def gain(self, other: str, metric: str = "psnr") -> Optional[float]:
         values = self.psnr if metric == "psnr" else self.ssim
@@ -124,7 +125,7 @@ class Headline:
         return None if mine is None or theirs is None else mine - theirs
 
     def lines(self, rl_iterations: Optional[int] = None) -> List[str]:
-        out = [f"model {self.model}: {self.training}"]
+        out = [f"model {self.model}{', told the PSF as Richardson-Lucy is' if self.told else ''}: {self.training}"]
         for other, label in ((INPUT_NAME, "the blurred input"), (RL_NAME, "Richardson-Lucy")):
             if rl_iterations is not None and other == RL_NAME:
                 label += f" ({rl_iterations} iterations)"
@@ -144,6 +145,8 @@ class DemoCase:
     report_json: Path
     report_html: Path
     headline: Headline
+    #: the models told the PSF (as Richardson-Lucy is), other than the headline's: their own lines
+    told: List[Headline] = field(default_factory=list)
 
     @property
     def rl_iterations(self) -> Optional[int]:
@@ -341,6 +344,11 @@ def model_name(checkpoint: Path) -> str:
     return name if name not in (*BASELINES, "LR", "HR") else f"model-{name}"
 
 
+def _told(method: Dict[str, Any]) -> bool:
+    """Whether a report's model method was told each crop's PSF (a model told the PSF)."""
+    return str((method.get("settings") or {}).get("psf", "")).startswith("told")
+
+
 def headline(report: Dict[str, Any], model: str) -> Headline:
     methods = report["methods"]
     return Headline(
@@ -348,6 +356,7 @@ def headline(report: Dict[str, Any], model: str) -> Headline:
         training=methods[model]["settings"]["training"],
         psnr={name: methods[name]["psnr"] for name in (model, *BASELINES)},
         ssim={name: methods[name]["ssim"] for name in (model, *BASELINES)},
+        told=_told(methods[model]),
     )
 
 
@@ -415,6 +424,8 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
         seconds[f"evaluate {case}"] = time.perf_counter() - tick
         log(f"{case}: tuned the baselines, scored {len(test)} test crops and wrote {html_path.name} "
             f"in {seconds[f'evaluate {case}']:.1f} s")
-        cases.append(DemoCase(case, degradation, report, json_path, html_path, headline(report, name)))
+        told = [headline(report, n) for n, m in report["methods"].items()
+                if n != name and m.get("kind") == "model" and _told(m)]
+        cases.append(DemoCase(case, degradation, report, json_path, html_path, headline(report, name), told))
     seconds["total"] = time.perf_counter() - started
     return DemoResult(out=out, cases=cases, images=images, model=Path(model), seconds=seconds, train_steps=train_steps)

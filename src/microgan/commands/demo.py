@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n{case.name}{spelled}:")
         print(text_table(case.report))
         print("\n".join(case.headline.lines(case.rl_iterations)))
+        for other in case.told:
+            print("\n".join(other.lines(case.rl_iterations)))
     print()
     if result.train_steps is not None and (result.headline.gain(INPUT_NAME) or 0.0) < 0:
         print(f"note: the model trained here for {result.train_steps} steps trails the blurred input; the paper trains "
