@@ -30,9 +30,10 @@ from microgan.core.fourier import planes, solve_regions
 #: RMS of the 8-bit quantisation (1/255/sqrt(12)): no image the models train on is cleaner, and a
 #: smaller estimate (16-bit or float data) would only make the deconvolution ring more.
 NOISE_FLOOR = 1.0 / 255.0 / np.sqrt(12.0)
-#: Tikhonov weight per unit noise variance. The PSNR-best weight on BCCD val crops is about 3000
-#: sigma^2 (paper blur: 0.003-0.01 clean, 0.3 at 1 % noise); the network gets a third of it, more
-#: detail and more noise, which it removes better than the gradient penalty does.
+#: Tikhonov weight per unit noise variance. The PSNR-best weight on BCCD val crops is 1000-10,000
+#: sigma^2 (0.003-0.01 clean, 0.3 at 1 % noise, 1 at 3 %, 3 at 5 %: benchmarks/tikhonov_weight.py);
+#: the network gets the low end, more detail and more noise, which it removes better than the
+#: gradient penalty does.
 REGULARIZATION = 1000.0
 #: The noise channel's value is sigma times this (5 % noise -> 1).
 NOISE_SCALE = 20.0
