@@ -1,4 +1,4 @@
-"""What a PSF-aware model is given, and its final data-consistency step: the physics half of it.
+"""What a PSF-aware model is given: the physics half of it.
 
 A model told the PSF ``k`` does not learn to deblur: the deblurring is a known linear problem. It is
 given, beside the input ``y`` (float, [0, 1] units), what the physics alone makes of it:
@@ -12,11 +12,11 @@ given, beside the input ``y`` (float, [0, 1] units), what the physics alone make
 
 The network's input is ``[y, z, sigma]`` (:func:`network_input`; its output is a correction of ``z``)
 and what it learns is a prior of what a sharp image looks like, which, unlike a blur, is shared by
-sample types. After the network, the result ``x`` is put through one data-consistency solve,
-``argmin |k * u - y|^2 + lam |u - x|^2`` with ``lam`` following the noise too
-(:func:`consistency_weight`): the input decides whatever the PSF let through above the noise.
+sample types. No data-consistency solve follows: measured on validation crops of the three training
+domains, one with the PSF after the trained network lost PSNR in every cell at every weight tried
+(benchmarks/tune_psf_consistency.py): the network's output already agrees with the input.
 
-Every constant here was chosen on validation crops (docs/paper-notes.md, "The PSF-aware model").
+The constants were chosen on validation crops (docs/paper-notes.md, "The PSF-aware model").
 """
 from __future__ import annotations
 
@@ -37,9 +37,6 @@ NOISE_FLOOR = 1.0 / 255.0 / np.sqrt(12.0)
 REGULARIZATION = 1000.0
 #: The noise channel's value is sigma times this (5 % noise -> 1).
 NOISE_SCALE = 20.0
-#: Data-consistency weight: ``lam = CONSISTENCY_FLOOR * max(sigma / NOISE_FLOOR, 1) ** CONSISTENCY_POWER``.
-CONSISTENCY_FLOOR = 1e-3
-CONSISTENCY_POWER = 2.0
 #: Immerkaer's mask (second differences along both axes); white noise of sigma gives a response of
 #: standard deviation 6 sigma, so the median absolute response / (0.6745 * 6) is sigma.
 _MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -61,12 +58,6 @@ def estimate_noise(image: np.ndarray) -> float:
 def deconvolution_weight(sigma: float) -> float:
     """The Tikhonov weight of the deconvolution a PSF-aware model is given."""
     return REGULARIZATION * max(sigma, NOISE_FLOOR) ** 2
-
-
-def consistency_weight(sigma: float) -> float:
-    """``lam`` of the final data-consistency step: small on a clean image (the input decides all
-    the PSF kept), growing with the noise (the network's output decides)."""
-    return CONSISTENCY_FLOOR * max(sigma / NOISE_FLOOR, 1.0) ** CONSISTENCY_POWER
 
 
 def input_channels(image_channels: int) -> int:

@@ -41,8 +41,7 @@ from torch import nn
 from microgan.core.checkpoint import load_generator
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
-from microgan.core.fourier import solve_regions
-from microgan.core.physics import consistency_weight, estimate_noise, network_input
+from microgan.core.physics import estimate_noise, network_input
 from microgan.core.portable import padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.data.normalize import Normalizer, build_normalizer
@@ -91,7 +90,7 @@ class Enhancer:
     A model told the PSF (``unet-psf``, :mod:`microgan.core.physics`) is given each image's
     deconvolution with ``psf`` (a kernel, a spec such as ``gauss:2.6``, a PSF image file:
     :func:`microgan.core.psf.resolve_psf`) and its noise level, computed on the whole image before
-    the tiles; ``consistency`` then means its final data-consistency solve with that PSF. Without
+    the tiles; it has no consistency step (its output already agrees with the PSF). Without
     ``psf`` the PSF is estimated per image: the blind model ``psf_estimator`` restores the image
     and the blur that maps its restoration back onto the input is fitted
     (:mod:`microgan.infer.consistency`). :attr:`fits` then holds the PSF each image was restored
@@ -151,7 +150,10 @@ class Enhancer:
         self.self_ensemble = bool(self_ensemble)
         if consistency not in ("auto", True, False):
             raise MicroGANError(f"consistency '{consistency}': use auto, True or False")
-        auto = self.takes_psf or trained_blind(self.meta)
+        if self.takes_psf and consistency is True:
+            raise MicroGANError("a model told the PSF has no data-consistency step: its output already agrees with "
+                                "the PSF (a final solve with it lost PSNR on every validation cell; docs/paper-notes.md)")
+        auto = trained_blind(self.meta) and not self.takes_psf
         self.consistency = auto if consistency == "auto" else bool(consistency)
         #: the PSF fitted to each image of the last enhance/enhance_batch call (with consistency)
         self.fits: List[PsfFit] = []
@@ -619,25 +621,17 @@ class Enhancer:
         return np.repeat(x, 3, axis=2) if self.channels == 3 and x.shape[2] == 1 else np.ascontiguousarray(x, np.float32)
 
     def _told(self, arrays: Sequence[np.ndarray], reserve: int) -> List[np.ndarray]:
-        """Restore each image with a model told the PSF: its network input on the whole image, the
-        network in tiles over it, then (``consistency``) the data-consistency solve with the PSF."""
-        norm = self.normalizer
-        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.name == "range" else (lambda v: v)
+        """Restore each image with a model told the PSF: its network input on the whole image, then
+        the network in tiles over it."""
         results, self.fits = [], []
         for array in arrays:
             kernel, fit = self._kernel_for(array, reserve)
-            bound = norm.bounds(array)
-            image = self._unit_image(array, bound)
+            image = self._unit_image(array, self.normalizer.bounds(array))
             sigma = estimate_noise(image)
             stack = network_input(image, kernel, sigma)
             del image
-            out = self._restore([array], reserve + stack.nbytes, [stack])[0]
+            results.append(self._restore([array], reserve + stack.nbytes, [stack])[0])
             del stack
-            if self.consistency:
-                out = solve_regions(array, kernel, consistency_weight(sigma), prior=out,
-                                    to_unit=lambda a, b=bound: norm.normalize(a, b),
-                                    from_unit=lambda v, like, b=bound: norm.denormalize(clip(v), like, b).astype(like.dtype, copy=False))
-            results.append(out)
             used = fit if fit is not None else PsfFit("given", second_moment_sigma(kernel), kernel)
             self.fits.append(PsfFit(used.kind, used.width, kernel, sigma**2, informative=used.informative))
         return results
