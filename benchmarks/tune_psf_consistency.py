@@ -1,4 +1,4 @@
-"""Choose the PSF-aware model's final data-consistency weight on validation crops of its training domains.
+"""A fixed final data-consistency weight for the PSF-aware model, on validation crops of its training domains.
 
     python benchmarks/tune_psf_consistency.py --model microgan-psf \
         --data bccd=PREP_BCCD --data chula=PREP_CHULA --data natural=PREP_NATURAL [--limit 24]
@@ -8,7 +8,9 @@ sigma being the noise read off the input. For every val crop of each domain (eve
 cell of the robustness grid, the network's output is computed once (told the cell's true PSF, without
 the final solve) and the solve applied with each candidate (floor, power); the table gives the mean
 PSNR per cell, and the chosen pair is the one with the best mean over all cells whose every cell is at
-least the network alone. Held-out domains are never read here.
+least the network alone. Held-out domains are never read here. Measured 2026-12-07: no fixed pair
+keeps every cell (docs/paper-notes.md); the model uses the discrepancy principle instead
+(benchmarks/psf_discrepancy.py).
 """
 from __future__ import annotations
 

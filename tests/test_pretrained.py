@@ -105,8 +105,9 @@ def test_the_default_models_data_consistency_sharpens_clean_cells_and_leaves_noi
         assert max(gains) < most, gains
 
 
-# measured on these 8 crops (2026-12-07, see the numbers beside PSF_MARGINS): microgan-psf told the PSF against
-# Wiener told the same PSF at the balance that is best on these very crops (an oracle in Wiener's favour)
+# microgan-psf told the PSF against Wiener told the same PSF at the balance that is best on these very crops (an
+# oracle in Wiener's favour); measured on these 8 crops (2026-12-07): paper blur 44.97 vs 44.77 dB, sigma 3.5 + 3 %
+# noise 38.86 vs 35.68, defocus 4 45.69 vs 44.32
 @pytest.mark.parametrize("degradation", ["paper", "gauss:3.5+noise:0.03", "defocus:4"])
 def test_the_psf_model_told_the_psf_beats_wiener_told_the_same(bccd_root: Path, degradation: str) -> None:
     from microgan.infer.classical import grid_points

@@ -93,3 +93,32 @@ def test_network_input_holds_image_deconvolution_and_noise(channels: int) -> Non
     np.testing.assert_allclose(stack[..., -1], physics.NOISE_SCALE * 0.02)
     estimated = physics.network_input(y, k)
     np.testing.assert_allclose(estimated[..., -1], physics.NOISE_SCALE * physics.estimate_noise(y), rtol=1e-6)
+
+
+def test_discrepancy_keeps_an_output_that_explains_the_input() -> None:
+    x = _scene(7)
+    k = gaussian_kernel(2.0)
+    y = _blur(x, k) + np.random.default_rng(7).normal(0, 0.01, x.shape).astype(np.float32)
+    assert physics.discrepancy_weight(x, y, k, 0.01) is None  # the truth: its residual is the noise
+
+
+def test_discrepancy_lowers_the_residual_of_a_blurry_output_to_the_noise() -> None:
+    x = _scene(8)
+    k = gaussian_kernel(2.0)
+    sigma = 0.005
+    y = _blur(x, k) + np.random.default_rng(8).normal(0, sigma, x.shape).astype(np.float32)
+    blurry = _blur(x, gaussian_kernel(1.5))  # an output that missed detail the input still shows
+    lam = physics.discrepancy_weight(blurry, y, k, sigma)
+    assert lam is not None and lam >= physics.LAM_MIN * (sigma / physics.NOISE_FLOOR) ** 2
+    z = fourier.solve_regions(y, k, lam, prior=blurry)
+    residual = float(np.mean((_blur(z, k) - y) ** 2))
+    assert residual == pytest.approx(physics.DISCREPANCY * sigma**2, rel=0.05)
+    assert _psnr(z, x) > _psnr(blurry, x)
+
+
+def test_discrepancy_stops_at_the_floor() -> None:
+    """An input the PSF cannot explain (sharp detail where a disk's transfer is zero, as a wrong PSF
+    gives): the weight stops at its floor instead of inverse filtering further."""
+    x = _scene(9)
+    k = disk_kernel(4.0)
+    assert physics.discrepancy_weight(np.full_like(x, 0.5), x, k, 0.0) == pytest.approx(physics.LAM_MIN)

@@ -1,5 +1,5 @@
 """The Enhancer with a model told the PSF: the network input on the whole image, exact tiles with the
-data term on, the estimated PSF when none is given, no consistency step."""
+data term on, the final solve at the discrepancy principle's weight, the estimated PSF when none is given."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +11,7 @@ import torch
 from microgan.archs import build_generator
 from microgan.core import physics
 from microgan.core.checkpoint import Checkpoint, save_checkpoint
+from microgan.core.fourier import solve_regions
 from microgan.core.psf import gaussian_kernel
 from microgan.errors import MicroGANError, PsfError
 from microgan.infer import Enhancer
@@ -41,8 +42,8 @@ def _image(shape=(70, 90, 3), seed: int = 0) -> np.ndarray:
     return np.round(x * 255).astype(np.uint8)
 
 
-def _reference(net: torch.nn.Module, image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """The whole pipeline by hand: the network input, one network pass."""
+def _reference(net: torch.nn.Module, image: np.ndarray, kernel: np.ndarray, consistency: bool) -> np.ndarray:
+    """The whole pipeline by hand: the network input, one network pass, the discrepancy solve."""
     y = image.astype(np.float32) / 255
     y3 = y if y.ndim == 3 else np.repeat(y[..., None], 3, axis=2)
     sigma = physics.estimate_noise(y3)
@@ -51,25 +52,26 @@ def _reference(net: torch.nn.Module, image: np.ndarray, kernel: np.ndarray) -> n
         out = net(torch.from_numpy(stack.transpose(2, 0, 1))[None]).clamp(-1, 1)[0].numpy().transpose(1, 2, 0)
     x = (out + 1) / 2
     x = x if image.ndim == 3 else x.mean(axis=2)
-    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    x = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    lam = physics.discrepancy_weight(x.astype(np.float32) / 255, y, kernel, sigma) if consistency else None
+    if lam is None:
+        return x
+    z = solve_regions(y, kernel, lam, prior=x.astype(np.float32) / 255)
+    return np.round(np.clip(z, 0, 1) * 255).astype(np.uint8)
 
 
+@pytest.mark.parametrize("consistency", [True, False])
 @pytest.mark.parametrize("shape", [(70, 90, 3), (33, 47)])
-def test_told_psf_equals_the_pipeline_by_hand(shape) -> None:
+def test_told_psf_equals_the_pipeline_by_hand(consistency: bool, shape) -> None:
     net, image, k = _net(), _image(shape), gaussian_kernel(2.0)
-    enh = _enh(net, psf="gauss:2")
-    assert not enh.consistency  # measured to lose: no final solve
+    enh = _enh(net, psf="gauss:2", consistency="auto" if consistency else False)
+    assert enh.consistency == consistency  # auto: on for a model told the PSF
     out = enh.enhance(image)
     assert out.shape == image.shape and out.dtype == image.dtype
-    assert np.abs(out.astype(int) - _reference(net, image, k)).max() <= 1
+    assert np.abs(out.astype(int) - _reference(net, image, k, consistency)).max() <= 1
     fit = enh.fits[0]
     assert fit.kind == "given" and fit.width == pytest.approx(2.0, rel=0.03)
     assert fit.noise == pytest.approx(physics.estimate_noise(image.astype(np.float32) / 255), rel=1e-5)
-
-
-def test_consistency_on_is_refused_for_a_psf_model() -> None:
-    with pytest.raises(MicroGANError, match="no data-consistency step"):
-        _enh(_net(), psf="gauss:2", consistency=True)
 
 
 def test_tiles_equal_the_whole_image_with_the_data_term_on() -> None:

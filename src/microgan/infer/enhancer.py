@@ -41,13 +41,14 @@ from torch import nn
 from microgan.core.checkpoint import load_generator
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
-from microgan.core.physics import estimate_noise, network_input
+from microgan.core.fourier import solve_regions
+from microgan.core.physics import NOISE_FLOOR, NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
 from microgan.core.portable import padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
-from microgan.infer.consistency import PsfFit, refine
+from microgan.infer.consistency import PsfFit, fit_window, refine
 from microgan.infer.backends import BACKENDS, build_candidate, candidates_for, weights_digest
 from microgan.infer.ensemble import dihedral_mean
 from microgan.infer.memory import (
@@ -90,7 +91,8 @@ class Enhancer:
     A model told the PSF (``unet-psf``, :mod:`microgan.core.physics`) is given each image's
     deconvolution with ``psf`` (a kernel, a spec such as ``gauss:2.6``, a PSF image file:
     :func:`microgan.core.psf.resolve_psf`) and its noise level, computed on the whole image before
-    the tiles; it has no consistency step (its output already agrees with the PSF). Without
+    the tiles; ``consistency`` then means a final data-consistency solve with that PSF, its weight
+    chosen per image by the discrepancy principle (:func:`microgan.core.physics.discrepancy_weight`). Without
     ``psf`` the PSF is estimated per image: the blind model ``psf_estimator`` restores the image
     and the blur that maps its restoration back onto the input is fitted
     (:mod:`microgan.infer.consistency`). :attr:`fits` then holds the PSF each image was restored
@@ -150,10 +152,7 @@ class Enhancer:
         self.self_ensemble = bool(self_ensemble)
         if consistency not in ("auto", True, False):
             raise MicroGANError(f"consistency '{consistency}': use auto, True or False")
-        if self.takes_psf and consistency is True:
-            raise MicroGANError("a model told the PSF has no data-consistency step: its output already agrees with "
-                                "the PSF (a final solve with it lost PSNR on every validation cell; docs/paper-notes.md)")
-        auto = trained_blind(self.meta) and not self.takes_psf
+        auto = self.takes_psf or trained_blind(self.meta)
         self.consistency = auto if consistency == "auto" else bool(consistency)
         #: the PSF fitted to each image of the last enhance/enhance_batch call (with consistency)
         self.fits: List[PsfFit] = []
@@ -457,10 +456,10 @@ class Enhancer:
         return rows.numpy(), int(top), cols.numpy(), int(left)
 
     def _restore(self, arrays: Sequence[np.ndarray], reserve: int,
-                 stacks: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
+                 stacks: Optional[Sequence[Tuple[np.ndarray, float]]] = None) -> List[np.ndarray]:
         """Restore arrays of one shape and type together (one pass per tile of their canvas).
-        ``stacks``: for a model told the PSF, each array's network input (:func:`network_input`),
-        which the tiles read instead of the array."""
+        ``stacks``: for a model told the PSF, each array's deconvolution channels and noise level
+        (:func:`microgan.core.physics.deconvolution`), which each tile's batch adds to the image's."""
         height, width = arrays[0].shape[:2]
         rows, top, cols, left = self._canvas(height, width)
         outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
@@ -501,10 +500,9 @@ class Enhancer:
                 continue
             index = np.ix_(rows[r.start : r.stop], cols[c.start : c.stop])
             crops = [a[index] for a in arrays]
-            if stacks is None:
-                batch = self._to_batch(crops, bounds)
-            else:
-                batch = np.ascontiguousarray(np.stack([s[index] for s in stacks]).transpose(0, 3, 1, 2))
+            batch = self._to_batch(crops, bounds)
+            if stacks is not None:
+                batch = self._with_psf_channels(batch, [(z[index], sigma) for z, sigma in stacks])
             y = dihedral_mean(self._pass, batch) if self.self_ensemble else self._pass(batch)
             y = y[:, :, r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start]
             likes = [crop[r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start] for crop in crops]
@@ -513,6 +511,18 @@ class Enhancer:
             if len(plan) > 1:
                 del y, batch, crops, likes
                 release_free_memory()  # so the next tile finds the room the plan counted on
+
+    def _with_psf_channels(self, batch: np.ndarray, parts: Sequence[Tuple[np.ndarray, float]]) -> np.ndarray:
+        """A model told the PSF: each image's tile (N, C, h, w) in [-1, 1] followed by its
+        deconvolution channels (gray ones repeated for an RGB model) and its noise channel, the
+        channels :func:`microgan.core.physics.network_input` makes for training."""
+        out = np.empty((batch.shape[0], self.net_channels) + batch.shape[2:], np.float32)
+        c = self.channels
+        out[:, :c] = batch
+        for i, (z, sigma) in enumerate(parts):
+            out[i, c : 2 * c] = z.transpose(2, 0, 1)  # (1, h, w) broadcasts over an RGB model's channels
+            out[i, 2 * c] = NOISE_SCALE * max(sigma, NOISE_FLOOR)
+        return out
 
     def _pass(self, batch: np.ndarray) -> np.ndarray:
         """One network pass, after the front end's hooks (which may cancel between passes)."""
@@ -614,24 +624,29 @@ class Enhancer:
         fit = self.estimator.fits[0]
         return fit.kernel.astype(np.float64), fit
 
-    def _unit_image(self, array: np.ndarray, bound: Tuple[float, float]) -> np.ndarray:
-        """The whole image as float32 (H, W, C_model) in [0, 1] units (gray repeated for an RGB model)."""
-        x = self.normalizer.normalize(array, bound)
-        x = x.reshape(x.shape[0], x.shape[1], -1)
-        return np.repeat(x, 3, axis=2) if self.channels == 3 and x.shape[2] == 1 else np.ascontiguousarray(x, np.float32)
-
     def _told(self, arrays: Sequence[np.ndarray], reserve: int) -> List[np.ndarray]:
-        """Restore each image with a model told the PSF: its network input on the whole image, then
-        the network in tiles over it."""
+        """Restore each image with a model told the PSF: its network input on the whole image, the
+        network in tiles over it, then (``consistency``) the data-consistency solve with the PSF at
+        the weight the discrepancy principle picks on the image's most textured window."""
+        norm = self.normalizer
+        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.name == "range" else (lambda v: v)
         results, self.fits = [], []
         for array in arrays:
             kernel, fit = self._kernel_for(array, reserve)
-            image = self._unit_image(array, self.normalizer.bounds(array))
-            sigma = estimate_noise(image)
-            stack = network_input(image, kernel, sigma)
-            del image
-            results.append(self._restore([array], reserve + stack.nbytes, [stack])[0])
-            del stack
+            bound = norm.bounds(array)
+            to_unit = lambda a, b=bound: norm.normalize(a, b)  # noqa: E731
+            sigma = max(estimate_noise(to_unit(array)), NOISE_FLOOR)  # one float copy, freed before the passes
+            z = deconvolution(array, kernel, sigma, to_unit=to_unit)  # region by region from the native pixels
+            out = self._restore([array], reserve + z.nbytes, [(z, sigma)])[0]
+            del z
+            lam = None
+            if self.consistency:
+                region, margin = fit_window(array, to_unit)
+                lam = discrepancy_weight(to_unit(out[region]), to_unit(array[region]), kernel, sigma, margin)
+            if lam is not None:
+                out = solve_regions(array, kernel, lam, prior=out, to_unit=to_unit,
+                                    from_unit=lambda v, like, b=bound: norm.denormalize(clip(v), like, b).astype(like.dtype, copy=False))
+            results.append(out)
             used = fit if fit is not None else PsfFit("given", second_moment_sigma(kernel), kernel)
             self.fits.append(PsfFit(used.kind, used.width, kernel, sigma**2, informative=used.informative))
         return results
