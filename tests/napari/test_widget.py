@@ -114,6 +114,26 @@ def test_the_consistency_box_switches_the_step_without_reloading(viewer, qtbot) 
     assert not widget._enhancer(widget._options()).consistency  # trained on one known blur: auto is off
 
 
+def test_the_psf_field_tells_the_psf_model_without_reloading(viewer, qtbot) -> None:
+    crop = np.ascontiguousarray(blurred_bccd_field()[150:214, 130:210])
+    viewer.add_image(crop, name="smear")
+    widget = _dock(viewer)
+    widget.model.value = "microgan-psf"
+    widget.psf.value = "gauss:2.6"
+    loaded = widget._enhancer(widget._options())
+    assert loaded.takes_psf and loaded.consistency and loaded.psf.shape == (17, 17)
+    _restore(qtbot, widget)
+    told = microgan.load("microgan-psf", device="cpu", precision="fp32", psf="gauss:2.6").enhance(crop)
+    np.testing.assert_array_equal(viewer.layers[-1].data, told)
+    widget.psf.value = ""
+    assert widget._enhancer(widget._options()) is loaded and loaded.psf is None  # estimated per image
+    widget.psf.value = "gauss:-1"
+    count = len(viewer.layers)
+    widget.run_button.native.click()  # a bad PSF: one message, nothing started, nothing added
+    assert widget.worker is None and len(viewer.layers) == count
+    assert "widths must be positive" in widget.status.value
+
+
 def test_cancel_stops_a_long_restoration_and_adds_nothing(viewer, qtbot, tmp_path, save_tiny_generator, monkeypatch) -> None:
     passes, started = [], threading.Event()
     load = microgan.load

@@ -61,8 +61,9 @@ class RestoreWidget(Container):
         self.consistency = CheckBox(text="data consistency", value=True,
                                     tooltip="after the network, fit the blur that maps its output back onto "
                                     "the input and correct the output to agree with it (sharper on clean "
-                                    "images, unchanged on noisy ones); models told the PSF or trained on one known "
-                                    "blur have no such step")
+                                    "images, unchanged on noisy ones); for a model told the PSF, a solve with that PSF "
+                                    "where its output does not yet explain the input; models trained on one known "
+                                    "blur skip it")
         self.psf = LineEdit(label="PSF", value="",
                             tooltip="for a model told the PSF (microgan-psf): gauss:SIGMA, gauss:SX,SY,ANGLE, disk:R, "
                             "airy:R (px) or a PSF image file; empty: the model estimates it per image")
@@ -161,7 +162,7 @@ class RestoreWidget(Container):
             self._enhancers = {key: microgan.load(options["model"], **kwargs)}  # keep one: weights are large
         enhancer = self._enhancers[key]
         enhancer.self_ensemble = options["self_ensemble"]
-        auto = trained_blind(enhancer.meta) and not enhancer.takes_psf
+        auto = enhancer.takes_psf or trained_blind(enhancer.meta)
         enhancer.consistency = auto if options["consistency"] == "auto" else False
         enhancer.set_psf(options["psf"])  # a blind model told a PSF: one clear error
         return enhancer
