@@ -122,17 +122,18 @@ class Blur(_KernelBlur):
         return Blur(self.sigma.low * factor, self.anisotropy.low, self.angle.low)
 
 
-@DEGRADATIONS.register("defocus-blur")
-class DefocusBlur(_KernelBlur):
-    """Out-of-focus blur: a uniform disk of ``radius`` px (a number or a ``[low, high]`` range)."""
+class _RadiusBlur(_KernelBlur):
+    """A blur of one width, ``radius`` px (a number or a ``[low, high]`` range drawn per call), whose
+    kernel is ``shape(radius)``."""
 
-    name = "defocus-blur"
+    shape = staticmethod(disk_kernel)
+    what = ""  # for messages: "a defocus blur"
 
     def __init__(self, radius: Param = 3.0) -> None:
-        self.radius = Bounds(radius, "defocus-blur radius", strict=True)
+        self.radius = Bounds(radius, f"{self.name} radius", strict=True)
 
     def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-        return disk_kernel(self.radius.draw(rng))
+        return type(self).shape(self.radius.draw(rng))
 
     def spec(self) -> Spec:
         return {"type": self.name, "radius": self.radius.spec()}
@@ -143,41 +144,29 @@ class DefocusBlur(_KernelBlur):
 
     def psf(self) -> np.ndarray:
         if not self.fixed:
-            raise ConfigError("a defocus blur with a random radius has no single PSF")
-        return disk_kernel(self.radius.low)
+            raise ConfigError(f"{self.what} with a random radius has no single PSF")
+        return type(self).shape(self.radius.low)
 
     def scaled(self, factor: float) -> Degradation:
         if not self.fixed:
-            raise ConfigError("only a fixed defocus blur can be scaled")
-        return DefocusBlur(self.radius.low * factor)
+            raise ConfigError(f"only a fixed {self.what.split(' ', 1)[1]} can be scaled")
+        return type(self)(self.radius.low * factor)
+
+
+@DEGRADATIONS.register("defocus-blur")
+class DefocusBlur(_RadiusBlur):
+    """Out-of-focus blur: a uniform disk of ``radius`` px (a number or a ``[low, high]`` range)."""
+
+    name = "defocus-blur"
+    shape = staticmethod(disk_kernel)
+    what = "a defocus blur"
 
 
 @DEGRADATIONS.register("airy-blur")
-class AiryBlur(_KernelBlur):
+class AiryBlur(_RadiusBlur):
     """An in-focus diffraction-limited blur: the Airy pattern whose first dark ring has ``radius``
     px (``0.61 lambda / NA`` at the sample; a number or a ``[low, high]`` range), two rings kept."""
 
     name = "airy-blur"
-
-    def __init__(self, radius: Param = 3.0) -> None:
-        self.radius = Bounds(radius, "airy-blur radius", strict=True)
-
-    def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-        return airy_kernel(self.radius.draw(rng))
-
-    def spec(self) -> Spec:
-        return {"type": self.name, "radius": self.radius.spec()}
-
-    @property
-    def fixed(self) -> bool:
-        return self.radius.fixed
-
-    def psf(self) -> np.ndarray:
-        if not self.fixed:
-            raise ConfigError("an airy blur with a random radius has no single PSF")
-        return airy_kernel(self.radius.low)
-
-    def scaled(self, factor: float) -> Degradation:
-        if not self.fixed:
-            raise ConfigError("only a fixed airy blur can be scaled")
-        return AiryBlur(self.radius.low * factor)
+    shape = staticmethod(airy_kernel)
+    what = "an airy blur"
