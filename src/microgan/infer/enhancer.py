@@ -42,7 +42,7 @@ from microgan.core.checkpoint import load_generator
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
 from microgan.core.fourier import solve_regions
-from microgan.core.physics import NOISE_FLOOR, NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
+from microgan.core.physics import NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
 from microgan.core.portable import padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.data.normalize import Normalizer, build_normalizer
@@ -127,10 +127,8 @@ class Enhancer:
         self.channels = int(getattr(generator, "image_channels")) if self.takes_psf else self.net_channels
         if self.channels not in (1, 3):
             raise MicroGANError(f"generator takes {self.channels} channels; only 1 (gray) or 3 (RGB) are images")
-        self.psf = resolve_psf(psf)
-        if self.psf is not None and not self.takes_psf:
-            raise MicroGANError("this model was trained blind and cannot be told a PSF: use a PSF-aware model "
-                                "(microgan-psf) with --psf, or leave --psf out")
+        self.psf: Optional[np.ndarray] = None
+        self.set_psf(psf)
         self.psf_estimator = psf_estimator
         self._estimator: Optional["Enhancer"] = None
         self.multiple, self.min_size = size_multiple(generator)
@@ -456,9 +454,9 @@ class Enhancer:
         return rows.numpy(), int(top), cols.numpy(), int(left)
 
     def _restore(self, arrays: Sequence[np.ndarray], reserve: int,
-                 stacks: Optional[Sequence[Tuple[np.ndarray, float]]] = None) -> List[np.ndarray]:
+                 psf_inputs: Optional[Sequence[Tuple[np.ndarray, float]]] = None) -> List[np.ndarray]:
         """Restore arrays of one shape and type together (one pass per tile of their canvas).
-        ``stacks``: for a model told the PSF, each array's deconvolution channels and noise level
+        ``psf_inputs``: for a model told the PSF, each array's deconvolution channels and noise level
         (:func:`microgan.core.physics.deconvolution`), which each tile's batch adds to the image's."""
         height, width = arrays[0].shape[:2]
         rows, top, cols, left = self._canvas(height, width)
@@ -468,12 +466,12 @@ class Enhancer:
         plan = self.plan(len(rows), len(cols), planes, held)
         if len(arrays) > 1 and len(plan) > 1:
             return [out for i, a in enumerate(arrays)
-                    for out in self._restore([a], reserve, None if stacks is None else [stacks[i]])]
+                    for out in self._restore([a], reserve, None if psf_inputs is None else [psf_inputs[i]])]
         bounds = [self.normalizer.bounds(a) for a in arrays]
         # learnt only from plain passes: the cache serves enhancers with and without the ensemble
         observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None and not self.self_ensemble
         with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
-            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left, stacks)
+            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left, psf_inputs)
         if observe and meter.growth is not None:
             self._learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
         return outputs
@@ -488,9 +486,9 @@ class Enhancer:
             key = f"memory|{self.digest}|{self.backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
             calibrate.remember(key, {"bytes_per_pixel": observed, "tile_pixels": pixels})
 
-    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int, stacks=None) -> None:
-        """Run every tile of ``plan`` and write its kept part into ``outputs`` (tiles of ``stacks``,
-        the network inputs, where given)."""
+    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int, psf_inputs=None) -> None:
+        """Run every tile of ``plan`` and write its kept part into ``outputs`` (each tile's batch
+        completed with the same tile of ``psf_inputs`` for a model told the PSF)."""
         height, width = arrays[0].shape[:2]
         for r, c in plan:
             # kept part, clipped to the image (padding is computed but never written back)
@@ -501,8 +499,8 @@ class Enhancer:
             index = np.ix_(rows[r.start : r.stop], cols[c.start : c.stop])
             crops = [a[index] for a in arrays]
             batch = self._to_batch(crops, bounds)
-            if stacks is not None:
-                batch = self._with_psf_channels(batch, [(z[index], sigma) for z, sigma in stacks])
+            if psf_inputs is not None:
+                batch = self._with_psf_channels(batch, [(z[index], sigma) for z, sigma in psf_inputs])
             y = dihedral_mean(self._pass, batch) if self.self_ensemble else self._pass(batch)
             y = y[:, :, r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start]
             likes = [crop[r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start] for crop in crops]
@@ -521,7 +519,7 @@ class Enhancer:
         out[:, :c] = batch
         for i, (z, sigma) in enumerate(parts):
             out[i, c : 2 * c] = z.transpose(2, 0, 1)  # (1, h, w) broadcasts over an RGB model's channels
-            out[i, 2 * c] = NOISE_SCALE * max(sigma, NOISE_FLOOR)
+            out[i, 2 * c] = NOISE_SCALE * sigma
         return out
 
     def _pass(self, batch: np.ndarray) -> np.ndarray:
@@ -598,7 +596,8 @@ class Enhancer:
         """Tell this model (one told the PSF) the PSF of the images that follow (None: estimate it)."""
         kernel = resolve_psf(psf)
         if kernel is not None and not self.takes_psf:
-            raise MicroGANError("this model was trained blind and cannot be told a PSF")
+            raise MicroGANError("this model was trained blind and cannot be told a PSF: use a PSF-aware model "
+                                "(microgan-psf) with --psf, or leave --psf out")
         self.psf = kernel
 
     @property
@@ -635,7 +634,7 @@ class Enhancer:
             kernel, fit = self._kernel_for(array, reserve)
             bound = norm.bounds(array)
             to_unit = lambda a, b=bound: norm.normalize(a, b)  # noqa: E731
-            sigma = max(estimate_noise(to_unit(array)), NOISE_FLOOR)  # one float copy, freed before the passes
+            sigma = estimate_noise(to_unit(array))  # at least NOISE_FLOOR; one float copy, freed before the passes
             z = deconvolution(array, kernel, sigma, to_unit=to_unit)  # region by region from the native pixels
             out = self._restore([array], reserve + z.nbytes, [(z, sigma)])[0]
             del z
