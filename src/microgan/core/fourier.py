@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Tuple
 
+import cv2
 import numpy as np
 from scipy import fft as sfft
 
@@ -88,6 +89,17 @@ def reflect_index(start: int, stop: int, n: int) -> np.ndarray:
     period = 2 * (n - 1)
     idx = np.mod(idx, period)
     return np.where(idx >= n, period - idx, idx)
+
+
+def residual(u: np.ndarray, y: np.ndarray, kernel: np.ndarray, margin: Tuple[int, int] = (0, 0)) -> float:
+    """Mean square of ``k * u - y`` (the blur by OpenCV with the degradations' reflect border),
+    scored ``margin`` (rows, columns) px inside the edges: how well ``u`` explains ``y`` under ``k``.
+    ``u`` float32, ``y`` float, one shape."""
+    mr, mc = margin
+    inner = (slice(mr, u.shape[0] - mr), slice(mc, u.shape[1] - mc))
+    diff = planes(cv2.filter2D(u, -1, kernel.astype(np.float32, copy=False), borderType=cv2.BORDER_REFLECT_101))[inner]
+    diff -= planes(y)[inner]
+    return float(np.mean(np.square(diff, dtype=np.float64)))
 
 
 def halo_for(kernel: np.ndarray) -> int:

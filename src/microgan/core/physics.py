@@ -29,7 +29,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from microgan.core.fourier import planes, solve_regions
+from microgan.core.fourier import planes, residual, solve_regions
 
 #: RMS of the 8-bit quantisation (1/255/sqrt(12)): no image the models train on is cleaner, and a
 #: smaller estimate (16-bit or float data) would only make the deconvolution ring more.
@@ -109,14 +109,6 @@ LAM_MAX = 1e3
 BISECTIONS = 14
 
 
-def _residual(u: np.ndarray, y: np.ndarray, kernel: np.ndarray, margin) -> float:
-    blurred = planes(cv2.filter2D(u, -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT_101))
-    mr, mc = margin
-    inner = (slice(mr, u.shape[0] - mr or None), slice(mc, u.shape[1] - mc or None))
-    diff = blurred[inner] - planes(y)[inner]
-    return float(np.mean(np.square(diff, dtype=np.float64)))
-
-
 def discrepancy_weight(x: np.ndarray, y: np.ndarray, kernel: np.ndarray, sigma: float,
                        margin=(0, 0)) -> Optional[float]:
     """The data-consistency weight for a restoration ``x`` of the input ``y`` (float, [0, 1] units,
@@ -124,21 +116,19 @@ def discrepancy_weight(x: np.ndarray, y: np.ndarray, kernel: np.ndarray, sigma: 
     when ``k * x`` already explains ``y`` to within :data:`DISCREPANCY` times the noise variance
     (keep ``x``), else the largest ``lam`` whose solve brings the residual down to it, at least the
     floor ``LAM_MIN max(sigma / NOISE_FLOOR, 1)^2``."""
-    from microgan.core.fourier import solve_regions
-
     x = planes(x).astype(np.float32, copy=False)
     y = planes(y).astype(np.float32, copy=False)
     sigma = max(float(sigma), float(NOISE_FLOOR))
     target = DISCREPANCY * sigma**2
-    if _residual(x, y, kernel, margin) <= target:
+    if residual(x, y, kernel, margin) <= target:
         return None
     floor = LAM_MIN * max(sigma / NOISE_FLOOR, 1.0) ** 2
     low, high = np.log10(floor), np.log10(LAM_MAX)
-    if _residual(solve_regions(y, kernel, floor, prior=x), y, kernel, margin) > target:
+    if residual(solve_regions(y, kernel, floor, prior=x), y, kernel, margin) > target:
         return floor  # even the floor leaves more than the noise: go no further
     for _ in range(BISECTIONS):  # the residual grows with lam: find where it meets the target
         mid = (low + high) / 2
-        if _residual(solve_regions(y, kernel, 10**mid, prior=x), y, kernel, margin) > target:
+        if residual(solve_regions(y, kernel, 10**mid, prior=x), y, kernel, margin) > target:
             high = mid
         else:
             low = mid

@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
-from microgan.core.fourier import Native, Unit, planes, solve_regions
+from microgan.core.fourier import Native, Unit, planes, residual, solve_regions
 from microgan.core.psf import disk_kernel, gaussian_kernel
 
 #: Weight of the model's output at the quantisation floor, and how fast it grows with the residual.
@@ -95,10 +94,6 @@ class PsfFit:
         return STRENGTH * max(self.residual / RESIDUAL_FLOOR, 1.0) ** POWER
 
 
-def _blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    return planes(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101))
-
-
 def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: Tuple[int, int] = (0, 0)) -> PsfFit:
     """The PSF of the family (:data:`WIDTHS`) that best maps ``restored`` onto ``observed`` (float
     arrays of one shape, (H, W) or (H, W, C), values in [0, 1]), scored ``margin`` (rows, columns)
@@ -111,13 +106,9 @@ def fit_psf(restored: np.ndarray, observed: np.ndarray, margin: Tuple[int, int] 
     no blurrier than the restoration: there is nothing to put back)."""
     x = np.ascontiguousarray(planes(restored), dtype=np.float32)
     y = planes(observed).astype(np.float32)
-    (mr, mc) = margin
-    inner = (slice(mr, x.shape[0] - mr), slice(mc, x.shape[1] - mc))
 
     def error(kind: str, i: int) -> float:
-        diff = _blur(x, kernel(kind, float(WIDTHS[kind][i])))[inner]
-        diff -= y[inner]
-        return float(np.mean(np.square(diff, dtype=np.float64)))
+        return residual(x, y, kernel(kind, float(WIDTHS[kind][i])), margin)
 
     scores = {(kind, i): error(kind, i) for kind, widths in WIDTHS.items() for i in range(0, len(widths), COARSE)}
     worst = max(scores.values())
