@@ -129,3 +129,34 @@ def test_without_a_psf_it_is_estimated_with_the_blind_model(tmp_path: Path) -> N
     np.testing.assert_array_equal(out, told)
     with pytest.raises(MicroGANError, match="needs a PSF"):
         _enh(net, psf_estimator=None).enhance(image)
+
+
+def test_the_estimate_on_a_large_image_restores_only_the_fit_window(tmp_path: Path, monkeypatch) -> None:
+    """On an image larger than the fit window the blind model restores that window with its halo,
+    not the whole image, and the fit equals the one made on the whole image's restoration."""
+    from microgan.infer import consistency
+
+    torch.manual_seed(1)
+    spec = {"type": "unet", "channels": [4, 8, 16], "identity_init": True}
+    blind = tmp_path / "blind.safetensors"
+    save_checkpoint(blind, Checkpoint(meta={"config": {"name": "b", "generator": spec}, "step": 1, "epoch": 0},
+                                      generator=build_generator(spec).state_dict()))
+    image = _image((160, 700, 3), seed=3)  # wider than FIT_WINDOW + 2 CONTEXT: a window is chosen
+    region, _ = consistency.fit_window(image, lambda a: a.astype(np.float32) / 255)
+    assert region[1].stop - region[1].start < image.shape[1]
+    enh = _enh(_net(), psf_estimator=blind)
+    seen = []
+    restore = Enhancer._restore
+
+    def spy(self, arrays, *args, **kwargs):
+        seen.append((self is enh.estimator, arrays[0].shape))
+        return restore(self, arrays, *args, **kwargs)
+
+    monkeypatch.setattr(Enhancer, "_restore", spy)
+    enh.enhance(image)
+    widths = [shape[1] for by_estimator, shape in seen if by_estimator]
+    assert widths and max(widths) < image.shape[1]
+    whole = _enh(_net(), psf_estimator=blind)
+    whole.estimator.enhance(image)  # the blind model's own consistency step fits on the whole restoration
+    assert enh.fits[0].kind == whole.estimator.fits[0].kind
+    assert enh.fits[0].width == pytest.approx(whole.estimator.fits[0].width)
