@@ -77,7 +77,7 @@ def skimage(out: Path) -> None:
     from microgan.demo import skimage_images
 
     source = out.with_name(out.name + "-source")
-    skimage_images(source, train=False)
+    skimage_images(source)
     _prepare_segmented(source, out)
 
 
@@ -90,9 +90,7 @@ def histo(out: Path, wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         image = np.asarray(Image.open(io.BytesIO(archive.read("stardist/data/images/histo.jpg"))).convert("RGB"))
     source = out.with_name(out.name + "-source")
-    for split, (top, bottom) in SKIMAGE_BANDS.items():
-        if split == "train":
-            continue  # held out: nothing to train on
+    for split, (top, bottom) in SKIMAGE_BANDS.items():  # held out: val and test bands only
         rows = slice(round(top * image.shape[0]), round(bottom * image.shape[0]))
         write_image(source / split / f"histo-{split}.png", np.ascontiguousarray(image[rows]))
     _prepare_segmented(source, out)

@@ -8,12 +8,12 @@ import pytest
 
 from microgan.data.io import read_image, write_image
 from microgan.demo import (
-    OUTPUTS,
     SKIMAGE_BANDS,
     DemoConfig,
     Headline,
     bccd_images,
-    claim_output,
+    bundled_images,
+    demo_models,
     pretrained_model,
     skimage_images,
 )
@@ -41,7 +41,7 @@ def _fake_bccd(root, counts):
 def test_bccd_images_copies_an_even_spread_of_each_split(tmp_path):
     root = _fake_bccd(tmp_path / "data", {"train": 5, "val": 4, "test": 7})
     dest = tmp_path / "source"
-    images = bccd_images(root / "BCCD", dest, DemoConfig(images=3, val_images=2))
+    images = bccd_images(root / "BCCD", dest, 3, 2, None)
     assert images.counts == {"test": 3, "val": 2}
     # test images are 00009..00015: first, middle and last of the list
     assert sorted(p.name for p in (dest / "test").iterdir()) == [
@@ -54,7 +54,7 @@ def test_bccd_images_copies_an_even_spread_of_each_split(tmp_path):
 
 def test_bccd_images_takes_train_images_when_training_and_all_when_asked_for_more(tmp_path):
     root = _fake_bccd(tmp_path / "data", {"train": 5, "val": 1, "test": 2})
-    images = bccd_images(root / "BCCD", tmp_path / "source", DemoConfig(images=10, train=True, train_images=2))
+    images = bccd_images(root / "BCCD", tmp_path / "source", 10, 4, 2)
     assert images.counts == {"test": 2, "val": 1, "train": 2}
     assert images.segmentation == {}  # BCCD: the defaults, tuned on BCCD
 
@@ -62,39 +62,31 @@ def test_bccd_images_takes_train_images_when_training_and_all_when_asked_for_mor
 def test_bccd_images_without_a_split_list_is_a_clear_error(tmp_path):
     root = _fake_bccd(tmp_path / "data", {"train": 2, "test": 2})
     with pytest.raises(MicroGANError, match="no val images"):
-        bccd_images(root / "BCCD", tmp_path / "source", DemoConfig())
+        bccd_images(root / "BCCD", tmp_path / "source", 2, 2, None)
 
 
-@pytest.mark.parametrize("train", [False, True])
-def test_skimage_images_cut_the_tissue_into_split_bands(tmp_path, train):
-    images = skimage_images(tmp_path, train)
-    expected = {"test": 2, "val": 1, **({"train": 1} if train else {})}
-    assert images.counts == expected
+def test_skimage_images_cut_the_tissue_into_split_bands(tmp_path):
+    images = skimage_images(tmp_path)
+    expected = {"test": 2, "val": 1}
+    assert images.counts == expected and not images.blood_smears
     cell = read_image(tmp_path / "test" / "cell.png").array
     assert cell.shape == (660, 550) and cell.dtype == np.uint8
-    heights = {}
     for split in expected:
         band = read_image(tmp_path / split / f"immunohistochemistry-{split}.png").array
-        assert band.shape[1:] == (512, 3)
-        heights[split] = band.shape[0]
-    for split, height in heights.items():
         top, bottom = SKIMAGE_BANDS[split]
-        assert height == round(bottom * 512) - round(top * 512)
+        assert band.shape == (round(bottom * 512) - round(top * 512), 512, 3)
     assert images.segmentation["min_area"] < 1500  # not BCCD's defaults
 
 
-def test_claim_output_refuses_a_previous_demo_and_overwrite_removes_only_its_outputs(tmp_path):
-    claim_output(tmp_path, overwrite=False)  # empty or absent: fine
-    (tmp_path / "prepared").mkdir()
-    (tmp_path / "prepared" / "manifest.csv").write_text("x")
-    (tmp_path / "report.html").write_text("old")
-    (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(MicroGANError, match="previous demo.*--overwrite"):
-        claim_output(tmp_path, overwrite=False)
-    assert (tmp_path / "report.html").read_text() == "old"
-    claim_output(tmp_path, overwrite=True)
-    assert not any((tmp_path / name).exists() for name in OUTPUTS)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+@pytest.mark.parametrize("train", [False, True])
+def test_bundled_images_score_and_tune_on_different_fields(tmp_path, train):
+    images = bundled_images(tmp_path, train)
+    assert images.counts == {"test": 12, "val": 4, **({"train": 4} if train else {})} and images.blood_smears
+    test = {p.name for p in (tmp_path / "test").iterdir()}
+    val = {p.name for p in (tmp_path / "val").iterdir()}
+    assert len(test) == 12 and len(val) == 4 and not test & val
+    if train:  # trains on the tuning fields, never on a scored one
+        assert {p.name for p in (tmp_path / "train").iterdir()} == val
 
 
 def test_pretrained_model_missing_bundled_weights_says_what_to_do(tmp_path, monkeypatch):
@@ -118,29 +110,26 @@ def test_pretrained_model_resolves_the_bundled_default_or_a_given_one(tmp_path, 
         pretrained_model(tmp_path / "nothing-here.safetensors")
 
 
-def test_companions_are_the_other_bundled_models_beside_the_default_only(tmp_path, monkeypatch):
-    from microgan import demo
-    from microgan.core import checkpoint as ck
-
-    for name in ("a", "b", "c"):
-        (tmp_path / f"{name}.safetensors").write_bytes(b"")
+def test_demo_models_are_the_bundled_psf_and_blind_models_or_the_given_one(tmp_path, monkeypatch):
     monkeypatch.setattr(ck, "BUNDLED_DIR", tmp_path)
-    assert demo.companions(tmp_path / "b.safetensors", None, False) == [tmp_path / "a.safetensors", tmp_path / "c.safetensors"]
-    assert demo.companions(tmp_path / "b.safetensors", tmp_path / "b.safetensors", False) == []  # a model was given
-    assert demo.companions(tmp_path / "run.safetensors", None, True) == []  # trained here
+    for name in ("microgan-psf", "microgan-blind", "other"):
+        (tmp_path / f"{name}.safetensors").write_bytes(b"")
+    assert demo_models(DemoConfig()) == [tmp_path / "microgan-psf.safetensors", tmp_path / "microgan-blind.safetensors"]
+    assert demo_models(DemoConfig(model=tmp_path / "other.safetensors")) == [tmp_path / "other.safetensors"]
 
 
-def test_headline_gains():
+def test_headline_gains_and_summary():
     head = Headline(model="microgan-bccd", training="L1-trained generator (12000 steps, no adversarial training)",
                     psnr={"microgan-bccd": 45.0, "identity": 40.0, "richardson-lucy": 44.5},
                     ssim={"microgan-bccd": 0.98, "identity": 0.95, "richardson-lucy": None})
     assert head.gain("identity") == pytest.approx(5.0)
     assert head.gain("identity", "ssim") == pytest.approx(0.03)
     assert head.gain("richardson-lucy", "ssim") is None
-    lines = head.lines(rl_iterations=80)
-    assert lines[0] == "model microgan-bccd: L1-trained generator (12000 steps, no adversarial training)"
-    assert lines[1] == "microgan-bccd vs the blurred input: PSNR +5.00 dB, SSIM +0.0300"
-    assert lines[2] == "microgan-bccd vs Richardson-Lucy (80 iterations): PSNR +0.50 dB, SSIM n/a"
+    assert head.beats() and head.beats("identity")
+    assert head.summary() == "microgan-bccd, no PSF given: 45.00 dB / 0.9800 (vs Richardson-Lucy +0.50 dB, SSIM n/a)"
+    worse = Headline("m", "", {"m": 45.0, "identity": 40.0, "richardson-lucy": 44.5},
+                     {"m": 0.97, "identity": 0.95, "richardson-lucy": 0.98})
+    assert not worse.beats()  # higher PSNR, lower SSIM: not a win
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -165,6 +154,5 @@ def test_a_model_told_the_psf_is_headlined_as_told() -> None:
     }}
     blind, told = headline(report, "microgan-blind"), headline(report, "microgan-psf")
     assert not blind.told and told.told
-    lines = told.lines()
-    assert lines[0].startswith("model microgan-psf, told the PSF as Richardson-Lucy is")
-    assert "PSNR +1.00 dB" in lines[2]
+    assert told.summary().startswith("microgan-psf, told the PSF: 34.00 dB") and "+1.00 dB" in told.summary()
+    assert blind.label == "microgan-blind, no PSF given"

@@ -1,4 +1,4 @@
-"""`microgan demo` end to end on a tiny budget: BCCD and scikit-image routes, --train, refusals, errors.
+"""`microgan demo` end to end on a tiny budget: the bundled fields and BCCD routes, --train, refusals, errors.
 
 A stand-in checkpoint (a tiny untrained U-Net) replaces the bundled model, and Richardson-Lucy's grid
 is cut to two short iteration counts: the demo's own steps are under test, not RL's convergence
@@ -33,83 +33,79 @@ def stand_in(tmp_path_factory, save_tiny_generator):
     return save_tiny_generator(tmp_path_factory.mktemp("model") / "stand-in.safetensors", name="stand-in", step=7)
 
 
-def _check_reports(out, model="stand-in"):
-    noisy = json.loads((out / "report-noisy.json").read_text())
-    jsonschema.validate(noisy, load_schema())
-    assert noisy["degradation"]["spec"]["type"] == "compose" and list(noisy["methods"]) == [model, "identity", "richardson-lucy"]
-    assert (out / "report-noisy.html").read_text().startswith("<!DOCTYPE html>")
-    report = json.loads((out / "report.json").read_text())
-    assert "degradation" not in report  # the prepared LR crops: the paper's blur
-    assert noisy["methods"]["identity"]["psnr"] < report["methods"]["identity"]["psnr"]  # noise was added
-    jsonschema.validate(report, load_schema())
-    assert list(report["methods"]) == [model, "identity", "richardson-lucy"]  # the model under its config's name
-    assert report["split"] == "test" and report["tuning"]["split"] == "val"
+def _check_reports(out, model="stand-in", sections=("blood", "held-out")):
+    for section in sections:
+        noisy = json.loads((out / "details" / f"{section}-noisy.json").read_text())
+        jsonschema.validate(noisy, load_schema())
+        assert noisy["degradation"]["spec"]["type"] == "compose"
+        assert list(noisy["methods"]) == [model, "identity", "richardson-lucy"]
+        report = json.loads((out / "details" / f"{section}-clean.json").read_text())
+        jsonschema.validate(report, load_schema())
+        assert "degradation" not in report  # the prepared LR crops: the paper's blur
+        assert noisy["methods"]["identity"]["psnr"] < report["methods"]["identity"]["psnr"]  # noise was added
+        assert list(report["methods"]) == [model, "identity", "richardson-lucy"]  # the model under its config's name
+        assert report["split"] == "test" and report["tuning"]["split"] == "val"
     page = (out / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "data:image/png;base64," in page and "<script" not in page and 'src="http' not in page
-    return report
+    assert page.index("Richardson-Lucy told the same PSF") < page.index("<table")  # the answer first
+    return json.loads((out / "details" / f"{sections[0]}-clean.json").read_text())
 
 
-def test_bccd_route_end_to_end(bccd_root, stand_in, tmp_path, capsys):
+def test_bundled_fields_end_to_end_with_nothing_beside_the_clone(stand_in, tmp_path, monkeypatch, capsys):
+    """No BCCD anywhere: the blood-smear section runs on the fields in the package."""
+    monkeypatch.setenv("MICROGAN_BCCD", str(tmp_path / "nowhere"))
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--model", str(stand_in), *SMALL]) == 0
+    report = _check_reports(out)
+    assert report["methods"]["stand-in"]["settings"]["checkpoint"] == str(stand_in)
+    from microgan.data.samples import sample_fields
+
+    assert sorted(p.name for p in (out / "source" / "blood" / "test").iterdir()) == sorted(
+        f.path.name for f in sample_fields("score"))
+    assert (out / "source" / "held-out" / "test" / "cell.png").is_file()
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 3  # a line per section, then where the page is
+    assert printed[0].startswith("Blood smears: paper blur: stand-in, no PSF given: ")
+    assert printed[1].startswith("Held out: ")
+    assert printed[2].startswith(f"report: {out / 'report.html'}")
+    gain = report["methods"]["stand-in"]["psnr"] - report["methods"]["richardson-lucy"]["psnr"]
+    assert f"vs Richardson-Lucy {gain:+.2f} dB" in printed[0]
+
+
+def test_bccd_route_with_data(bccd_root, stand_in, tmp_path):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--data", str(bccd_root), "--images", "1", "--model", str(stand_in),
-                 *SMALL])
+                 "--no-held-out", *SMALL])
     assert code == 0
-    report = _check_reports(out)
-    assert report["n_images"] == 2
-    assert report["methods"]["stand-in"]["settings"]["checkpoint"] == str(stand_in)
-    assert len(list((out / "source" / "test").iterdir())) == 1
-    assert len(list((out / "source" / "val").iterdir())) == 3
-    printed = capsys.readouterr().out
-    assert "stand-in vs the blurred input: PSNR" in printed and "stand-in vs Richardson-Lucy" in printed
-    # how the model was trained is said; the stand-in's checkpoint holds no training config to tell
-    assert "model stand-in: training unknown" in printed
-    assert "MicroGAN vs" not in printed
-    assert f"reports: {out / 'report.html'}, {out / 'report-noisy.html'}" in printed
-    assert "paper blur + noise (paper+noise:0.01):" in printed
-    gain = report["methods"]["stand-in"]["psnr"] - report["methods"]["identity"]["psnr"]
-    assert f"PSNR {gain:+.2f} dB" in printed
-
-
-def test_skimage_route_when_bccd_is_not_found(stand_in, tmp_path, capsys):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--data", str(empty), "--model", str(stand_in),
-                 "--limit", "2", "--tune-limit", "1", "--device", "cpu"])
-    assert code == 0
-    captured = capsys.readouterr()
-    assert "using scikit-image's bundled microscopy" in captured.err
-    assert (out / "source" / "test" / "cell.png").is_file()
-    # the untrained stand-in trails Richardson-Lucy: the user is told why and what to do
-    report = json.loads((out / "report.json").read_text())
-    trails = report["methods"]["stand-in"]["psnr"] < report["methods"]["richardson-lucy"]["psnr"]
-    assert trails == ("unlike the BCCD blood smears" in captured.out)
-    _check_reports(out)
+    _check_reports(out, sections=("blood",))
+    assert len(list((out / "source" / "blood" / "test").iterdir())) == 1
+    assert len(list((out / "source" / "blood" / "val").iterdir())) == 4
+    assert not (out / "source" / "held-out").exists()
 
 
 def test_refuses_a_previous_demo_without_overwrite(stand_in, tmp_path, capsys):
     out = tmp_path / "demo"
     out.mkdir()
-    (out / "report.json").write_text("{}")
+    (out / "report.html").write_text("mine")
     code = main(["demo", "--out", str(out), "--model", str(stand_in), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
-    assert (out / "report.json").read_text() == "{}"
+    assert (out / "report.html").read_text() == "mine"
     assert not (out / "source").exists()
 
 
-def test_overwrite_replaces_a_previous_demo(stand_in, tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
+def test_overwrite_removes_only_what_the_demo_wrote(stand_in, tmp_path):
     out = tmp_path / "demo"
-    (out / "prepared").mkdir(parents=True)
-    (out / "prepared" / "stale.png").write_text("old")
-    (out / "report.json").write_text("{}")
-    code = main(["demo", "--out", str(out), "--data", str(empty), "--model", str(stand_in), "--overwrite", *SMALL])
-    assert code == 0
-    assert not (out / "prepared" / "stale.png").exists()
-    _check_reports(out)
+    assert main(["demo", "--out", str(out), "--model", str(stand_in), "--no-held-out", *SMALL]) == 0
+    (out / "prepared" / "blood" / "my-labels.csv").write_text("mine")  # a user's file inside a demo folder
+    (out / "notes.txt").write_text("mine")
+    stale = out / "details" / "held-out-clean.json"
+    stale.write_text("{}")  # not the demo's: stays
+    assert main(["demo", "--out", str(out), "--model", str(stand_in), "--no-held-out", "--overwrite", *SMALL]) == 0
+    assert (out / "prepared" / "blood" / "my-labels.csv").read_text() == "mine"
+    assert (out / "notes.txt").read_text() == "mine" and stale.read_text() == "{}"
+    _check_reports(out, sections=("blood",))
 
 
 def test_missing_bundled_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
@@ -123,12 +119,10 @@ def test_missing_bundled_model_is_one_clear_line(tmp_path, monkeypatch, capsys):
 
 
 def test_train_a_tiny_model_then_evaluate_it(tmp_path, capsys):
-    empty = tmp_path / "empty"
-    empty.mkdir()
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--data", str(empty), "--train", *TINY_TRAIN, *SMALL])
+    code = main(["demo", "--out", str(out), "--train", *TINY_TRAIN, *SMALL])
     assert code == 0
-    assert (out / "run" / ck.BEST_NAME).is_file() and (out / "source" / "train").is_dir()
+    assert (out / "run" / ck.BEST_NAME).is_file() and (out / "source" / "blood" / "train").is_dir()
     report = _check_reports(out, model="microgan-bccd")  # the pretrained model's recipe by default
     settings = report["methods"]["microgan-bccd"]["settings"]
     assert settings["checkpoint"] == str(out / "run" / ck.BEST_NAME) and settings["step"] == 2

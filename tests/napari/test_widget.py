@@ -42,7 +42,10 @@ def test_npe2_validate_passes() -> None:
     assert run.returncode == 0 and "valid" in run.stdout, run.stdout + run.stderr
 
 
-def test_sample_data_is_the_real_bccd_field_and_its_blurred_copy(viewer) -> None:
+def test_sample_data_is_the_real_bccd_field_and_its_blurred_copy(viewer, monkeypatch, tmp_path) -> None:
+    """The field ships in the package: it opens on a machine with no BCCD data set anywhere."""
+    monkeypatch.setenv("MICROGAN_BCCD", str(tmp_path / "nowhere"))
+    monkeypatch.setattr("microgan.data.sources.find_bccd", lambda *a, **k: (_ for _ in ()).throw(AssertionError("looked for BCCD")))
     viewer.open_sample("microgan", "bccd")
     viewer.open_sample("microgan", "bccd-blurred")
     sharp, blurred = viewer.layers

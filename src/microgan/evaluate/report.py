@@ -359,7 +359,7 @@ def render_html(
         f"{len(evaluation.crops)} crops at native size{source}; sizes from {_side(smallest)} to "
         f"{_side(largest)} px (median area {median} px&sup2;)."
     )
-    template = Template(resources.files("microgan.evaluate").joinpath("templates/report.html").read_text("utf-8"))
+    template = Template(_template())
     return template.substitute(
         split=html.escape(evaluation.split),
         lead=lead,
@@ -370,6 +370,16 @@ def render_html(
         primary=html.escape(primary),
         worst=worst,
     )
+
+
+def _template() -> str:
+    return resources.files("microgan.evaluate").joinpath("templates/report.html").read_text("utf-8")
+
+
+def stylesheet() -> str:
+    """The report page's ``<style>`` element, for other pages built from these pieces (the demo's)."""
+    page = _template()
+    return page[page.index("<style>") : page.index("</style>") + len("</style>")]
 
 
 def example_ids(evaluation: Evaluation) -> List[str]:
