@@ -7,7 +7,7 @@ the pixels are the method's own), captioned with the crop's PSNR and HF ratio.
 
 Rows are evenly spaced over the split's sorted ids (as `microgan evaluate --limit` picks them), or the
 ids given with ``--ids``. Baselines are tuned on 24 validation crops, as `microgan evaluate` does, and
-are told the exact PSF. ``--degradation`` makes the inputs from the sharp crops as `microgan evaluate
+are told the exact PSF, and so are models that take one. ``--degradation`` makes the inputs from the sharp crops as `microgan evaluate
 --degradation` does (seeded per crop, so the figure shows the crops the report scored).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from microgan.core.metrics import hf_ratio, psnr
 from microgan.data.io import to_float
 from microgan.data.manifest import read_manifest
 from microgan.evaluate.pipeline import tuned_baselines
-from microgan.evaluate.runner import CropSource, Method, model_method, restore_examples, select
+from microgan.evaluate.runner import TRUE_PSF, CropSource, Method, model_method, restore_examples, select
 
 
 def centre(array: np.ndarray, side: int) -> np.ndarray:
@@ -75,7 +75,7 @@ def main() -> int:
     methods: List[Method] = []
     for item in args.model:
         name, _, ref = item.partition("=")
-        methods.append(model_method(name, Path(ref or name)))
+        methods.append(model_method(name, Path(ref or name), psf=TRUE_PSF))  # told the exact PSF, as the baselines
     if args.baselines:
         val = select(records, "val", 24)
         baselines, _ = tuned_baselines(source, val, args.baselines, "val")

@@ -13,6 +13,8 @@ from typing import List
 
 from microgan.evaluate import report as rep
 
+#: Cells are zoomed (by an integer, nearest neighbour) until their longer side is near this many pixels.
+ZOOM_TARGET = 260
 INTRO = ("Single cells cut from real fields, blurred with the paper's 15x15 Gaussian (sigma 2.6), then "
          "restored. Richardson-Lucy is told each crop's exact PSF and tuned on crops that are never scored; "
          "a model <i>told the PSF</i> gets the same PSF, a <i>blind</i> one nothing.")
@@ -29,7 +31,7 @@ def _sentence(case) -> str:
 
 def _case(section, case) -> str:
     crops = {c.id: c for c in case.evaluation.crops}
-    strips = "".join(rep.example_strip(title, crops[i], case.examples[i])
+    strips = "".join(rep.example_strip(title, crops[i], case.examples[i], target=ZOOM_TARGET)
                      for title, i in rep.pick_examples(case.evaluation) if i in case.examples)
     iterations = case.rl_iterations
     tuned = f" Richardson-Lucy tuned to {iterations} iterations." if iterations else ""
@@ -44,10 +46,13 @@ def render(result) -> str:
     answers: List[str] = []
     for section in result.sections:
         for case in section.cases:
-            verdict = "beats" if case.headline.beats() else "does not beat"
+            h = case.headline
+            verdict = "beats" if h.beats() else "does not beat"
+            ssim = h.gain("richardson-lucy", "ssim")
+            gains = f"PSNR {h.gain('richardson-lucy'):+.2f} dB, SSIM {'n/a' if ssim is None else f'{ssim:+.4f}'}"
             answers.append(f"<li><b>{html.escape(section.title)}, {html.escape(case.name)}</b>: "
-                           f"{html.escape(case.headline.label)} {verdict} Richardson-Lucy told the same PSF "
-                           f"({case.headline.gain('richardson-lucy'):+.2f} dB). {_sentence(case)}</li>")
+                           f"{html.escape(h.label)} {verdict} Richardson-Lucy told the same PSF in PSNR and SSIM "
+                           f"({gains}). {_sentence(case)}</li>")
     body = []
     for section in result.sections:
         counts = ", ".join(f"{n} {s}" for s, n in section.images.counts.items())

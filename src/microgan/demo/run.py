@@ -336,6 +336,7 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
         log(f"trained {train_steps} steps in {seconds['train']:.1f} s ({trained['reason']}): {checkpoint}")
 
     # a model told the PSF is told each crop's own, as Richardson-Lucy is (models trained blind ignore it)
+    log("models: " + ", ".join(str(p) for p in checkpoints))
     models = [model_method(model_name(p), p, config.device, psf=TRUE_PSF) for p in checkpoints]
     sections: List[DemoSection] = []
     for key, title, images in gathered:

@@ -300,17 +300,20 @@ def gain_plot(evaluation: Evaluation) -> str:
     return f'<img alt="PSNR gain versus crop size" src="{uri}">'
 
 
-def zoom_for(height: int, width: int) -> int:
-    return int(min(4, max(1, TARGET_SIDE // max(height, width, 1))))
+def zoom_for(height: int, width: int, target: int = TARGET_SIDE) -> int:
+    """The integer zoom that brings the longer side near ``target`` px (1 to 4x)."""
+    return int(min(4, max(1, target // max(height, width, 1))))
 
 
 def _side(crop: CropScore) -> str:
     return f"{crop.width}&times;{crop.height}"
 
 
-def example_strip(title: str, crop: CropScore, images: Mapping[str, np.ndarray], note: str = "") -> str:
-    """One row: LR, every method, HR, each at native size times an integer zoom."""
-    zoom = zoom_for(crop.height, crop.width)
+def example_strip(title: str, crop: CropScore, images: Mapping[str, np.ndarray], note: str = "",
+                  target: int = TARGET_SIDE) -> str:
+    """One row: LR, every method, HR, each at native size times an integer zoom (longer side near
+    ``target`` px)."""
+    zoom = zoom_for(crop.height, crop.width, target)
     figures = []
     for name, array in images.items():
         if name == "identity":  # the same pixels as LR, already shown first
