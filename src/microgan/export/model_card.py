@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import yaml
 
+from microgan.data.samples import BCCD_ATTRIBUTION
 from microgan.config import deep_get
 from microgan.core.provenance import describe, training_of
 from microgan.errors import ConfigError
@@ -122,6 +123,8 @@ def render_readme(card: ModelCard, facts: Mapping[str, str]) -> str:
     lines += ["## Training", "", card.training, ""]
     lines += ["## Validation", "", card.validation, ""]
     lines += ["## Limitations", "", card.limitations, ""]
+    lines += ["## Test data", "", "The test tensors and the cover are cut from BCCD `BloodImage_00011` (a field shipped "
+              f"with MicroGAN), blurred with the paper's 15x15 Gaussian: {BCCD_ATTRIBUTION}.", ""]
     lines += ["## Citation", "", PAPER_CITATION, f"({PAPER_URL})", ""]
     lines += ["## Licence", "", f"Weights: {card.license}. MicroGAN (the code that trained and exported "
               "them) is MIT-licensed.", ""]
