@@ -106,6 +106,10 @@ def _before_first_checkpoint(run: Path, data: Path) -> None:
     (run / f".{ck.LAST_NAME}.k9.tmp").write_bytes(b"half written")
 
 
+def _best_without_last(run: Path, data: Path) -> None:
+    (run / ck.LAST_NAME).unlink()
+
+
 #: name -> (damage, exit code, reason on stderr, file the reason names: "last" | "manifest" | "crop" | "run" | None)
 Case = Tuple[Callable[[Path, Path], None], int, str, Optional[str]]
 CASES = {
@@ -129,6 +133,8 @@ CASES = {
     "empty-run-no-config": (lambda run, data: shutil.rmtree(run) or run.mkdir(), 2, "nothing to resume", "run"),
     "stale-temporaries-and-cut-log-row": (_stale_and_cut, 0, "", None),
     "killed-before-first-checkpoint": (_before_first_checkpoint, 0, "holds no checkpoint yet", "run"),
+    # a trained model (best) without the state to resume from: refused, never deleted
+    "best-without-last": (_best_without_last, 2, "no last.safetensors", "run"),
 }
 
 
@@ -140,6 +146,7 @@ def test_resume(name: str, trained: Path, tiny_prepared: Path, tmp_path: Path, c
     damage(run, data)
     data_before = check.hashes(data)
     last_before = check.hashes(run / ck.LAST_NAME) if (run / ck.LAST_NAME).is_file() else None
+    best_before = check.hashes(run / ck.BEST_NAME) if (run / ck.BEST_NAME).is_file() else None
     result = check.cli(*_train_args(data, run, "--resume", "--steps", "2"))
     assert result.code == code, result.err
     named = {"last": str(run / ck.LAST_NAME), "manifest": str(data / "manifest.csv"), "run": str(run),
@@ -154,3 +161,5 @@ def test_resume(name: str, trained: Path, tiny_prepared: Path, tmp_path: Path, c
             assert all(None not in row.values() and all(row.values()) for row in csv.DictReader(fh))
     elif last_before is not None:
         assert check.hashes(run / ck.LAST_NAME) == last_before, "a refused resume changed the checkpoint"
+    if code != 0 and best_before is not None:
+        assert check.hashes(run / ck.BEST_NAME) == best_before, "a refused resume changed or deleted best"

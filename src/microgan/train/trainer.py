@@ -51,7 +51,8 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     """Refuse to mix runs: a RUN with checkpoints is continued (``resume``) or explicitly
     replaced (``overwrite``, which removes only what training writes). Returns whether there is a
     checkpoint to resume from: ``resume`` on a run stopped before its first checkpoint starts it
-    again (its logs, config and any early ``best`` are removed). Temporary files of an atomic
+    again (its logs and config are removed); a run with ``best`` but no ``last`` is refused, never
+    cleared (``best`` is a trained model). Temporary files of an atomic
     write interrupted by ``kill -9`` are removed (the file they were replacing is intact)."""
     if out.exists() and not out.is_dir():
         raise MicroGANError(f"{out}: exists and is not a folder (--out names the run folder)")
@@ -62,6 +63,11 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     if resume:
         if (out / ck.LAST_NAME).is_file():
             return True
+        if (out / ck.BEST_NAME).is_file():  # a trained model without the state to continue: never deleted
+            raise MicroGANError(
+                f"{out}: holds {ck.BEST_NAME} but no {ck.LAST_NAME}, the exact state a run resumes from; "
+                f"continue from the model with --init-from {out / ck.BEST_NAME} --out NEW_FOLDER, or pass "
+                "--overwrite to replace this run")
         _clear_run(out)
     elif has_ckpt and not overwrite:
         raise MicroGANError(f"{out}: run folder already holds checkpoints; pass --resume to continue it or --overwrite to start again")
