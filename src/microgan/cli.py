@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from typing import List, Optional
 
@@ -35,7 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that every command's cleanup runs as for Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _terminate_like_interrupt() -> None:
+    """A scheduler's stop or ``kill`` (SIGTERM) unwinds like Ctrl-C: partial outputs are removed
+    and temporaries deleted, instead of the process vanishing mid-write."""
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        pass
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    _terminate_like_interrupt()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -50,6 +69,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"microgan {args.command}: error: out of memory (lower --max-memory or --batch, or use --tile "
               "where the command has them, or free memory)", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"microgan {args.command}: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"microgan {args.command}: interrupted", file=sys.stderr)
         return 130

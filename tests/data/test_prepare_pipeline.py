@@ -170,16 +170,47 @@ def test_refuses_existing_output_unless_overwrite(tmp_path):
     data = tmp_path / "raw"
     write_image(data / "a.png", _field())
     config = PrepareConfig(out=tmp_path / "out", source="folder", data=data, segmentation=SEG)
-    prepare(config, progress=False)
-    stale = tmp_path / "out" / "train" / "hr" / "stale.png"
-    stale.write_bytes(b"old")
+    first = prepare(config, progress=False)
+    labels = tmp_path / "out" / "train" / "labels.csv"  # a user's file inside a folder prepare writes
+    labels.write_text("user file")
     (tmp_path / "out" / "mine.txt").write_text("user file")
     with pytest.raises(MicroGANError, match="already holds a prepared data set.*--overwrite"):
         prepare(config, progress=False)
     config.overwrite = True
-    prepare(config, progress=False)
-    assert not stale.exists()  # old crops removed, so the folder matches its manifest
-    assert (tmp_path / "out" / "mine.txt").read_text() == "user file"  # only our outputs replaced
+    second = prepare(config, progress=False)
+    assert [r.id for r in second.records] == [r.id for r in first.records]
+    assert labels.read_text() == "user file" and (tmp_path / "out" / "mine.txt").read_text() == "user file"
+
+
+def test_overwrite_removes_only_the_crops_the_earlier_manifest_lists(tmp_path):
+    data = tmp_path / "raw"
+    write_image(data / "a.png", _field())
+    write_image(data / "b.png", _field())
+    out = tmp_path / "out"
+    prepare(PrepareConfig(out=out, source="folder", data=data, segmentation=SEG), progress=False)
+    before = {p for p in out.rglob("*.png")}
+    (data / "b.png").unlink()  # the second run makes fewer crops: the first run's others go
+    stranger = out / "test" / "hr" / "not-ours.png"
+    stranger.parent.mkdir(parents=True, exist_ok=True)
+    stranger.write_bytes(b"someone else's")
+    summary = prepare(PrepareConfig(out=out, source="folder", data=data, segmentation=SEG, overwrite=True), progress=False)
+    kept = {out / r.hr_path for r in summary.records} | {out / r.lr_path for r in summary.records}
+    assert {p for p in out.rglob("*.png")} == kept | {stranger}
+    assert kept < before and stranger.read_bytes() == b"someone else's"
+
+
+def test_a_failed_run_removes_only_what_it_wrote(tmp_path, monkeypatch):
+    from microgan.data import prepare as pipeline
+
+    data = tmp_path / "raw"
+    write_image(data / "a.png", _field())
+    out = tmp_path / "out"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "labels.csv").write_text("user file")
+    monkeypatch.setattr(pipeline, "write_manifest", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        prepare(PrepareConfig(out=out, source="folder", data=data, segmentation=SEG, overwrite=True), progress=False)
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == ["train/labels.csv"]
 
 
 def test_refuses_output_inside_input(tmp_path):

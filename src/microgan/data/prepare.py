@@ -14,15 +14,14 @@ Choices that make the output trustworthy:
   float samples and the crops of one image must share one scale.
 * Random degradations use a generator seeded from (seed, crop id), so a crop's LR image does not
   depend on which other images were processed before it (``--limit`` gives the same crops).
-* An existing prepared folder is never touched without ``overwrite``; with it, only the files
-  this pipeline writes (``manifest.csv``, ``prepare.json``, ``train/ val/ test/``) are replaced.
+* An existing prepared folder is never touched without ``overwrite``; with it, only the files an
+  earlier run wrote (its manifest lists them, then ``manifest.csv`` and ``prepare.json``) are removed.
   An output folder overlapping the input folder is refused: inputs are never modified.
-* A run that stops early (an error, Ctrl-C) removes the crops it wrote: OUT never holds crops
+* A run that stops early (an error, Ctrl-C, SIGTERM) removes the crops it wrote: OUT never holds crops
   without their manifest. Files that cannot be read are skipped and listed (``prepare`` then exits 1).
 """
 from __future__ import annotations
 
-import shutil
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -36,7 +35,7 @@ from microgan.core.atomic import atomic_write_json
 from microgan.core.types import SPLITS, Box
 from microgan.data.degrade import Degradation, paper_degradation
 from microgan.data.io import Image, from_float, read_image, write_image
-from microgan.data.manifest import MANIFEST_NAME, CropRecord, compact_json, write_manifest
+from microgan.data.manifest import MANIFEST_NAME, CropRecord, compact_json, read_manifest, write_manifest
 from microgan.data import chula  # noqa: F401  (registers the chula-rbc12 source)
 from microgan.data.points import PointCropParams, point_crops
 from microgan.data.segment import SegmentationParams, segment
@@ -135,21 +134,40 @@ def _overlaps(a: Path, b: Path) -> bool:
 
 
 def _claim_output(out: Path, inputs: Path, overwrite: bool) -> None:
-    """Refuse an occupied or overlapping OUT; with ``overwrite`` clear only our own outputs."""
+    """Refuse an occupied or overlapping OUT; with ``overwrite`` remove only what an earlier
+    ``prepare`` wrote there: its manifest lists every crop it wrote, so those crops, the manifest,
+    ``prepare.json`` and the folders this leaves empty, never a file it does not list (a user's
+    ``train/labels.csv`` survives)."""
     if out.exists() and not out.is_dir():
         raise MicroGANError(f"{out}: exists and is not a folder (--out names the output folder)")
     if _overlaps(out, inputs):
         raise MicroGANError(f"{out}: the output folder overlaps the input folder {inputs}; choose another --out")
     ours = [out / MANIFEST_NAME, out / SETTINGS_NAME] + [out / s for s in SPLITS]
     present = [p for p in ours if p.exists()]
-    if present and not overwrite:
-        what = "a prepared data set (manifest.csv)" if (out / MANIFEST_NAME).exists() else "earlier output"
+    if not present:
+        return
+    has_manifest = (out / MANIFEST_NAME).is_file()
+    if not overwrite:
+        what = "a prepared data set (manifest.csv)" if has_manifest else (
+            "files at the names prepare writes (" + ", ".join(p.name for p in present) + ")")
         raise MicroGANError(f"{out}: already holds {what}; pass --overwrite to replace it")
-    for path in present:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
+    written = [out / MANIFEST_NAME, out / SETTINGS_NAME]
+    if has_manifest:
+        root = out.resolve()
+        for record in read_manifest(out):  # validated: relative paths inside OUT
+            written += [p for p in (out / record.hr_path, out / record.lr_path) if p.resolve().is_relative_to(root)]
+    _remove_files(out, written)
+
+
+def _remove_files(out: Path, files: Sequence[Path]) -> None:
+    """Delete ``files`` (absent ones ignored), then the folders under OUT this leaves empty."""
+    for path in files:
+        if path.is_file() or path.is_symlink():
             path.unlink()
+    for folder in sorted({p.parent for p in files}, key=lambda p: -len(p.parts)):
+        while folder != out and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
 
 
 def _crop_rng(seed: int, crop_id: str) -> np.random.Generator:
@@ -219,6 +237,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     boxes_by: Dict[str, int] = {}
     min_side = max(2, config.min_size)
     created = not out.exists()
+    written: List[Path] = []  # removed again if the run does not finish
     try:
         for entry in tqdm(entries, desc="prepare", unit="img", disable=not progress):
             notes.extend(f"{entry.path}: {note}" for note in entry.notes)
@@ -241,6 +260,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
                 hr = np.ascontiguousarray(array[box.y : box.y + box.h, box.x : box.x + box.w])
                 lr = degradation(hr, _crop_rng(config.seed, crop_id))
                 hr_rel, lr_rel = f"{split}/hr/{crop_id}.png", f"{split}/lr/{crop_id}.png"
+                written += [out / hr_rel, out / lr_rel]
                 write_image(out / hr_rel, hr)
                 write_image(out / lr_rel, lr)
                 records.append(
@@ -269,23 +289,13 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         write_manifest(out, records)
         _write_settings(out, config, source, segmentation, fractions, degradation, summary)
     except BaseException as exc:
-        _remove_partial(out, created)
+        _remove_files(out, [*written, out / MANIFEST_NAME, out / SETTINGS_NAME])
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
         if isinstance(exc, OSError):  # disk full, permissions: the folder, not a bug
             raise MicroGANError(f"{out}: cannot write the prepared data ({exc.strerror or exc})") from None
         raise
     return summary
-
-
-def _remove_partial(out: Path, created: bool) -> None:
-    """Remove what an unfinished run wrote (crops without a manifest are not a data set). Only this
-    pipeline's own outputs are touched; ``_claim_output`` made sure none predate the run."""
-    for path in [out / MANIFEST_NAME, out / SETTINGS_NAME] + [out / split for split in SPLITS]:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file():
-            path.unlink()
-    if created and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
 
 
 def _write_settings(
