@@ -40,3 +40,38 @@ def test_output_folder_that_cannot_be_made(command: str, tmp_path: Path, check, 
     assert result.code in (1, 2)  # enhance: the batch ran and every file failed; prepare: refused
     check.one_line_naming(result.err, str(Path("/proc/nope")))
     assert check.hashes(inputs) == before and check.leftovers(inputs) == []
+
+
+@pytest.mark.parametrize("extra, reason", [
+    (["--suffix", "/../../in/b"], "--suffix '/../../in/b': must be part of a file name"),
+    (["--suffix", "/../../escaped"], "--suffix '/../../escaped': must be part of a file name"),
+    (["--suffix", "..\\x"], "must be part of a file name"),
+    (["--glob", "../*"], "--glob '../*': must be a pattern inside the input folders"),
+    (["--glob", "/etc/*"], "must be a pattern inside the input folders"),
+])
+def test_suffixes_and_globs_cannot_leave_the_folders(extra, reason, tmp_path: Path, check, field, rgb_model: Path) -> None:
+    """Nothing outside -o is written, no input replaced: refused before any work, one line."""
+    inputs = tmp_path / "in"
+    write_image(inputs / "a.png", field())
+    write_image(inputs / "b.png", field())
+    write_image(tmp_path / "outside.png", field())
+    before = check.hashes(tmp_path)
+    result = check.cli("enhance", "--model", str(rgb_model), str(inputs / "a.png"), str(inputs / "b.png"), str(inputs),
+                       "-o", str(tmp_path / "out" / "deep"), "--overwrite", "--quiet", *extra)
+    assert result.code == 2, result.err
+    check.one_line_naming(result.err, reason)
+    assert check.hashes(tmp_path) == before and not (tmp_path / "out").exists()
+
+
+def test_an_output_never_replaces_another_input_of_the_batch(tmp_path: Path, check, field, rgb_model: Path) -> None:
+    """-o is the input folder, and a file named like another input's output is an input too."""
+    inputs = tmp_path / "in"
+    write_image(inputs / "a.png", field())
+    write_image(inputs / "a-x.png", field())  # what a.png --suffix -x would become
+    before = check.hashes(inputs / "a-x.png")
+    result = check.cli("enhance", "--model", str(rgb_model), str(inputs / "a.png"), str(inputs / "a-x.png"),
+                       "-o", str(inputs), "--suffix=-x", "--overwrite", "--quiet")
+    assert result.code == 1, result.err
+    assert "would overwrite an input of this batch" in result.err and str(inputs / "a.png") in result.err
+    assert check.hashes(inputs / "a-x.png") == before
+    assert (inputs / "a-x-x.png").is_file()  # the rest of the batch written

@@ -104,18 +104,26 @@ def plan_jobs(
     otherwise be restored again on the next run); when OUTDIR *is* an input folder, a suffix is
     required and files already carrying it are left out.
     """
+    _check_name_part("--suffix", suffix)
+    if pattern is not None:
+        _check_pattern(pattern)
     out_root = outdir.resolve()
     plan = Plan()
     claimed: Set[Path] = set()
+    sources: Set[Path] = set()
 
     def add(src: Path, rel: Path) -> None:
         dst = outdir / rel.parent / f"{rel.stem}{suffix}{rel.suffix}"
-        if dst.resolve() == src.resolve():
+        target = dst.resolve()
+        sources.add(src.resolve())
+        if target == src.resolve():
             plan.failed.append((src, "output would overwrite the input (choose another -o or a --suffix)"))
-        elif dst.resolve() in claimed:
+        elif not _inside(target, out_root):
+            plan.failed.append((src, f"output {dst} would land outside the output folder {outdir}"))
+        elif target in claimed:
             plan.failed.append((src, f"another input already writes {dst}"))
         else:
-            claimed.add(dst.resolve())
+            claimed.add(target)
             plan.jobs.append((src, dst))
 
     for item in inputs:
@@ -135,7 +143,26 @@ def plan_jobs(
                 add(file, file.relative_to(path))
         else:
             plan.failed.append((path, "no such file or folder"))
+    # no output may replace any input of the batch (a file given twice, or by name and by folder)
+    for src, dst in list(plan.jobs):
+        if dst.resolve() in sources:
+            plan.jobs.remove((src, dst))
+            plan.failed.append((src, f"output {dst} would overwrite an input of this batch (choose another -o or --suffix)"))
     return plan
+
+
+def _check_name_part(option: str, text: str) -> None:
+    """A piece of a file name (``--suffix``) must not reach into other folders."""
+    bad = [c for c in ("/", "\\", "\0") if c in text]
+    if bad or text in (".", ".."):
+        raise MicroGANError(f"{option} {text!r}: must be part of a file name, without path separators or NUL")
+
+
+def _check_pattern(pattern: str) -> None:
+    """``--glob`` selects files inside the input folders: no absolute pattern, no ``..``."""
+    parts = pattern.replace("\\", "/").split("/")
+    if pattern.startswith(("/", "\\")) or ".." in parts or "\0" in pattern or not pattern.strip():
+        raise MicroGANError(f"--glob {pattern!r}: must be a pattern inside the input folders (no leading /, no '..')")
 
 
 def run(args: argparse.Namespace) -> int:
