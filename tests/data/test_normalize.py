@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microgan.data.normalize import PercentileNormalizer, RangeNormalizer, build_normalizer
+from microgan.data.normalize import HEADROOM, AutoNormalizer, PercentileNormalizer, RangeNormalizer, build_normalizer
 from microgan.errors import ConfigError, MicroGANError
 
 RNG = np.random.default_rng(1)
@@ -50,7 +50,8 @@ def test_percentile_normalizer_inverts(dtype):
 
 
 def test_build_by_name_and_spec():
-    assert isinstance(build_normalizer(None), RangeNormalizer)
+    assert isinstance(build_normalizer(None), AutoNormalizer)
+    assert isinstance(build_normalizer("range"), RangeNormalizer)
     built = build_normalizer({"type": "percentile", "pmax": 99.0})
     assert isinstance(built, PercentileNormalizer) and built.pmax == 99.0
     assert build_normalizer("percentile").spec() == {"type": "percentile", "pmin": 1.0, "pmax": 99.8, "clip": False}
@@ -58,3 +59,33 @@ def test_build_by_name_and_spec():
         build_normalizer("zscore")
     with pytest.raises(ConfigError, match="pmin < pmax"):
         PercentileNormalizer(pmin=50, pmax=10)
+
+
+@pytest.mark.parametrize("top, white", [(255, 255), (256, 1023), (1023, 1023), (3341, 4095), (4096, 16383), (40000, 65535)])
+def test_auto_takes_the_bit_depth_the_data_uses(top, white):
+    """A 12-bit camera's data in a 16-bit file is scaled by 4095, not 65535, and comes back exactly."""
+    source = np.linspace(top // 2, top, 60).astype(np.uint16).reshape(6, 10)
+    norm = AutoNormalizer()
+    assert norm.bounds(source) == (0.0, float(white))
+    unit = norm.normalize(source)
+    assert unit.max() == pytest.approx(top / white)
+    np.testing.assert_array_equal(norm.denormalize(unit, source), source)
+    note = norm.note(source)
+    assert (note is None) == (white == 65535)
+    if note:
+        assert f"0..{white} taken as the full range" in note
+
+
+def test_auto_keeps_8_bit_and_unit_floats_and_maps_dim_or_wide_floats_with_headroom():
+    norm = AutoNormalizer()
+    assert norm.bounds(np.array([[0, 3]], np.uint8)) == (0.0, 255.0) and norm.note(np.array([[0, 3]], np.uint8)) is None
+    unit = np.array([[0.2, 0.9]], np.float32)
+    assert norm.bounds(unit) == (0.0, 1.0) and norm.note(unit) is None
+    dim = np.array([[4e-5, 8e-5]], np.float32)
+    low, high = norm.bounds(dim)
+    assert low == 0.0 and high == pytest.approx(8e-5 / HEADROOM)
+    assert "taken as the full range" in norm.note(dim)
+    wide = np.array([[-50.0, 950.0]], np.float32)
+    low, high = norm.bounds(wide)
+    assert low == -50.0 and high == pytest.approx(-50 + 1000 / HEADROOM)
+    np.testing.assert_allclose(norm.denormalize(norm.normalize(wide), wide), wide, rtol=1e-5)

@@ -29,8 +29,7 @@ BAD = {
     "object": (np.array([[object()]]), "unsupported sample type object"),
     "nan": (_nan(), "NaN or Inf"),
     "inf": (np.full((8, 8), np.inf, np.float32), "NaN or Inf"),
-    "float-above-1": (np.full((8, 8), 1.5, np.float32), "outside the [0, 1]"),
-    "float-below-0": (np.full((8, 8), -0.2, np.float64), "outside the [0, 1]"),
+    "masked": (np.ma.masked_array(np.zeros((8, 8), np.uint8), mask=np.eye(8, dtype=bool)), "a masked array: fill"),
     "four-channels": (np.zeros((8, 8, 4), np.uint8), "got shape (8, 8, 4)"),
     "two-channels": (np.zeros((8, 8, 2), np.uint8), "got shape (8, 8, 2)"),
     "4-d": (np.zeros((1, 8, 8, 3), np.uint8), "got shape (1, 8, 8, 3)"),
@@ -48,6 +47,11 @@ ODD_BUT_VALID = {
     "strided-view": RNG.integers(0, 255, (20, 20, 3), dtype=np.uint8)[::2, ::3],
     "fortran-order": np.asfortranarray(RNG.random((12, 10, 3)).astype(np.float32)),
     "read-only": np.zeros((8, 8), np.uint8),
+    # mapped by their own range (auto normalization), not refused
+    "float-above-1": np.linspace(0, 1.5, 64, dtype=np.float32).reshape(8, 8),
+    "float-below-0": np.linspace(-0.2, 0.7, 64).reshape(8, 8),
+    "dim-float": np.linspace(4e-5, 8e-5, 64, dtype=np.float32).reshape(8, 8),
+    "12-bit-in-16": np.linspace(1799, 3341, 64).astype(np.uint16).reshape(8, 8),
 }
 ODD_BUT_VALID["read-only"].flags.writeable = False
 
@@ -82,3 +86,10 @@ def test_rgb_array_on_a_gray_model_says_what_to_do(tmp_path: Path, save_tiny_gen
     gray = microgan.load(save_tiny_generator(tmp_path / "g.safetensors", in_channels=1), device="cpu", tile=None)
     with pytest.raises(MicroGANError, match="RGB image given to a grayscale model.*per_channel=True"):
         gray.enhance(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_the_range_normalizer_refuses_floats_outside_0_1(tmp_path: Path, save_tiny_generator: Callable[..., Path]) -> None:
+    strict = microgan.load(save_tiny_generator(tmp_path / "m.safetensors"), device="cpu", tile=None, normalizer="range")
+    for array in (np.full((8, 8), 1.5, np.float32), np.full((8, 8), -0.2, np.float64)):
+        with pytest.raises(MicroGANError, match=r"outside the \[0, 1\].*--normalize percentile"):
+            strict.enhance(array)

@@ -64,8 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "better (+0.06-0.10 dB measured), 8x slower")
     add_consistency_option(p)
     add_psf_options(p)
-    p.add_argument("--normalize", choices=("range", "percentile"), default=None,
-                   help="intensity normalization (default: the model's own, else range)")
+    p.add_argument("--normalize", choices=("auto", "range", "percentile"), default=None,
+                   help="intensity normalization: auto (default) maps the range the data uses (a 12-bit camera's "
+                   "values in a 16-bit file by 4095, a dim or out-of-[0,1] float image by its own range) and says "
+                   "so; range: the sample type's full range; percentile: the image's 1st..99.8th percentiles")
     p.add_argument("--per-channel", action="store_true",
                    help="restore each channel of RGB images with a grayscale model")
     p.add_argument("--suffix", default="", help="added to output file names before the extension")

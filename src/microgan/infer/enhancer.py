@@ -368,6 +368,8 @@ class Enhancer:
         """Raise a clear :class:`MicroGANError` for an array this enhancer cannot restore."""
         if not isinstance(array, np.ndarray):
             raise MicroGANError(f"expected a numpy array, got {type(array).__name__}")
+        if isinstance(array, np.ma.MaskedArray):  # its masked values would be restored as data
+            raise MicroGANError("a masked array: fill its masked values first (array.filled(value)) or pass array.data")
         if array.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
             raise MicroGANError(f"unsupported sample type {array.dtype} (expected uint8, uint16 or float32)")
         if array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 1):
@@ -386,7 +388,7 @@ class Enhancer:
             low, high = float(array.min()), float(array.max())
             if not (np.isfinite(low) and np.isfinite(high)):
                 raise MicroGANError("float image holds NaN or Inf values")
-            if self.normalizer.name == "range" and (low < 0 or high > 1):
+            if self.normalizer.name == "range" and (low < 0 or high > 1):  # auto maps such data by its own range
                 raise MicroGANError(
                     f"float image values span [{low:.4g}, {high:.4g}], outside the [0, 1] that range "
                     "normalization expects: use the percentile normalizer (--normalize percentile)"
@@ -427,7 +429,7 @@ class Enhancer:
                 "the model's output holds NaN or Inf values (non-finite weights, or an overflow: "
                 "try precision fp32 / --precision fp32)"
             )
-        values = np.clip(out, -1, 1) if self.normalizer.name == "range" else out.copy()
+        values = np.clip(out, -1, 1) if self.normalizer.bounded else out.copy()
         values += 1
         values /= 2
         results, i = [], 0
@@ -578,7 +580,7 @@ class Enhancer:
         norm = self.normalizer
         # under range normalization results stay in [0, 1] as the network's do (_from_batch);
         # a percentile normalizer's may exceed its bounds, and denormalization clips to the type
-        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.name == "range" else (lambda v: v)
+        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.bounded else (lambda v: v)
         for i, (array, output) in enumerate(zip(arrays, outputs)):
             bound = norm.bounds(array)
             # tile by tile in the normalized range, never an image-sized float copy (consistency.correct)
@@ -639,7 +641,7 @@ class Enhancer:
         network in tiles over it, then (``consistency``) the data-consistency solve with the PSF at
         the weight the discrepancy principle picks on the image's most textured window."""
         norm = self.normalizer
-        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.name == "range" else (lambda v: v)
+        clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.bounded else (lambda v: v)
         results, self.fits = [], []
         for array in arrays:
             kernel, fit = self._kernel_for(array, reserve)

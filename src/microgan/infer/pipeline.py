@@ -74,18 +74,22 @@ def make_batches(jobs: Sequence[Job], max_files: int, max_bytes: int) -> List[Li
     return batches
 
 
-def _read(batch: Sequence[Job], check: Callable[[np.ndarray], None]) -> Tuple[list, list, list]:
+def _read(batch: Sequence[Job], enhancer: Any) -> Tuple[list, list, list]:
     """(ready, failed, notes) of one batch. A file whose array lacks part of it (other pages of a
-    stack, other samples) is refused: its restored output would silently lack them too."""
+    stack, other samples) is refused: its restored output would silently lack them too. How the
+    enhancer's normalizer maps an image's intensities, where that is not the type's range, is a note."""
     ready, failed, notes = [], [], []
     for job in batch:
         try:
             image = read_image(job.src)
             if image.dropped:
                 raise MicroGANError(f"{'; '.join(image.dropped)}: split the file into single images")
-            check(image.array)
+            enhancer.check(image.array)
             ready.append((job, image))
             notes.extend((job.src, text) for text in image.notes)
+            mapping = enhancer.normalizer.note(image.array)
+            if mapping:
+                notes.append((job.src, mapping))
         except Exception as exc:  # noqa: BLE001 - one bad file is reported, the batch goes on
             failed.append((job.src, failure_reason(exc, job.src)))
     return ready, failed, notes
@@ -140,11 +144,11 @@ def restore_files(enhancer, jobs: Sequence[Job], report: Report, *, batch: int =
         return 2 * sum(job.nbytes for job in batches[index]) if 0 <= index < len(batches) else 0
 
     with ThreadPoolExecutor(1, "microgan-read") as reader, ThreadPoolExecutor(1, "microgan-write") as writer:
-        reading: Optional[Future] = reader.submit(_read, batches[0], enhancer.check)
+        reading: Optional[Future] = reader.submit(_read, batches[0], enhancer)
         writing: Optional[Future] = None
         for k in range(len(batches)):
             ready, failed, notes = reading.result()  # type: ignore[union-attr]
-            reading = reader.submit(_read, batches[k + 1], enhancer.check) if k + 1 < len(batches) else None
+            reading = reader.submit(_read, batches[k + 1], enhancer) if k + 1 < len(batches) else None
             for src, text in notes if note is not None else ():
                 note(src, text)
             for src, reason in failed:
