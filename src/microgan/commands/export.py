@@ -57,7 +57,8 @@ def _run_bioimageio(args: argparse.Namespace, path) -> int:
     from microgan.infer import Enhancer
 
     # the package is the network alone: a bioimage.io runtime runs no data-consistency step
-    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None, consistency=False)
+    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None, consistency=False,
+                                    normalizer="range")  # what the package declares: training's mapping
     done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype, opset=args.opset)
     geo = done.geometry
     print(f"wrote {path} (bioimage.io model 0.5; bioimageio test: {done.status})")

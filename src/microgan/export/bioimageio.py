@@ -306,7 +306,7 @@ def export_bioimageio(
     """Write a bioimage.io package (zip) of ``enhancer``'s generator and test it.
 
     ``enhancer``: a CPU fp32 :class:`~microgan.infer.Enhancer` without the self-ensemble or the
-    consistency step, e.g. ``microgan.load(model, device="cpu", precision="fp32", consistency=False)``. ``card``: a YAML model card (default: the one beside the
+    consistency step, e.g. ``microgan.load(model, device="cpu", precision="fp32", consistency=False, normalizer="range")``. ``card``: a YAML model card (default: the one beside the
     checkpoint, else what the checkpoint records). ``dtype``: the input's sample type. ``test=False``
     skips the final ``bioimageio.core`` test (for callers that run ``bioimageio test`` themselves).
     Raises :class:`MicroGANError` when the package does not pass that test (and removes it).
@@ -316,7 +316,8 @@ def export_bioimageio(
     if enhancer.device.type != "cpu" or enhancer.precision != "fp32":
         raise MicroGANError("export from a CPU fp32 enhancer: microgan.load(model, device='cpu', precision='fp32')")
     if enhancer.normalizer.name != "range":
-        raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}'")
+        raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}': "
+                            "load the model with normalizer='range'")
     if enhancer.self_ensemble:
         raise MicroGANError("the package holds one pass of the network: export from an enhancer without self_ensemble")
     if enhancer.takes_psf:

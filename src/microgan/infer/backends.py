@@ -18,6 +18,7 @@ PyTorch layouts, ``auto`` adds ONNX Runtime where it applies (:func:`candidates_
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Any, List, Mapping, Optional
 
@@ -93,8 +94,17 @@ def onnx_graph(generator: nn.Module, meta: Optional[Mapping[str, Any]] = None, d
 
     digest = digest or weights_digest(generator)
     path = user_cache_dir("onnx") / f"{digest[:40]}-{_GRAPH_VERSION}.onnx"
-    if not path.is_file():
-        atomic_write(path, lambda tmp: export_generator(generator, tmp, "onnx", opset=OPSET, meta=meta, clip=False))
+    check = path.with_name(path.name + ".sha256")
+    if path.is_file():
+        try:
+            intact = check.read_text().strip() == hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            intact = False
+        if intact:
+            return path
+        warnings.warn(f"{path}: cached ONNX graph does not match its checksum; exporting it again", stacklevel=2)
+    atomic_write(path, lambda tmp: export_generator(generator, tmp, "onnx", opset=OPSET, meta=meta, clip=False))
+    atomic_write(check, lambda tmp: Path(tmp).write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n"))
     return path
 
 

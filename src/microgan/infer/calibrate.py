@@ -13,11 +13,18 @@ Both are keyed by the weights' digest, the backend, the machine (CPU model or GP
 count) and the library versions, so a new model, machine or upgrade measures again. The cache is
 one JSON file written atomically; concurrent writers (ranks of a distributed run) can at worst
 lose an entry, which is measured again next time.
+
+A cache is data, not truth: each entry carries a checksum of its key and values, and an entry
+whose checksum does not match (edited by hand, damaged, copied from another key) is measured again
+with a warning; callers also check each value's type and range before trusting it. A tile margin
+of 0 read from a doctored cache gave 3-level seams silently before (issue 30).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+import warnings
 import statistics
 import time
 from pathlib import Path
@@ -74,14 +81,31 @@ def _load() -> Dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _checksum(key: str, entry: Mapping[str, Any]) -> str:
+    values = {k: v for k, v in entry.items() if k != "check"}
+    return hashlib.sha256(json.dumps([key, values], sort_keys=True).encode()).hexdigest()[:32]
+
+
 def recall(key: str) -> Optional[Dict[str, Any]]:
+    """The entry remembered under ``key``, or None (also, with a warning, for one whose checksum
+    does not match: it is measured again)."""
     entry = _load().get(key)
-    return entry if isinstance(entry, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    try:
+        intact = entry.get("check") == _checksum(key, entry)
+    except (TypeError, ValueError):
+        intact = False
+    if not intact:
+        warnings.warn(f"{cache_file()}: an entry does not match its checksum; measuring again", stacklevel=2)
+        return None
+    return entry
 
 
 def remember(key: str, entry: Mapping[str, Any]) -> None:
     doc = _load()
-    doc[key] = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M")}
+    entry = {**entry, "measured": time.strftime("%Y-%m-%d %H:%M")}
+    doc[key] = {**entry, "check": _checksum(key, entry)}
     try:
         atomic_write_json(cache_file(), doc)
     except OSError:

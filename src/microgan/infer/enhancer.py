@@ -206,7 +206,7 @@ class Enhancer:
             return build_candidate(names[0], self.generator, self.meta, self.device, self.precision, self._digest)
         key = f"speed|{self.digest}|{self.precision}|{'+'.join(names)}|{calibrate.machine(self.device)}"
         known = calibrate.recall(key)
-        if known and known.get("winner") in names:
+        if known and isinstance(known.get("winner"), str) and known["winner"] in names:
             try:
                 return build_candidate(known["winner"], self.generator, self.meta, self.device, self.precision, self.digest)
             except MicroGANError:
@@ -237,7 +237,7 @@ class Enhancer:
             structure = hashlib.sha256(f"{self.net_channels}|{self.generator!r}".encode()).hexdigest()
             key = f"field|{structure}"
             known = calibrate.recall(key)
-            if known is not None and "radius" in known:
+            if known is not None and _valid_field(known.get("radius"), known.get("margin")):
                 self._field = None if known["radius"] is None else ReceptiveField(int(known["radius"]), int(known["margin"]))
             else:
                 self._field = receptive_field(self.generator, self.net_channels, self.device)
@@ -294,7 +294,7 @@ class Enhancer:
         backend = self.backend
         key = f"memory|{self.digest}|{backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
         known = calibrate.recall(key)
-        if known and isinstance(known.get("bytes_per_pixel"), (int, float)) and known["bytes_per_pixel"] > 0:
+        if known and _number(known.get("bytes_per_pixel")) and 1.0 <= known["bytes_per_pixel"] <= 1e6:
             self._measured_bpp = float(known["bytes_per_pixel"])
             return self._measured_bpp
         upper = self._bytes_per_pixel_bound()
@@ -662,6 +662,18 @@ class Enhancer:
             used = fit if fit is not None else PsfFit("given", second_moment_sigma(kernel), kernel)
             self.fits.append(PsfFit(used.kind, used.width, kernel, sigma**2, informative=used.informative))
         return results
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _valid_field(radius: Any, margin: Any) -> bool:
+    """A cached receptive field worth trusting: none (unbounded), or whole pixels with
+    1 <= margin <= radius (every convolution network sees past the pixel itself)."""
+    if radius is None:
+        return margin is None
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in (radius, margin)) and 1 <= margin <= radius <= 100_000
 
 
 def trained_blind(meta: Mapping[str, Any]) -> bool:
