@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from microgan.data.normalize import AutoNormalizer
 from microgan.data.io import read_image, write_image
 from microgan.infer import pipeline
 from microgan.infer.pipeline import Job, make_batches, make_job, restore_files
@@ -36,6 +37,8 @@ class _Doubler:
         self.second_read = second_read
         self.calls = 0
         self.overlapped: Optional[bool] = None
+
+    normalizer = AutoNormalizer()
 
     def check(self, array: np.ndarray) -> None:
         pass

@@ -274,15 +274,20 @@ def test_run_folder_refuses_to_mix_runs(tmp_path: Path) -> None:
 
 
 def test_resume_of_a_run_stopped_before_its_first_checkpoint_starts_it_again(tmp_path: Path) -> None:
-    """It refused ("nothing to resume"): a kill before the first checkpoint needed --overwrite."""
+    """It refused ("nothing to resume"): a kill before the first checkpoint needed --overwrite. A
+    run with best but no last is a trained model: refused, never cleared (issue 30)."""
     run = tmp_path / "run"
     run.mkdir()
-    for name in (ck.BEST_NAME, "metrics.csv", "config.yaml"):  # best can come before the first last
+    for name in ("metrics.csv", "config.yaml"):
         (run / name).write_text("from the killed run")
     assert prepare_run_dir(run, resume=True, overwrite=False) is False
     assert list(run.iterdir()) == []
     assert prepare_run_dir(tmp_path / "new", resume=True, overwrite=False) is False
     assert (tmp_path / "new").is_dir()
+    (run / ck.BEST_NAME).write_text("a trained model")
+    with pytest.raises(MicroGANError, match="best.safetensors but no last.safetensors.*--init-from"):
+        prepare_run_dir(run, resume=True, overwrite=False)
+    assert (run / ck.BEST_NAME).read_text() == "a trained model"
 
 
 def test_last_is_written_at_least_every_ckpt_every_minutes(prepared_uniform: Path, tmp_path: Path,

@@ -315,7 +315,9 @@ def export_bioimageio(
         raise MicroGANError(f"input type '{dtype}': choose one of {', '.join(INPUT_DTYPES)}")
     if enhancer.device.type != "cpu" or enhancer.precision != "fp32":
         raise MicroGANError("export from a CPU fp32 enhancer: microgan.load(model, device='cpu', precision='fp32')")
-    if enhancer.normalizer.name != "range":
+    # the package declares training's range mapping; `auto` equals it on the test crop (an 8-bit
+    # bright field, or it times 257), so either enhancer computes the same test outputs
+    if enhancer.normalizer.name not in ("range", "auto"):
         raise MicroGANError(f"the package declares training's range normalization, not '{enhancer.normalizer.name}': "
                             "load the model with normalizer='range'")
     if enhancer.self_ensemble:
