@@ -53,6 +53,17 @@ def _terminate_like_interrupt() -> None:
         pass
 
 
+def _is_allocation_failure(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "can't allocate memory" in text or "out of memory" in text or "failed to allocate" in text
+
+
+def _out_of_memory(command: str) -> int:
+    print(f"microgan {command}: error: out of memory (lower --max-memory or --batch, or use --tile where the "
+          "command has them, or free memory)", file=sys.stderr)
+    return 2
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     _terminate_like_interrupt()
     parser = build_parser()
@@ -66,9 +77,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"microgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except MemoryError:
-        print(f"microgan {args.command}: error: out of memory (lower --max-memory or --batch, or use --tile "
-              "where the command has them, or free memory)", file=sys.stderr)
-        return 2
+        return _out_of_memory(args.command)
+    except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError
+        if not _is_allocation_failure(exc):
+            raise
+        return _out_of_memory(args.command)
     except Terminated:
         print(f"microgan {args.command}: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
         return 143

@@ -36,11 +36,23 @@ def _resolve(ref: str | Path, relative_to: Path | None = None) -> Path:
     return candidate
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}".replace("\n", " ")
+
+
 def _read(path: Path) -> Dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:  # python tags (!!python/...) too: safe_load refuses them
+        raise ConfigError(f"{path}: invalid YAML ({_yaml_problem(exc)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping at the top level")
     return data
@@ -94,7 +106,10 @@ def parse_value(raw: str) -> Any:
     """Parse a command-line value as YAML, but read ``2e-4`` as a number (YAML 1.1 needs ``2.0e-4``)."""
     if raw == "":
         return None
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"value {raw!r} is not valid YAML ({_yaml_problem(exc)})") from None
     if isinstance(value, str):
         try:
             return float(value)

@@ -40,7 +40,10 @@ class Checks:
         """``microgan ARGV`` in this process: any exception other than an exit code fails the test
         (it is what a user would see as a traceback)."""
         self._capsys.readouterr()
-        code = cli.main([str(a) for a in argv])
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse's refusal of a bad option: usage, one error line, exit 2
+            code = int(exc.code or 0)
         captured = self._capsys.readouterr()
         assert "Traceback" not in captured.err
         return Result(code, captured.out, captured.err)

@@ -6,6 +6,7 @@ argparse turns an ``ArgumentTypeError`` into the usual one-line usage error, so 
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, Callable, Mapping, Optional
 
 
@@ -28,8 +29,10 @@ def bounded(
             return words[value]
         try:
             number = cast(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"'{value}' is not {choices}{what}") from None
+        if not math.isfinite(number):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
         if number < minimum or (strict and number == minimum):
             raise argparse.ArgumentTypeError(f"must be {relation} {minimum:g}, got {value}")
         return number
@@ -56,8 +59,8 @@ def memory_size(value: str) -> Optional[int]:
         number = float(text[: len(text) - len(unit)])
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{value}' is not off or a size such as 1.5G, 800M, 2Gi") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    if not number > 0 or not math.isfinite(number * _UNITS[unit]):
+        raise argparse.ArgumentTypeError(f"must be a size above 0 such as 1.5G, or off; got {value}")
     return int(number * _UNITS[unit])
 
 

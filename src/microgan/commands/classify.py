@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from microgan.commands.argtypes import bounded, positive_int
 from microgan.errors import MicroGANError
 
 
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="make the LR crops from the HR crops with this fixed degradation (e.g. gauss:3.5+noise:0.01) "
                    "instead of the prepared ones; seeded per crop, the same for every input")
     p.add_argument("--degradation-seed", type=int, default=0, help="seed of --degradation's noise [default: 0]")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds [default: 5]")
+    p.add_argument("--folds", type=bounded(int, 2, what="a whole number"), default=5, help="cross-validation folds [default: 5]")
     p.add_argument("--json", dest="json_path", default="classify.json", help="result file [default: classify.json]")
     p.add_argument("--out", default=None, help="folder for confusion heat maps (PNG), CSV tables and summary.md")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file and --out summary")
@@ -44,12 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune", action="store_true",
                    help="efficientnet-lite0: also train the last MBConv block and head convolution (slower)")
     p.add_argument("--vgg-weights", default=None, help="torchvision-format ImageNet VGG16 weights for --classifier vgg16")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per fold [default: the classifier's recipe]")
-    p.add_argument("--lr", type=float, default=None, help="learning rate [default: the classifier's recipe]")
-    p.add_argument("--batch-size", type=int, default=None, help="training batch size [default: 64]")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs per fold [default: the classifier's recipe]")
+    p.add_argument("--lr", type=bounded(float, 0, strict=True, what="a learning rate"), default=None, help="learning rate [default: the classifier's recipe]")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="training batch size [default: 64]")
     p.add_argument("--resize", choices=("stretch", "pad"), default="stretch",
                    help="to the classifier's square input: stretch (the paper) or pad (keep aspect ratio) [default: stretch]")
-    p.add_argument("--val-fraction", type=float, default=0.1,
+    p.add_argument("--val-fraction", type=_fraction, default=0.1,
                    help="share of all crops held out of each fold's training part for model selection [default: 0.1]")
     p.add_argument("--seed", type=int, default=0, help="folds, head initialization and batch order [default: 0]")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -58,16 +59,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _fraction(value: str) -> float:
+    """``--val-fraction``: 0 (no validation part) up to, not including, 1."""
+    number = bounded(float, 0, what="a fraction")(value)
+    if number >= 1:
+        raise argparse.ArgumentTypeError(f"must be below 1, got {value}")
+    return number
+
+
 def run(args: argparse.Namespace) -> int:
     from microgan.core.atomic import atomic_write_json
+    from microgan.core.files import check_writable
     from microgan.classify.run import ClassifySettings, ResumeMismatch, run_classification
+
+    # before any work: hours of cross-validation must not end in "No such file"
+    check_writable(args.json_path, "--json")
+    if args.out:
+        check_writable(args.out, "--out", folder=True)
+    if args.cache_dir:
+        check_writable(args.cache_dir, "--cache-dir", folder=True)
 
     if args.folds < 2:
         raise MicroGANError(f"--folds must be at least 2, got {args.folds}")
     if not 0 <= args.val_fraction < 1 - 1 / args.folds:
         raise MicroGANError(f"--val-fraction must be in [0, {1 - 1 / args.folds:.2f}), got {args.val_fraction}")
-    if args.epochs is not None and args.epochs < 1:
-        raise MicroGANError(f"--epochs must be at least 1, got {args.epochs}")
     settings = ClassifySettings(
         folds=args.folds, classifier=args.classifier, finetune=args.finetune, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, seed=args.seed, resize=args.resize, val_fraction=args.val_fraction,

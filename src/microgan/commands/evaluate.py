@@ -101,6 +101,7 @@ def _check_names(names: List[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from microgan.core.files import check_writable
     from microgan.data.manifest import read_manifest
     from microgan.evaluate import report as rep
     from microgan.evaluate.per_crop import write_per_crop
@@ -118,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     for path in outputs:  # before any work: a long evaluation must not end in a refusal
         if path.exists() and not args.overwrite:
             raise MicroGANError(f"{path}: already exists (pass --overwrite to replace it)")
+        check_writable(path, "the output file")
     models = parse_models(args.model)
     baselines = _baseline_names(args.baselines)
     if args.psf_scale is not None and args.psf_scale <= 0:

@@ -10,7 +10,11 @@ import json
 import time
 from typing import Any, Dict, List
 
+from microgan.commands.argtypes import bounded
+
 VARIANTS = ("microgan", "microgan-fs", "microgan-nt", "deblurgan")
+#: Largest timing input: the full U-Net (MicroGAN-NT) holds ~2 KB per pixel in a pass.
+MAX_SIZE = 2048
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +25,8 @@ def register(subparsers: Any) -> None:
         "the generator's forward pass on a SIZE x SIZE input (median of REPEATS, after one warm-up).",
     )
     parser.add_argument("--json", action="store_true", help="print {variant: {generator_params, critic_params, ms_per_megapixel}}")
-    parser.add_argument("--size", type=int, default=256, help="side of the square timing input (default 256)")
+    parser.add_argument("--size", type=bounded(int, 8, what="a whole number"), default=256,
+                        help=f"side of the square timing input, 8 to {MAX_SIZE} (default 256)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forward passes per variant (default 3)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), metavar="VARIANT",
                         help=f"subset of {', '.join(VARIANTS)} (default all)")
@@ -59,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     from microgan.errors import ConfigError
 
-    if args.size < 1 or args.repeats < 1:
-        raise ConfigError("--size and --repeats must be at least 1")
+    if args.size > MAX_SIZE or args.repeats < 1:  # a 100000-px square asked for 120 GB
+        raise ConfigError(f"--size must be at most {MAX_SIZE} and --repeats at least 1, got {args.size} and {args.repeats}")
     results = {variant: measure(variant, args.size, args.repeats) for variant in args.variants}
     if args.json:
         print(json.dumps(results, indent=2))

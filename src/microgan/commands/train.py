@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from microgan.commands.argtypes import positive_int, positive_minutes
 from microgan.errors import ConfigError
 
 HELP = "train a variant on prepared crops (resumable; torchrun for several GPUs)"
@@ -28,9 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="start the generator from this model's weights (bundled name, checkpoint or run folder): "
                    "fine-tuning; the critic and optimizers start fresh")
     p.add_argument("--out", required=True, type=Path, help="run folder")
-    p.add_argument("--epochs", type=int, help="stop after this many epochs (sets train.epochs)")
-    p.add_argument("--steps", type=int, help="stop after this many generator steps in total (sets train.steps)")
-    p.add_argument("--max-minutes", type=float, help="stop after this many minutes of this invocation (sets train.max_minutes)")
+    p.add_argument("--epochs", type=positive_int, help="stop after this many epochs (sets train.epochs)")
+    p.add_argument("--steps", type=positive_int, help="stop after this many generator steps in total (sets train.steps)")
+    p.add_argument("--max-minutes", type=positive_minutes, help="stop after this many minutes of this invocation (sets train.max_minutes)")
     p.add_argument("--resume", action="store_true", help="continue RUN exactly from its last checkpoint (a RUN "
                    "stopped before its first checkpoint starts again, from its config.yaml or --config)")
     p.add_argument("--overwrite", action="store_true", help="discard RUN's checkpoints and logs and start again")

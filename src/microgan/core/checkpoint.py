@@ -122,12 +122,18 @@ def read_meta(path: PathLike) -> Dict[str, Any]:
         meta = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: checkpoint metadata is not valid JSON ({exc})") from None
+    except RecursionError:  # a crafted header nested 200,000 deep
+        raise CheckpointError(f"{path}: checkpoint metadata is nested too deeply to be a MicroGAN checkpoint") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object (got a {type(meta).__name__})")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')} is not supported (expected {FORMAT_VERSION})")
     if not isinstance(meta.get("config", {}), dict):
         raise CheckpointError(f"{path}: checkpoint config is not a mapping (got a {type(meta['config']).__name__})")
+    for section in ("generator", "critic", "losses", "data", "train"):  # what resuming and loading read
+        value = meta.get("config", {}).get(section)
+        if value is not None and not isinstance(value, dict):
+            raise CheckpointError(f"{path}: checkpoint config.{section} is not a mapping (got a {type(value).__name__})")
     sidecar = path.with_suffix(".json")
     if path.resolve().parent == BUNDLED_DIR and sidecar.is_file():
         # facts about a bundled file that its header predates (e.g. its training data), shipped

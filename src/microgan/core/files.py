@@ -24,3 +24,29 @@ def user_cache_dir(*parts: str) -> Path:
     machine and keeps between runs (ONNX graphs of a model, measured backend speeds)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).joinpath("microgan", *parts)
+
+
+def check_writable(path: Union[str, Path], what: str, folder: bool = False) -> None:
+    """Refuse, before any work, an output place that cannot be written: ``path`` itself when it
+    exists (a folder for ``folder``, else a file), or the nearest folder above it that exists (where
+    it would be made). Probed by creating and removing a temporary file there (permission bits say
+    nothing for root, nor for read-only or virtual file systems). Hours of evaluation must not end in
+    "No such file"."""
+    import tempfile
+
+    from microgan.errors import MicroGANError
+
+    path = Path(path)
+    if path.exists() and folder != path.is_dir():
+        raise MicroGANError(f"{path}: {what} must be {'a folder' if folder else 'a file'}, and this is not one")
+    place = path if (folder and path.is_dir()) else path.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir():
+        raise MicroGANError(f"{path}: {what} cannot be made: {place} is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".microgan-probe-", dir=place)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise MicroGANError(f"{path}: {what} cannot be written in {place} ({exc.strerror or exc})") from None

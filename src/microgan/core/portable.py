@@ -93,6 +93,10 @@ def _run_torchscript(path: Path) -> Any:
     return lambda x: module(x)
 
 
+#: A generator's raw output beyond this (its range is [-1, 1]) is not a restoration but broken or
+#: overflowing weights: clipping would ship it as a saturated image (issue 30: outputs of ~1e23).
+OUTPUT_LIMIT = 100.0
+
 def check_export(
     path: Union[str, Path],
     fmt: str,
@@ -120,6 +124,9 @@ def check_export(
                 raise MicroGANError(f"{name}: exported model returned {tuple(got.shape)} for {tuple(x.shape)}")
             if not (torch.isfinite(raw).all() and torch.isfinite(got).all()):
                 raise MicroGANError(f"{name}: the model's output holds NaN or Inf values at {h}x{w}; not exported")
+            if float(raw.abs().max()) > OUTPUT_LIMIT:
+                raise MicroGANError(f"{name}: the model's output reaches {float(raw.abs().max()):.3g} at {h}x{w}, far "
+                                    f"outside its [-1, 1] range (broken or overflowing weights); not exported")
             errors[f"{h}x{w}"] = float((got - expected).abs().max())
     return errors
 

@@ -290,6 +290,7 @@ def _score(config: DemoConfig, section: str, prepared: Path, models: Sequence[An
 def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     """Run the whole demo into ``config.out``; ``log`` receives one line per step."""
     from microgan.core.device import resolve_device
+    from microgan.core.files import check_writable
     from microgan.core.ledger import Ledger
     from microgan.demo.page import write_page
     from microgan.evaluate.runner import TRUE_PSF, model_method
@@ -299,6 +300,7 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     checkpoints = [] if config.train else demo_models(config)
     resolve_device(config.device)
     settings = training_settings(config) if config.train else None
+    check_writable(out, "the demo's output folder", folder=True)
     ledger = Ledger(out, "demo", OUTPUTS)
     ledger.claim(config.overwrite)
     seconds: Dict[str, float] = {}

@@ -42,6 +42,8 @@ SPEED_SIDE = 256
 SPEED_ROUNDS = 3
 #: Largest side of the memory probe (smaller when the budget is smaller).
 MEMORY_SIDE = 1024
+#: Smallest: below it fixed costs dominate the measurement, and the layer-output bound is used instead.
+MIN_MEMORY_SIDE = 256
 
 Forward = Callable[[np.ndarray], np.ndarray]
 

@@ -43,7 +43,7 @@ from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
 from microgan.core.fourier import solve_regions
 from microgan.core.physics import NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
-from microgan.core.portable import padding_index
+from microgan.core.portable import OUTPUT_LIMIT, padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
@@ -299,6 +299,10 @@ class Enhancer:
             return self._measured_bpp
         upper = self._bytes_per_pixel_bound()
         fits = math.isqrt(int(max(budget - PASS_SLACK, 0) / upper)) if math.isfinite(budget) else calibrate.MEMORY_SIDE
+        if fits < calibrate.MIN_MEMORY_SIDE:
+            # a small probe's fixed costs would read as a huge cost per pixel (7.8 KB instead of 0.7 at
+            # 32x32), and a cached one would shrink every later run's tiles: plan with the bound
+            return upper
         side = max(min(calibrate.MEMORY_SIDE, fits) // self.multiple * self.multiple, self.min_size, 4 * self.multiple)
         backend(calibrate.probe_input(1, self.net_channels, 4 * self.multiple))  # one-time costs out of the way
         backend.release()
@@ -340,6 +344,20 @@ class Enhancer:
         self._exactness_note()
         return fixed_grid(height, width, self.halo, self.multiple, max(self.min_size, self.multiple), side)
 
+    def _refuse_a_budget_below_the_floor(self, limit: float, budget: float, reserve: int) -> None:
+        """Tiles whose kept core is smaller than the halos they recompute make a run crawl (a
+        2-second image ran over 15 minutes at --max-memory 300M, issue 30): refuse a budget that
+        cannot hold one such tile beside what the process holds, naming the least that would."""
+        side = max(4 * self.halo, self.multiple, self.min_size)
+        if limit >= side * side:
+            return
+        tile = side * side * (self.bytes_per_pixel(budget) + self._ensemble_bytes_per_pixel) + PASS_SLACK
+        floor = in_use(self.device) + reserve + tile / SAFETY
+        raise MicroGANError(
+            f"max_memory {self.max_memory / 1e6:.0f} MB is below what restoring needs: this process already holds "
+            f"{in_use(self.device) / 1e6:.0f} MB and the smallest useful tile ({side}x{side}) {tile / 1e6:.0f} MB more; "
+            f"give at least {math.ceil(floor / 1e8) / 10:.1f}G (--max-memory), or off")
+
     def plan(self, height: int, width: int, planes: int = 1, reserve: int = 0) -> TilePlan:
         """Tiles for one image whose padded canvas is ``height x width`` (``planes`` images in a
         pass: 3 for RGB restored per channel), ``reserve`` bytes held back for other work."""
@@ -348,15 +366,14 @@ class Enhancer:
         if self.tile != "auto":
             return self._fixed_plan(height, width)
         halo = self.halo  # measured first (once): the budget must see what the measurement left behind
-        limit = self._pixel_limit(self._budget(reserve), planes * height * width) / planes
+        budget = self._budget(reserve)
+        limit = self._pixel_limit(budget, planes * height * width) / planes
         if height * width <= limit:
             return whole(height, width)
+        self._refuse_a_budget_below_the_floor(limit, budget, reserve)
         self._exactness_note()
         min_extent = max(self.min_size, self.multiple)
         plan = plan_grid(height, width, halo, self.multiple, min_extent, int(limit))
-        if plan.tile_pixels > limit:
-            self._note("budget", f"max_memory {self.max_memory / 1e9:.2f} GB leaves no room for even the "
-                       "smallest tiles beside what the process already holds: using them anyway")
         self._note(f"plan {height}x{width}", f"{width}x{height} canvas in {len(plan.cols)}x{len(plan.rows)} tiles of up to "
                    f"{max(c.extent for c in plan.cols)}x{max(r.extent for r in plan.rows)} pixels "
                    f"(+{100 * plan.overhead:.1f} % computed) within max_memory {self.max_memory / 1e9:.2f} GB")
@@ -429,6 +446,10 @@ class Enhancer:
                 "the model's output holds NaN or Inf values (non-finite weights, or an overflow: "
                 "try precision fp32 / --precision fp32)"
             )
+        peak = float(np.abs(out).max()) if out.size else 0.0
+        if peak > OUTPUT_LIMIT:  # clipping would write a saturated image as if it were a restoration
+            raise MicroGANError(f"the model's output reaches {peak:.3g}, far outside its [-1, 1] range: its weights are "
+                                "broken or overflow (try precision fp32 / --precision fp32)")
         values = np.clip(out, -1, 1) if self.normalizer.bounded else out.copy()
         values += 1
         values /= 2

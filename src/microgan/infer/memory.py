@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from microgan.core.geometry import padded_size, size_multiple
+from microgan.core.memory import available_memory  # noqa: F401  (planning caps the budget with it)
 
 #: The default ``--max-memory``, 1.5 GB (10^9 bytes): a whole 4096x3072 field restores within it,
 #: on a laptop too.
@@ -31,29 +31,6 @@ DEFAULT_MAX_MEMORY = 1_500_000_000
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def available_memory(device: torch.device) -> int:
-    """Free bytes: CUDA's free memory, else MemAvailable capped by a cgroup limit."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    free = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if free is None:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try:  # a container's own limit can be far below the host's free memory (cgroup v2)
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-            free = min(free, int(limit) - used)
-    except (OSError, ValueError):
-        pass
-    return max(int(free), 0)
 
 
 def _status_kib(field: str) -> Optional[int]:

@@ -93,8 +93,31 @@ def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, 
     return RunData(train_set, val_set, *streams)
 
 
+#: Bytes training holds per parameter: fp32 weights, gradients and Adam's two moments.
+TRAIN_BYTES_PER_PARAMETER = 16
+
+
+def check_network_sizes(config: Dict[str, Any]) -> None:
+    """Refuse networks whose weights alone would not fit this machine's memory (``--set
+    generator.channels=[100000,200000]`` asked for 360 GB), counted on torch's meta device, which
+    builds the modules without allocating them."""
+    from microgan.core.memory import available_memory
+
+    with torch.device("meta"):
+        sizes = {name: sum(p.numel() for p in build(config[name]).parameters())
+                 for name, build in (("generator", build_generator), ("critic", build_critic))}
+    need = TRAIN_BYTES_PER_PARAMETER * sum(sizes.values())
+    have = available_memory(torch.device("cpu"))  # the weights are built on the CPU first
+    if need > have:
+        counts = ", ".join(f"{name} {n / 1e6:,.0f} M" for name, n in sizes.items())
+        raise ConfigError(f"the networks are too large to train here: {counts} parameters need {need / 1e9:,.1f} GB "
+                          f"for weights, gradients and Adam alone, {have / 1e9:,.1f} GB is available; "
+                          "check generator.channels and critic.base")
+
+
 def build_networks(config: Dict[str, Any], cfg: TrainSettings, device: torch.device, memory_format: torch.memory_format) -> Networks:
     """Generator, critic and their Adam optimizers, seeded: the same initial weights everywhere."""
+    check_network_sizes(config)
     torch.manual_seed(cfg.seed)
     generator = build_generator(config["generator"]).to(device, memory_format=memory_format)
     critic = build_critic(config["critic"]).to(device, memory_format=memory_format)

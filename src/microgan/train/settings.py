@@ -36,6 +36,35 @@ def section_settings(cls: Type[S], section: Dict[str, Any], name: str) -> S:
     return cls(**section)
 
 
+def check_values(settings: Any, section: str) -> None:
+    """Every value of a settings dataclass has its annotated type (``Optional[...]`` allows null):
+    whole numbers are not bools or strings, numbers are finite, so ``--set train.steps=abc`` or
+    ``lr: .nan`` is one clear line here instead of a TypeError deep inside training."""
+    for f in fields(settings):
+        value, kind = getattr(settings, f.name), str(f.type)
+        optional = kind.startswith("Optional[")
+        base = kind[len("Optional["):-1] if optional else kind
+        if value is None:
+            if optional:
+                continue
+            raise ConfigError(f"{section}.{f.name} must be set, got null")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        wrong = {
+            "int": lambda: isinstance(value, bool) or not isinstance(value, int),
+            "float": lambda: not number or not math.isfinite(value),
+            "str": lambda: not isinstance(value, str),
+            "bool": lambda: not isinstance(value, bool),
+        }.get(base.split("[")[0], lambda: False)()
+        if base.startswith("Dict") and not isinstance(value, dict):
+            wrong = True
+        if base.startswith("List") and not isinstance(value, list):
+            wrong = True
+        if wrong:
+            what = {"int": "a whole number", "float": "a finite number", "str": "text", "bool": "true or false"}.get(
+                base.split("[")[0], "a " + base.split("[")[0].lower())
+            raise ConfigError(f"{section}.{f.name} must be {what}{' or null' if optional else ''}, got {value!r}")
+
+
 def refuse_unknown(given: Iterable[str], known: Sequence[str], what: str) -> None:
     """A :class:`ConfigError` naming every key of ``given`` outside ``known`` (and the known ones)."""
     unknown = sorted(set(given) - set(known))
@@ -57,6 +86,11 @@ def check_sections(config: Dict[str, Any]) -> None:
     if not isinstance(losses, dict):
         raise ConfigError(f"losses must be a mapping of {', '.join(LOSS_TERMS)}, got {losses!r}")
     refuse_unknown(losses, LOSS_TERMS, "'losses' term(s)")
+    for term, spec in losses.items():
+        weight = (spec or {}).get("weight", 1.0) if isinstance(spec, dict) else None
+        if weight is None or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"losses.{term}.weight must be a finite number >= 0, got {weight!r}")
 
 
 def check_config(config: Dict[str, Any]) -> Tuple["DataSettings", "TrainSettings"]:
@@ -83,6 +117,7 @@ class DataSettings:
     repeat: Optional[List[int]] = None
 
     def __post_init__(self) -> None:
+        check_values(self, "data")
         if self.batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
         if self.repeat is not None:
@@ -122,14 +157,17 @@ class TrainSettings:
     ema_decay: Optional[float] = None
 
     def __post_init__(self) -> None:
+        check_values(self, "train")
         self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
         self.critic_optimizer = {**self.optimizer, **self.critic_optimizer}
         for name, opt in (("optimizer", self.optimizer), ("critic_optimizer", self.critic_optimizer)):
             unknown = sorted(set(opt) - {"lr", "betas"})
             if unknown:
                 raise ConfigError(f"train.{name} takes lr and betas, not {', '.join(unknown)}")
-            if float(opt["lr"]) < 0 or len(opt["betas"]) != 2:
-                raise ConfigError(f"train.{name}: lr must be >= 0 and betas a pair, got {opt}")
+            numbers = [opt["lr"], *(opt["betas"] if isinstance(opt["betas"], (list, tuple)) else [])]
+            if (not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
+                    or opt["lr"] < 0 or len(numbers) != 3 or not all(0 <= b < 1 for b in numbers[1:])):
+                raise ConfigError(f"train.{name}: lr must be a finite number >= 0 and betas a pair in [0, 1), got {opt}")
         if self.pixel_warmup_steps < 0 or self.critic_warmup_steps < 0:
             raise ConfigError("train.pixel_warmup_steps and train.critic_warmup_steps must be >= 0")
         if self.precision not in PRECISIONS:
@@ -144,6 +182,13 @@ class TrainSettings:
             raise ConfigError(f"train.critic_steps must be >= 1, got {self.critic_steps}")
         if not (self.epochs or self.steps or self.max_minutes):
             raise ConfigError("training never stops: set train.epochs, train.steps or train.max_minutes")
+        for key in ("epochs", "steps", "threads"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be at least 1 (or null), got {getattr(self, key)}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ConfigError(f"train.max_minutes must be > 0 (or null), got {self.max_minutes}")
+        if self.lr_min < 0 or self.val_max_crops < 1 or self.val_samples < 0:
+            raise ConfigError("train.lr_min must be >= 0, train.val_max_crops >= 1 and train.val_samples >= 0")
         for key in ("val_every", "ckpt_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be >= 1")

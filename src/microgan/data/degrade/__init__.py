@@ -14,6 +14,7 @@ from typing import Optional
 from microgan.data.degrade.base import Bounds, Compose, Degradation, Identity, Maybe, RandomChoice, Spec, build_degradation
 from microgan.data.degrade.blur import AiryBlur, Blur, DefocusBlur, GaussianBlur, disk_kernel, gaussian_kernel, opencv_sigma
 from microgan.data.degrade.noise import JPEG, GaussianNoise, PoissonNoise
+from microgan.errors import ConfigError
 
 __all__ = [
     "AiryBlur", "Blur", "Bounds", "Compose", "DefocusBlur", "Degradation", "GaussianBlur", "GaussianNoise", "Identity", "JPEG",
@@ -24,5 +25,7 @@ __all__ = [
 
 def paper_degradation(kernel_size: int = 15, sigma: Optional[float] = 2.6, noise: float = 0.0) -> Degradation:
     """The paper's blur, optionally followed by Gaussian noise (``noise`` > 0)."""
+    if not 0.0 <= noise <= 1.0:  # NaN fails too (it used to switch the noise off silently)
+        raise ConfigError(f"noise must be a fraction of the full range, 0 to 1, got {noise}")
     blur = GaussianBlur(kernel_size, sigma)
     return Compose([blur, GaussianNoise(noise)]) if noise > 0 else blur

@@ -28,7 +28,8 @@ Param = Union[Number, Sequence[Number]]
 class Bounds:
     """A parameter: a fixed number or a ``[low, high]`` range drawn per call."""
 
-    def __init__(self, value: Param, name: str, minimum: float = 0.0, log: bool = False, strict: bool = False) -> None:
+    def __init__(self, value: Param, name: str, minimum: float = 0.0, log: bool = False, strict: bool = False,
+                 maximum: float = math.inf) -> None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             low = high = float(value)
         elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
@@ -36,9 +37,11 @@ class Bounds:
         else:
             raise ConfigError(f"{name} must be a number or a [low, high] pair, got {value!r}")
         too_small = (lambda v: v <= minimum) if strict else (lambda v: v < minimum)
-        if too_small(low) or high < low or not math.isfinite(high):
+        if too_small(low) or high < low or not math.isfinite(high) or math.isnan(low):
             relation = ">" if strict else ">="
             raise ConfigError(f"{name} must be {relation} {minimum:g} with low <= high, got {value!r}")
+        if high > maximum:  # a kernel wider than any image, or an allocation of terabytes
+            raise ConfigError(f"{name} must be at most {maximum:g}, got {value!r}")
         self.low, self.high, self.log, self.name = low, high, log, name
 
     @property

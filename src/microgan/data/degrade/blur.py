@@ -23,7 +23,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from microgan.core.psf import airy_kernel, disk_kernel, gaussian_kernel
+from microgan.core.psf import MAX_SIDE, airy_kernel, disk_kernel, gaussian_kernel
 from microgan.data.degrade.base import Bounds, Degradation, Param, Spec
 from microgan.errors import ConfigError
 from microgan.registry import DEGRADATIONS
@@ -39,6 +39,11 @@ def _filter(array: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return cv2.filter2D(array, -1, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
 
 
+#: The widest blurs a degradation accepts: kernels within the PSF bound (core.psf.MAX_SIDE, 255 px).
+MAX_SIGMA = 40.0  # a Gaussian's kernel is 2 ceil(3 sigma) + 1 = 241 px
+MAX_RADIUS = 60.0  # an Airy pattern's kernel reaches about twice its radius
+
+
 @DEGRADATIONS.register("gaussian-blur")
 class GaussianBlur(Degradation):
     """Isotropic Gaussian blur, ``kernel_size`` x ``kernel_size`` (odd), standard deviation ``sigma``
@@ -47,10 +52,10 @@ class GaussianBlur(Degradation):
     name = "gaussian-blur"
 
     def __init__(self, kernel_size: int = 15, sigma: Optional[float] = 2.6) -> None:
-        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-            raise ConfigError(f"gaussian-blur kernel_size must be odd and >= 1, got {kernel_size}")
-        if sigma is not None and sigma <= 0:
-            raise ConfigError(f"gaussian-blur sigma must be > 0 (or None for OpenCV's), got {sigma}")
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0 or kernel_size > MAX_SIDE:
+            raise ConfigError(f"gaussian-blur kernel_size must be odd, 1 to {MAX_SIDE}, got {kernel_size}")
+        if sigma is not None and not 0 < sigma <= MAX_SIGMA:  # NaN fails too
+            raise ConfigError(f"gaussian-blur sigma must be > 0 and at most {MAX_SIGMA:g} (or None for OpenCV's), got {sigma}")
         self.kernel_size = int(kernel_size)
         self.sigma = None if sigma is None else float(sigma)
 
@@ -97,7 +102,7 @@ class Blur(_KernelBlur):
     name = "blur"
 
     def __init__(self, sigma: Param = 2.6, anisotropy: Param = 1.0, angle: Param = 0.0) -> None:
-        self.sigma = Bounds(sigma, "blur sigma", strict=True)
+        self.sigma = Bounds(sigma, "blur sigma", strict=True, maximum=MAX_SIGMA)
         self.anisotropy = Bounds(anisotropy, "blur anisotropy", minimum=1.0)
         self.angle = Bounds(angle, "blur angle", minimum=-360.0)
 
@@ -130,7 +135,7 @@ class _RadiusBlur(_KernelBlur):
     what = ""  # for messages: "a defocus blur"
 
     def __init__(self, radius: Param = 3.0) -> None:
-        self.radius = Bounds(radius, f"{self.name} radius", strict=True)
+        self.radius = Bounds(radius, f"{self.name} radius", strict=True, maximum=MAX_RADIUS)
 
     def kernel(self, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         return type(self).shape(self.radius.draw(rng))
