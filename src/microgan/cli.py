@@ -10,7 +10,7 @@ import argparse
 import importlib
 import signal
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from microgan import __version__
 from microgan.errors import MicroGANError
@@ -44,13 +44,15 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def _terminate_like_interrupt() -> None:
+def _terminate_like_interrupt() -> Any:
     """A scheduler's stop or ``kill`` (SIGTERM) unwinds like Ctrl-C: partial outputs are removed
-    and temporaries deleted, instead of the process vanishing mid-write."""
+    and temporaries deleted, instead of the process vanishing mid-write. Returns the handler it
+    replaced (restored when the command returns: a process that calls :func:`main`, such as a test
+    runner, keeps its own), or None where none was set."""
     try:
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        return signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread (an embedding application): leave its handlers alone
-        pass
+        return None
 
 
 def _is_allocation_failure(exc: BaseException) -> bool:
@@ -65,7 +67,15 @@ def _out_of_memory(command: str) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    _terminate_like_interrupt()
+    previous = _terminate_like_interrupt()
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

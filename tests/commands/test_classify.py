@@ -1,6 +1,8 @@
 """``microgan classify`` on the command line: outputs on success, one-line errors with exit code 2."""
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import numpy as np
@@ -42,8 +44,9 @@ def test_classify_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "c.json").exists()
     rc = main(["classify", "--data", str(tmp_path / "nowhere"), "--inputs", "lr", "--json", str(tmp_path / "c.json")])
     assert rc == 2 and "nowhere: no such folder" in capsys.readouterr().err
-    rc = main(["classify", "--data", str(data), "--inputs", "lr", "--folds", "1"])
-    assert rc == 2 and "--folds must be at least 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's own refusal: usage and one error line
+        main(["classify", "--data", str(data), "--inputs", "lr", "--folds", "1"])
+    assert refused.value.code == 2 and "--folds: must be >= 2" in capsys.readouterr().err
 
 
 def test_unknown_classifier_names_the_known_ones(tmp_path, capsys):

@@ -1,6 +1,8 @@
 """``microgan models``: the variant table and its JSON form."""
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from microgan.cli import main
@@ -32,5 +34,7 @@ def test_models_table(capsys):
 
 
 def test_models_rejects_bad_size(capsys):
-    assert main(["models", "--size", "0"]) == 2
-    assert "--size" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["models", "--size", "0"])
+    assert refused.value.code == 2 and "--size: must be >= 8" in capsys.readouterr().err
+    assert main(["models", "--size", "100000"]) == 2 and "at most 2048" in capsys.readouterr().err

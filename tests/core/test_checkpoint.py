@@ -179,7 +179,7 @@ def _raw_meta_file(path: Path, meta: str) -> Path:
         ("[1, 2]", "metadata is not a JSON object"),
         ("{not json", "metadata is not valid JSON"),
         ('{"format": 1, "config": "unet"}', "config is not a mapping"),
-        ('{"format": 1, "config": {"generator": "unet"}}', "config has no 'generator' spec"),
+        ('{"format": 1, "config": {"generator": "unet"}}', "config.generator is not a mapping"),
         ('{"format": 1, "config": {"generator": {"type": "unet", "channels": "ab"}}}', "cannot build generator 'unet'"),
     ],
 )

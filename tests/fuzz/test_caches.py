@@ -49,8 +49,11 @@ def test_a_doctored_tile_margin_is_measured_again(edit: str, cache: Path) -> Non
         entry.pop("check")
     path.write_text(json.dumps(doc))
     tiled = Enhancer(net, {}, device="cpu", precision="fp32", backend="torch", tile=64)
-    with pytest.warns(UserWarning, match="does not match its checksum"):
+    if edit == "checksum removed":  # as an entry written before checksums: measured again quietly
         assert tiled.field.margin == true_margin
+    else:
+        with pytest.warns(UserWarning, match="does not match its checksum"):
+            assert tiled.field.margin == true_margin
     assert np.abs(tiled.enhance(image).astype(int) - whole).max() <= 1  # no seams (rounding at most)
 
 

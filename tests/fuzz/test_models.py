@@ -169,7 +169,9 @@ def test_export_refuses_a_non_finite_output(overflowing_model: Path, tmp_path: P
     """The exported graph clips to [-1, 1]: an overflow would have shipped as a saturated image."""
     result = check.cli("export", "--model", overflowing_model, "--format", "torchscript", "-o", tmp_path / "g.pt")
     assert result.code == 2
-    check.one_line_naming(result.err, str(tmp_path / "g.pt"), "output holds NaN or Inf")
+    # an output of 1e37 at the first size is refused as out of range before the NaN of a later one
+    assert "output holds NaN or Inf" in result.err or "far outside its [-1, 1] range" in result.err
+    check.one_line_naming(result.err, str(tmp_path / "g.pt"), "not exported")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 

@@ -136,3 +136,17 @@ def test_an_overflowing_model_is_refused_not_written_as_a_saturated_image(tmp_pa
     with pytest.raises(MicroGANError, match="far outside its \\[-1, 1\\] range"):
         export_model(str(bad), tmp_path / "m.pt", "torchscript")
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_an_export_onto_a_full_disk_is_refused_before_writing(tmp_path: Path, monkeypatch, rgb_model: Path) -> None:
+    """TorchScript's writer aborted the process on a full disk and left a temporary file."""
+    import shutil
+    from collections import namedtuple
+
+    from microgan.core.portable import export_model
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda place: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(MicroGANError, match="not enough free space"):
+        export_model(str(rgb_model), tmp_path / "m.pt", "torchscript")
+    assert list(tmp_path.iterdir()) == []

@@ -38,7 +38,8 @@ def check_writable(path: Union[str, Path], what: str, folder: bool = False) -> N
 
     path = Path(path)
     if path.exists() and folder != path.is_dir():
-        raise MicroGANError(f"{path}: {what} must be {'a folder' if folder else 'a file'}, and this is not one")
+        raise MicroGANError(f"{path}: exists and is not a folder ({what} names a folder)" if folder
+                            else f"{path}: is a folder ({what} names a file)")
     place = path if (folder and path.is_dir()) else path.parent
     while not place.exists() and place != place.parent:
         place = place.parent

@@ -192,11 +192,30 @@ def export_generator(
                 f"{path}: exported {fmt} model differs from PyTorch by {worst:.2e} (> {TOLERANCE:.0e}); not written"
             )
 
+    _check_free_space(path, generator)
     try:
         atomic_write(path, write_checked)
     except OSError as exc:
         raise MicroGANError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return errors
+
+
+def _check_free_space(path: Path, generator: nn.Module) -> None:
+    """Refuse before writing when the target's file system cannot hold the export: TorchScript's
+    writer aborts the process (SIGABRT) on a full disk, past any cleanup (issue 30). An export is
+    about the weights' size (fp32) plus the graph; twice that is asked for."""
+    import shutil
+
+    weights = 4 * sum(p.numel() for p in generator.parameters())
+    need = 2 * weights + 2**20
+    place = path.parent if path.parent.exists() else Path(".")
+    try:
+        free = shutil.disk_usage(place).free
+    except OSError:
+        return  # cannot tell: let the write itself report
+    if free < need:
+        raise MicroGANError(f"{path}: not enough free space on its file system for the export "
+                            f"({free / 1e6:.1f} MB free, about {need / 1e6:.1f} MB needed)")
 
 
 def _write_graph(wrapper: ExportWrapper, path: Path, fmt: str, opset: int, channels: int) -> None:

@@ -94,6 +94,8 @@ def recall(key: str) -> Optional[Dict[str, Any]]:
     entry = _load().get(key)
     if not isinstance(entry, dict):
         return None
+    if "check" not in entry:
+        return None  # written before entries carried checksums (or stripped of one): measured again quietly
     try:
         intact = entry.get("check") == _checksum(key, entry)
     except (TypeError, ValueError):

@@ -21,7 +21,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from microgan.data.io import Image, probe, read_image, write_image
+from microgan.data.io import DEFAULT_MAX_PIXELS, Image, probe, read_image, write_image
 from microgan.errors import ImageReadError, MicroGANError
 
 #: Reports one finished file: (input, None) when written, (input, reason) when it failed.
@@ -57,6 +57,8 @@ def make_job(src: Path, dst: Path) -> Job:
     channels = 3 if info.palette else min(info.channels, 3)
     sample = 1 if info.bit_depth <= 8 else 2 if info.bit_depth <= 16 else 4
     pixels = info.width * info.height
+    if pixels > DEFAULT_MAX_PIXELS:  # refused unread: it must not hold memory back from its neighbours
+        return Job(src, dst)
     return Job(src, dst, pixels * channels * sample, pixels)
 
 

@@ -14,7 +14,6 @@ of the step, before anything is saved.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -42,9 +41,16 @@ RUN_FILES = (ck.LAST_NAME, ck.BEST_NAME, CSV_NAME, CONFIG_NAME)
 
 
 def _clear_run(out: Path) -> None:
+    """Remove what training writes, nothing else: its files by name, TensorBoard's event files."""
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / TB_DIR, ignore_errors=True)
+    logs = out / TB_DIR
+    if logs.is_dir():
+        for event in sorted(logs.rglob("events.out.tfevents.*"), key=lambda p: -len(p.parts)):
+            event.unlink()
+        for folder in sorted((p for p in logs.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [logs]:
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
