@@ -3,6 +3,9 @@
     python scripts/bundle_pretrained.py RUN [--out src/microgan/weights/microgan-bccd.safetensors]
         [--data PREPARED --split val --limit 64]
 
+RUN may be a recipe run (``microgan train --recipe NAME --out RUN``): its last stage's best checkpoint
+is bundled, and the recipe's name is recorded beside the lineage its stages' ``init_from`` chain gives.
+
 The run's best checkpoint is stripped of the critic, optimizer and RNG states (keeping its config, step,
 scores and training record: L1 alone or GAN) and its floating
 weights are stored as float16 (half the size). The accuracy cost of fp16 storage is measured, not
@@ -25,6 +28,7 @@ from microgan.infer import Enhancer
 from microgan.infer.classical import degradation_psf, parse_degradation
 from microgan.core.checkpoint import Checkpoint, load_checkpoint, load_generator, resolve_model_path, save_checkpoint
 from microgan.core.provenance import training_of
+from microgan.train.recipe import STATE_NAME, output_checkpoint
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/microgan/weights/microgan-bccd.safetensors"
 
@@ -69,12 +73,15 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=64)
     args = ap.parse_args()
 
-    source = resolve_model_path(args.run)
+    recipe_state = Path(args.run) / STATE_NAME
+    source = output_checkpoint(Path(args.run)) if recipe_state.is_file() else resolve_model_path(args.run)
     ckpt = load_checkpoint(source, generator_only=True)
     keep = ("config", "step", "epoch", "metrics", "best_psnr", "training_data", "init_from")  # training_data: the leak check
     meta = {k: v for k, v in ckpt.meta.items() if k in keep}
     meta["training"] = training_of(ckpt.meta)  # how it was trained: L1 alone or GAN (core.provenance)
     meta["lineage"] = lineage(ckpt.meta)
+    if recipe_state.is_file():
+        meta["recipe"] = json.loads(recipe_state.read_text())["recipe"]
     if len(meta["lineage"]) > 1:  # "fine-tuned from" names every earlier stage, not a run's config name
         meta["training"]["started_from"] = " -> ".join(
             f"{stage['config']} ({(stage.get('training') or {}).get('steps', stage.get('step'))} steps)"

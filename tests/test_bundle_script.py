@@ -81,3 +81,18 @@ def test_a_run_with_a_moving_average_ships_the_average_alone(tmp_path: Path, mon
     monkeypatch.setattr("sys.argv", ["bundle_pretrained.py", str(best), "--out", str(out)])
     assert bundle.main() == 0
     assert load_checkpoint(out, generator_only=True).meta["bundle"]["weights"] == "moving average (train.ema_decay 0.999)"
+
+
+def test_a_recipe_run_bundles_its_last_stage_with_the_recipe_as_lineage(tmp_path: Path, monkeypatch, tiny_prepared: Path) -> None:
+    from microgan.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--recipe", "microgan-bccd-gan", "--data", f"bccd={tiny_prepared}", "--out", str(run),
+                 "--steps", "1", "--set", "train.val_every=1", "--set", "train.val_max_crops=2",
+                 "--set", "train.threads=1", "--quiet"]) == 0
+    out = tmp_path / "bundled.safetensors"
+    monkeypatch.setattr("sys.argv", ["bundle_pretrained.py", str(run), "--out", str(out)])
+    assert _script().main() == 0
+    meta = load_checkpoint(out, generator_only=True).meta
+    assert meta["recipe"] == "microgan-bccd-gan"
+    assert [s["config"] for s in meta["lineage"]] == ["microgan-bccd", "microgan-bccd-gan"]

@@ -44,6 +44,12 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem}{where}".replace("\n", " ")
 
 
+def read_yaml(path: Path) -> Dict[str, Any]:
+    """A YAML mapping from a file (configs, recipes): one-line errors for unreadable, non-UTF-8 or
+    invalid YAML, python tags refused."""
+    return _read(Path(path))
+
+
 def _read(path: Path) -> Dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

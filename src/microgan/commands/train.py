@@ -23,8 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", help="bundled config (microgan, microgan-fs, microgan-nt, deblurgan) or a YAML file; "
                    "with --resume the run's saved config is used and this option is ignored")
+    p.add_argument("--recipe", metavar="NAME",
+                   help="train every stage of a recipe in order (bundled: microgan-bccd, microgan-bccd-gan, microgan-blind, "
+                   "microgan-psf; or a YAML file) into RUN/NN-STAGE/; --data then names each folder: NAME=PREPARED; "
+                   "--resume continues a killed recipe at its stage")
     p.add_argument("--data", required=True, type=Path, nargs="+", metavar="PREPARED",
-                   help="prepared folder(s) (output of microgan prepare); several are trained on together")
+                   help="prepared folder(s) (output of microgan prepare); several are trained on together; "
+                   "with --recipe, NAME=PREPARED for each folder the recipe reads")
     p.add_argument("--init-from", metavar="MODEL",
                    help="start the generator from this model's weights (bundled name, checkpoint or run folder): "
                    "fine-tuning; the critic and optimizers start fresh")
@@ -51,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite contradict each other")
+    if args.recipe:
+        return _run_recipe(args)
     if args.init_from and args.resume:
         raise ConfigError("--init-from starts a new run; --resume continues one (its start is in the checkpoint)")
     last, saved_config = args.out / LAST_NAME, args.out / CONFIG_NAME
@@ -82,4 +89,27 @@ def run(args: argparse.Namespace) -> int:
         val = summary["val"]
         print(f"{args.out}: {summary['reason']} (step {summary['step']}, epoch {summary['epoch']}); "
               f"val PSNR {val['psnr']:.2f} dB, SSIM {val['ssim']:.4f}; best PSNR {summary['best_psnr']:.2f} dB")
+    return 0
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    from microgan.train.recipe import load_recipe, run_recipe
+    from microgan.train.trainer import run_training
+
+    if args.config or args.init_from:
+        raise ConfigError("--recipe names every stage's config and start: drop --config and --init-from")
+    data = {}
+    for item in args.data:
+        name, sep, path = str(item).partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--data {item}: with --recipe, name each folder: NAME=PREPARED")
+        data[name] = Path(path)
+    recipe = load_recipe(args.recipe)
+    stops = {"epochs": args.epochs, "steps": args.steps, "max_minutes": args.max_minutes}
+    extra = [f"train.{k}={v}" for k, v in stops.items() if v is not None] + list(args.overrides)
+    log = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    model = run_recipe(recipe, data, args.out, train=run_training, resume=args.resume, overwrite=args.overwrite,
+                       extra=extra, log=log, quiet=args.quiet, device=args.device)
+    if not args.quiet:
+        print(f"{args.out}: recipe {recipe.name} finished, {len(recipe.stages)} stage(s); the model: {model}")
     return 0
