@@ -99,3 +99,14 @@ def test_an_interrupted_export_leaves_no_file(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(KeyboardInterrupt):
         export_generator(_net(SPECS[1]), tmp_path / "g.pt", "torchscript")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bioimageio_only_flags_are_refused_for_onnx_and_torchscript(tmp_path, save_tiny_generator, capsys) -> None:
+    """They were silently ignored."""
+    from microgan.cli import main
+
+    model = str(save_tiny_generator(tmp_path / "t.safetensors"))
+    for fmt, name in (("onnx", "m.onnx"), ("torchscript", "m.pt")):
+        assert main(["export", "--model", model, "--format", fmt, "-o", str(tmp_path / name), "--input-dtype", "uint16"]) == 2
+        assert "--input-dtype describe a bioimage.io package" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--card", default=None, metavar="CARD.yaml",
                    help="bioimageio: model card (name, authors, training data, validation...; default: "
                    "NAME.card.yaml beside the checkpoint, else what the checkpoint records)")
-    p.add_argument("--input-dtype", choices=("uint8", "uint16"), default="uint8",
+    p.add_argument("--input-dtype", choices=("uint8", "uint16"), default=None,
                    help="bioimageio: sample type the package's input declares (default: uint8)")
     p.set_defaults(func=run)
 
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         raise MicroGANError(f"{path}: already exists (pass --overwrite to replace it)")
     if args.format == "bioimageio":
         return _run_bioimageio(args, path)
+    given = [flag for flag, value in (("--card", args.card), ("--input-dtype", args.input_dtype)) if value is not None]
+    if given:  # an ONNX or TorchScript file holds the network alone: nothing to put them in
+        raise MicroGANError(f"{' and '.join(given)} describe a bioimage.io package; {args.format} exports hold the "
+                            "network alone (drop them, or --format bioimageio)")
     errors = export_model(args.model, path, args.format, args.opset)
     print(f"wrote {path} ({args.format}); parity with PyTorch on random sizes:")
     print("\n".join(format_errors(errors)))
@@ -68,7 +72,7 @@ def _run_bioimageio(args: argparse.Namespace, path) -> int:
     # the package is the network alone: a bioimage.io runtime runs no data-consistency step
     enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None, consistency=False,
                                     normalizer="range")  # what the package declares: training's mapping
-    done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype, opset=args.opset)
+    done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype or "uint8", opset=args.opset)
     geo = done.geometry
     print(f"wrote {path} (bioimage.io model 0.5; bioimageio test: {done.status})")
     print(f"  input sizes {geo.min} + n * {geo.step}, halo {geo.halo if geo.halo is not None else 'none'}, "
