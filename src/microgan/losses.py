@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from microgan.core.contract import from_network
 from microgan.archs import efficientnet, vgg
 from microgan.archs.padding import padding_for
 from microgan.errors import ConfigError
@@ -211,7 +212,7 @@ class PerceptualLoss(nn.Module):
             x = x.expand(-1, 3, -1, -1)
         elif x.shape[1] != 3:
             raise ValueError(f"perceptual loss needs 1 or 3 channels, got {x.shape[1]}")
-        return self.backbone(((x + 1) / 2 - self.mean) / self.std)
+        return self.backbone((from_network(x) - self.mean) / self.std)
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         pads = padding_for(fake.shape[-2], fake.shape[-1], multiple=1, min_size=self.min_size)

@@ -49,6 +49,7 @@ def test_every_recipe_runs_end_to_end_at_toy_scale(name: str, tiny_prepared: Pat
     assert state["done"] == [s.name for s in recipe.stages]
     model = out / state["folders"][-1] / ck.BEST_NAME
     meta = ck.read_meta(model)
+    assert meta["io"]["version"] == 1 and meta["io"]["network_range"] == [-1.0, 1.0]  # training records the contract
     assert meta["config"]["name"] == load_recipe(name).stages[-1].settings()["name"]
     # each stage started where the recipe says: its init_from names the earlier stage's file
     for i, stage in enumerate(recipe.stages):

@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any, Dict, List
 
+from microgan.core.contract import to_network
 from microgan.commands.argtypes import bounded
 
 VARIANTS = ("microgan", "microgan-fs", "microgan-nt", "deblurgan")
@@ -43,7 +44,7 @@ def measure(variant: str, size: int, repeats: int) -> Dict[str, Any]:
     config = load_config(variant)
     generator = build_generator(config["generator"]).eval()
     critic = build_critic(config["critic"])
-    x = torch.rand(1, generator.in_channels, size, size) * 2 - 1
+    x = to_network(torch.rand(1, generator.in_channels, size, size))
     times: List[float] = []
     with torch.inference_mode():
         generator(x)

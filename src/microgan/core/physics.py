@@ -29,6 +29,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from microgan.core.contract import to_network
 from microgan.core.fourier import planes, residual, solve_regions
 
 #: RMS of the 8-bit quantisation (1/255/sqrt(12)): no image the models train on is cleaner, and a
@@ -79,7 +80,7 @@ def deconvolution(y: np.ndarray, kernel: np.ndarray, sigma: float, to_unit=None,
         out = np.empty(y.shape[:2] + (1 if y.ndim == 2 else y.shape[2],), np.float32)
 
     def network_units(values: np.ndarray, _like: np.ndarray) -> np.ndarray:
-        return planes(values) * np.float32(2) - np.float32(1)
+        return to_network(planes(values))
 
     return solve_regions(y, kernel, weight, to_unit=to_unit, from_unit=network_units, out=out)
 
@@ -93,7 +94,7 @@ def network_input(y: np.ndarray, kernel: np.ndarray, sigma: Optional[float] = No
     sigma = estimate_noise(y) if sigma is None else max(float(sigma), float(NOISE_FLOOR))
     c = y.shape[2]
     out = np.empty(y.shape[:2] + (2 * c + 1,), np.float32)
-    out[..., :c] = y * np.float32(2) - np.float32(1)
+    out[..., :c] = to_network(y)
     deconvolution(y, kernel, sigma, out=out[..., c : 2 * c])
     out[..., 2 * c] = NOISE_SCALE * sigma
     return out

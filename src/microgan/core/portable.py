@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from microgan.core.contract import to_network
 from microgan.errors import MicroGANError
 from microgan.core.atomic import atomic_write
 from microgan.core.checkpoint import load_generator
@@ -76,7 +77,7 @@ class ExportWrapper(nn.Module):
 
 def _example(channels: int, multiple: int, min_size: int) -> torch.Tensor:
     side = -(-max(2 * multiple, min_size) // multiple) * multiple
-    return torch.rand(1, channels, side + 3, side + 5) * 2 - 1
+    return to_network(torch.rand(1, channels, side + 3, side + 5))
 
 
 def _run_onnx(path: Path) -> Any:
@@ -115,7 +116,7 @@ def check_export(
     errors: Dict[str, float] = {}
     with torch.inference_mode():
         for h, w in sizes:
-            x = torch.rand(2, channels, h, w, generator=gen) * 2 - 1
+            x = to_network(torch.rand(2, channels, h, w, generator=gen))
             raw = wrapper.unclipped(x) if isinstance(wrapper, ExportWrapper) else wrapper(x)
             clip = not isinstance(wrapper, ExportWrapper) or wrapper.clip
             expected = raw.clamp(-1.0, 1.0) if clip else raw

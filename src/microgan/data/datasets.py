@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from microgan.core.contract import from_network, to_network
 from microgan.data.augment import Augment, build_augment
 from microgan.data.degrade import Degradation, build_degradation
 from microgan.core.physics import network_input as physics_input
@@ -187,7 +188,7 @@ class PairedCropDataset(Dataset):
         if self.resize_to:
             array01 = _resize(array01, self.resize_to)
         chw = _to_channels(array01, self.channels or (1 if array01.ndim == 2 else array01.shape[2]))
-        return torch.from_numpy(chw) * 2.0 - 1.0
+        return to_network(torch.from_numpy(chw))
 
     def _rng(self, key: Key, record: CropRecord) -> np.random.Generator:
         if isinstance(key, tuple):  # (index, stream, epoch[, visit]): see data.samplers.BatchStream
@@ -218,7 +219,7 @@ class PairedCropDataset(Dataset):
             raise ImageReadError(f"crop '{record.id}': LR {lr.shape} and HR {hr.shape} differ in {root}")
         sample: Dict[str, object] = {"lr": self._tensor(to_float(lr)), "hr": self._tensor(to_float(hr)), "id": record.id}
         if self.psf_input:
-            image = sample["lr"].numpy().transpose(1, 2, 0) * 0.5 + 0.5  # type: ignore[union-attr]
+            image = from_network(sample["lr"].numpy().transpose(1, 2, 0))  # type: ignore[union-attr]
             stack = physics_input(image, _DELTA if kernel is None else kernel)
             sample["input"] = torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1)))
         return sample

@@ -41,6 +41,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from microgan.core.contract import NETWORK_RANGE, from_network, to_network
 from microgan.errors import MicroGANError
 from microgan.export.model_card import PAPER_CITATION, PAPER_URL, ModelCard, find_card, render_readme
 from microgan.core.portable import TOLERANCE, export_generator
@@ -152,13 +153,17 @@ def _pictures(test_input: np.ndarray, test_output: np.ndarray, top: float, folde
 def _processing(v0_5: Any, dtype: str) -> Tuple[List[Any], List[Any], Any, Any, float]:
     """(preprocessing, postprocessing, input data, output data, top) of training's normalization."""
     top = float(np.iinfo(dtype).max)
+    # core.contract as linear maps: x / top then to_network; from_network then times top
+    low, high = NETWORK_RANGE
+    gain_in = float(to_network(1.0) - to_network(0.0)) / top
+    gain_out = top * float(from_network(high) - from_network(low)) / (high - low)
     pre = [
         v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")),
-        v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=2.0 / top, offset=-1.0)),
+        v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=gain_in, offset=float(to_network(0.0)))),
         # without a final cast the spec appends one to the declared input type (uint8)
         v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32")),
     ]
-    post = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=top / 2, offset=top / 2))]
+    post = [v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=gain_out, offset=top * float(from_network(0.0))))]
     data_in = v0_5.IntervalOrRatioDataDescr(type=dtype, range=(0, top))
     data_out = v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, top))
     return pre, post, data_in, data_out, top

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from microgan.core.checkpoint import load_generator
+from microgan.core.contract import NETWORK_RANGE, contract_of, from_network_, to_network_
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
 from microgan.core.fourier import solve_regions
@@ -160,6 +161,14 @@ class Enhancer:
         self._upper_bpp: Optional[float] = None
         self._measured_bpp: Optional[float] = None
         self._noted: set = set()
+        #: how the model's values map (core.contract): recorded by training, else the one there has been
+        self.contract, recorded = contract_of(self.meta or {})
+        if tuple(self.contract.get("network_range", ())) != NETWORK_RANGE:
+            raise MicroGANError(f"the model maps values to {self.contract.get('network_range')}, not the "
+                                f"{list(NETWORK_RANGE)} this version of microgan runs (core.contract)")
+        if not recorded and (self.meta or {}).get("config"):
+            self._note("contract", f"{self.meta.get('path') or 'the checkpoint'} records no value contract (written "
+                       "before 2026-12-07): the one every model had then is assumed (core.contract)")
         #: called before every network pass (each tile of each batch; eight per tile with
         #: self_ensemble), whatever the backend: a front end raises from one to cancel between
         #: passes (the napari plugin does)
@@ -425,10 +434,7 @@ class Enhancer:
             if self.channels == 3 and x.shape[0] == 1:
                 x = np.repeat(x, 3, axis=0)
             planes.extend([x] if self.channels == 3 else list(x[:, None]))
-        batch = np.stack(planes)
-        batch *= 2
-        batch -= 1
-        return batch
+        return to_network_(np.stack(planes))
 
     def _from_batch(
         self, out: np.ndarray, likes: Sequence[np.ndarray], bounds: Sequence[Tuple[float, float]]
@@ -450,9 +456,7 @@ class Enhancer:
         if peak > OUTPUT_LIMIT:  # clipping would write a saturated image as if it were a restoration
             raise MicroGANError(f"the model's output reaches {peak:.3g}, far outside its [-1, 1] range: its weights are "
                                 "broken or overflow (try precision fp32 / --precision fp32)")
-        values = np.clip(out, -1, 1) if self.normalizer.bounded else out.copy()
-        values += 1
-        values /= 2
+        values = from_network_(np.clip(out, *NETWORK_RANGE) if self.normalizer.bounded else out.copy())
         results, i = [], 0
         for like, bound in zip(likes, bounds):
             gray = like.ndim == 2 or like.shape[2] == 1

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from microgan.core.contract import contract_for
 from microgan.core import checkpoint as ck
 from microgan.core.provenance import training_record
 from microgan.errors import CheckpointError, MicroGANError
@@ -88,6 +89,7 @@ class RunState:
             "training_data": self.data.train_set.identity(),
             "init_from": self.init_from,
             "training": training_record(self.config, self.step, self.init_from),
+            "io": contract_for(self.config),  # how its values map (core.contract)
         }
 
     def _data_order(self) -> Dict[str, Any]:

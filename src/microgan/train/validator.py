@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 import torch
 
+from microgan.core.contract import from_network
 from microgan.core.metrics import psnr, ssim
 from microgan.data.datasets import PairedCropDataset, network_input
 from microgan.data.io import from_float
@@ -21,7 +22,7 @@ ImageLog = Callable[[str, torch.Tensor], None]
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """(C, H, W) in [-1, 1] -> (H, W[, C]) uint8, as images are written."""
-    arr = from_float((x.float().cpu().numpy() + 1) / 2, np.uint8)
+    arr = from_float(from_network(x.float().cpu().numpy()), np.uint8)
     return arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
 
 
@@ -68,5 +69,5 @@ class Validator:
         samples = self.crops()
         scores = mean_scores(zip(outs, (s["hr"] for s in samples)))
         for s, out in list(zip(samples, outs))[: self.samples]:
-            log_image(f"samples/{s['id']}", (torch.cat([s["lr"], out, s["hr"]], dim=-1) + 1) / 2)
+            log_image(f"samples/{s['id']}", from_network(torch.cat([s["lr"], out, s["hr"]], dim=-1)))
         return scores
