@@ -458,7 +458,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         enh = Enhancer(bundled, meta, device="cpu", backend=field["backend"], consistency=False)
         rf = receptive_field(bundled, 3, torch.device("cpu"))
         info["geometry"] = {"radius": rf.radius, "margin": rf.margin, "halo": enh.halo, "multiple": enh.multiple,
-                            "upper_bpp": enh._bytes_per_pixel_bound(), "bpp": enh.bytes_per_pixel(),
+                            "upper_bpp": enh.bytes_per_pixel_bound(), "bpp": enh.bytes_per_pixel(),
                             "backend": enh.backend.candidate}
     info["date"] = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     info["load"] = (load[0], os.getloadavg()[0])

@@ -69,7 +69,7 @@ def main() -> int:
         image = field(size)
         sigma = physics.estimate_noise(image.astype(np.float32) / 255)
         z = physics.deconvolution(image.astype(np.float32) / 255, kernel, sigma)
-        network = lambda: enh._restore([image], 0, [(z, sigma)])  # noqa: E731 - the passes over a ready input
+        network = lambda: enh.run_network([image], 0, [(z, sigma)])  # noqa: E731 - the passes over a ready input
         whole = lambda: enh.enhance(image)  # noqa: E731
         network(), whole()  # warm-up
         a, b = [], []

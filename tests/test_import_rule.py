@@ -100,3 +100,48 @@ def test_the_check_sees_function_level_and_package_imports(tmp_path: Path) -> No
         "infer/enhancer.py:5: infer imports microgan.evaluate",
         "infer/enhancer.py:6: infer imports microgan.classify",
     ]
+
+
+def _private_names_defined(source: str) -> Set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name.startswith("_"):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                for leaf in ast.walk(target):
+                    if isinstance(leaf, ast.Attribute) and leaf.attr.startswith("_"):
+                        names.add(leaf.attr)
+                    elif isinstance(leaf, ast.Name) and leaf.id.startswith("_"):
+                        names.add(leaf.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, (ast.Attribute, ast.Name)):
+            name = node.target.attr if isinstance(node.target, ast.Attribute) else node.target.id
+            if name.startswith("_"):
+                names.add(name)
+    return {n for n in names if not (n.startswith("__") and n.endswith("__"))}
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    """A name with a leading underscore is its module's own: the package, the benchmarks and the scripts
+    use other modules only through public names (a private one used elsewhere is a missing public API)."""
+    repo = ROOT.parents[1]
+    files = sorted(ROOT.rglob("*.py")) + sorted((repo / "benchmarks").glob("*.py")) + sorted((repo / "scripts").glob("*.py"))
+    sources = {path: path.read_text(encoding="utf-8") for path in files}
+    defined = {path: _private_names_defined(text) for path, text in sources.items() if ROOT in path.parents}
+    package_private = set().union(*defined.values())
+    found = []
+    for path, text in sources.items():
+        own = defined.get(path, set())
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("microgan"):
+                used = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                    continue
+                used = [node.attr]
+            else:
+                continue
+            for name in used:
+                if name in package_private and name not in own:
+                    found.append(f"{path.relative_to(repo)}:{node.lineno}: {name}")
+    assert not found, "\n".join(found)

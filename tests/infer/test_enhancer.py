@@ -177,7 +177,7 @@ def test_memory_per_pixel_is_measured_once_and_cached(monkeypatch: pytest.Monkey
         pytest.skip("peak memory cannot be measured on this kernel (no /proc/self/clear_refs)")
     # a pass holds at least its float input and output (2 x 3 channels x 4 bytes); far below the
     # layer-output bound, which counts every layer's output alive at once
-    assert 24 <= measured < _enh(net)._bytes_per_pixel_bound() * 4
+    assert 24 <= measured < _enh(net).bytes_per_pixel_bound() * 4
     calls = []
     monkeypatch.setattr(enhancer_module, "PeakMeter", lambda device: calls.append(device))
     assert _enh(net, tile="auto").bytes_per_pixel() == measured and calls == []
@@ -210,7 +210,7 @@ def test_receptive_field_is_measured_and_global_norm_is_unbounded() -> None:
 def test_enhance_batch_groups_equal_sizes_and_keeps_order() -> None:
     net = _net()
     enh = _enh(net)
-    enh._bytes_per_pixel_bound()  # the memory bound runs the net once; count only restoration passes
+    enh.bytes_per_pixel_bound()  # the memory bound runs the net once; count only restoration passes
     enh.backend  # and the layout race (once per machine; cached, unless this test runs first)
     calls = []
     net.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))

@@ -146,13 +146,13 @@ def test_the_estimate_on_a_large_image_restores_only_the_fit_window(tmp_path: Pa
     assert region[1].stop - region[1].start < image.shape[1]
     enh = _enh(_net(), psf_estimator=blind)
     seen = []
-    restore = Enhancer._restore
+    restore = Enhancer.run_network
 
     def spy(self, arrays, *args, **kwargs):
         seen.append((self is enh.estimator, arrays[0].shape))
         return restore(self, arrays, *args, **kwargs)
 
-    monkeypatch.setattr(Enhancer, "_restore", spy)
+    monkeypatch.setattr(Enhancer, "run_network", spy)
     enh.enhance(image)
     widths = [shape[1] for by_estimator, shape in seen if by_estimator]
     assert widths and max(widths) < image.shape[1]

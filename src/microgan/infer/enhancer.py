@@ -287,7 +287,7 @@ class Enhancer:
         cap = min(self.max_memory, used + available_memory(self.device))
         return (cap - used - reserve) * SAFETY
 
-    def _bytes_per_pixel_bound(self) -> float:
+    def bytes_per_pixel_bound(self) -> float:
         """Upper bound of a pass's bytes per pixel from the layer outputs (cheap, no calibration)."""
         if self._upper_bpp is None:
             self._upper_bpp = activation_bytes_per_pixel(self.generator, self.net_channels, self.device)
@@ -306,7 +306,7 @@ class Enhancer:
         if known and _number(known.get("bytes_per_pixel")) and 1.0 <= known["bytes_per_pixel"] <= 1e6:
             self._measured_bpp = float(known["bytes_per_pixel"])
             return self._measured_bpp
-        upper = self._bytes_per_pixel_bound()
+        upper = self.bytes_per_pixel_bound()
         fits = math.isqrt(int(max(budget - PASS_SLACK, 0) / upper)) if math.isfinite(budget) else calibrate.MEMORY_SIDE
         if fits < calibrate.MIN_MEMORY_SIDE:
             # a small probe's fixed costs would read as a huge cost per pixel (7.8 KB instead of 0.7 at
@@ -331,7 +331,7 @@ class Enhancer:
         when it already admits ``wanted`` pixels; otherwise the measured cost does."""
         if not math.isfinite(budget):
             return math.inf
-        upper = self._bytes_per_pixel_bound() + self._ensemble_bytes_per_pixel
+        upper = self.bytes_per_pixel_bound() + self._ensemble_bytes_per_pixel
         if wanted * upper + PASS_SLACK <= budget:
             return (budget - PASS_SLACK) / upper
         return max(budget, 0.0) / (self.bytes_per_pixel(budget) + self._ensemble_bytes_per_pixel)
@@ -480,9 +480,10 @@ class Enhancer:
         cols, left = padding_index(torch.tensor(width), self.multiple, self.min_size)
         return rows.numpy(), int(top), cols.numpy(), int(left)
 
-    def _restore(self, arrays: Sequence[np.ndarray], reserve: int,
+    def run_network(self, arrays: Sequence[np.ndarray], reserve: int,
                  psf_inputs: Optional[Sequence[Tuple[np.ndarray, float]]] = None) -> List[np.ndarray]:
-        """Restore arrays of one shape and type together (one pass per tile of their canvas).
+        """The network alone on arrays of one shape and type (one pass per tile of their canvas): no
+        data-consistency step, no deconvolution made here (what the benchmarks time as "the network").
         ``psf_inputs``: for a model told the PSF, each array's deconvolution channels and noise level
         (:func:`microgan.core.physics.deconvolution`), which each tile's batch adds to the image's."""
         height, width = arrays[0].shape[:2]
@@ -493,7 +494,7 @@ class Enhancer:
         plan = self.plan(len(rows), len(cols), planes, held)
         if len(arrays) > 1 and len(plan) > 1:
             return [out for i, a in enumerate(arrays)
-                    for out in self._restore([a], reserve, None if psf_inputs is None else [psf_inputs[i]])]
+                    for out in self.run_network([a], reserve, None if psf_inputs is None else [psf_inputs[i]])]
         bounds = [self.normalizer.bounds(a) for a in arrays]
         # learnt only from plain passes: the cache serves enhancers with and without the ensemble
         observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None and not self.self_ensemble
@@ -572,7 +573,7 @@ class Enhancer:
         self.check(array)
         if self.takes_psf:
             return self._told([array], reserve)[0]
-        return self._consistent([array], self._restore([array], reserve))[0]
+        return self._consistent([array], self.run_network([array], reserve))[0]
 
     def enhance_batch(self, arrays: Sequence[np.ndarray], reserve: int = 0) -> List[np.ndarray]:
         """Restore many images, running images of equal shape and type together in passes as
@@ -593,7 +594,7 @@ class Enhancer:
             per_pass = len(indices) if math.isinf(limit) else max(1, int(limit // pixels))
             for start in range(0, len(indices), per_pass):
                 chunk = indices[start : start + per_pass]
-                for i, y in zip(chunk, self._restore([arrays[i] for i in chunk], reserve)):
+                for i, y in zip(chunk, self.run_network([arrays[i] for i in chunk], reserve)):
                     results[i] = y
         return self._consistent(arrays, results)  # type: ignore[arg-type]
 
@@ -657,7 +658,7 @@ class Enhancer:
         halo = estimator.halo
         grown = tuple(slice(max(s.start - halo, 0), min(s.stop + halo, n)) for s, n in zip(region, array.shape[:2]))
         inner = tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(region, grown))
-        restored = estimator._restore([np.ascontiguousarray(array[grown])], reserve)[0]
+        restored = estimator.run_network([np.ascontiguousarray(array[grown])], reserve)[0]
         fit = fit_psf(to_unit(restored[inner]), to_unit(array[region]), margins)
         return fit.kernel.astype(np.float64), fit
 
@@ -674,7 +675,7 @@ class Enhancer:
             to_unit = lambda a, b=bound: norm.normalize(a, b)  # noqa: E731
             sigma = estimate_noise(to_unit(array))  # at least NOISE_FLOOR; one float copy, freed before the passes
             z = deconvolution(array, kernel, sigma, to_unit=to_unit)  # region by region from the native pixels
-            out = self._restore([array], reserve + z.nbytes, [(z, sigma)])[0]
+            out = self.run_network([array], reserve + z.nbytes, [(z, sigma)])[0]
             del z
             lam = None
             if self.consistency:
