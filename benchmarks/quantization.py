@@ -15,6 +15,7 @@ issue 35 (at most 0.05 dB below fp32 and no pixel more than 2 grey levels off) i
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def main() -> int:
             return next(self.items, None)
 
     work = Path(tempfile.mkdtemp(prefix="microgan-quant-"))
+    os.chdir(work)  # ONNX Runtime's quantization tools leave temporaries in the working folder
     pre = work / "pre.onnx"
     quant_pre_process(str(graph), str(pre), skip_symbolic_shape=True)
     convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type in ("Conv", "ConvTranspose")]

@@ -15,7 +15,7 @@ from microgan.infer.classical import RichardsonLucy
 from microgan.evaluate.report import load_schema
 from microgan.core import checkpoint as ck
 
-TINY_TRAIN = ["--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
+TINY_TRAIN = ["--set", "train.algorithm=adversarial", "--set", "generator.channels=[4,8]", "--set", "critic.base=4", "--set", "losses.perceptual.weight=0",
               "--set", "losses.pixel.weight=1.0", "--set", "train.steps=2", "--set", "train.critic_steps=1",
               "--set", "train.pixel_warmup_steps=1",
               "--set", "train.threads=1"]

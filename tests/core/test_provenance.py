@@ -1,7 +1,7 @@
 """How a model was trained: derived from its config and step, recorded by training, said in words."""
 from __future__ import annotations
 
-from microgan.config import load_config
+from microgan.config import apply_overrides, load_config
 from microgan.core.provenance import describe, training_of, training_record
 
 
@@ -9,8 +9,8 @@ def test_the_bundled_recipe_is_l1_alone_and_the_paper_recipe_is_a_gan() -> None:
     bccd = training_record(load_config("microgan-bccd"), 12000)
     assert bccd == {"objective": "l1", "steps": 12000, "pixel_steps": 12000, "adversarial_steps": 0}
     assert describe(bccd) == "L1-trained generator (12000 steps, no adversarial training)"
-    # the same recipe run past its warm-up becomes a GAN, and the record says with what
-    longer = training_record(load_config("microgan-bccd"), 12500)
+    # the same recipe run on as the adversarial algorithm past its warm-up is a GAN, and the record says with what
+    longer = training_record(apply_overrides(load_config("microgan-bccd"), ["train.algorithm=adversarial"]), 12500)
     assert longer["objective"] == "gan" and longer["pixel_steps"] == 12000 and longer["adversarial_steps"] == 500
     assert longer["critic"] == "gap" and longer["loss_weights"] == {"adversarial": 1.0, "perceptual": 1.0, "pixel": 100.0}
     paper = training_record(load_config("microgan"), 10)

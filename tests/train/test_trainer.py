@@ -13,7 +13,7 @@ import torch
 from microgan.config import apply_overrides, load_config
 from microgan.data.datasets import PairedCropDataset
 from microgan.data.samplers import pad_collate
-from microgan.errors import MicroGANError
+from microgan.errors import ConfigError, MicroGANError
 from microgan.core import checkpoint as ck
 from microgan.train.distributed import DistContext
 from microgan.train.trainer import Trainer, TrainingDivergedError, prepare_run_dir, run_training
@@ -144,9 +144,10 @@ def test_nan_loss_stops_with_crop_ids_and_keeps_the_last_good_checkpoint(prepare
 
 
 def test_pixel_warmup_trains_only_the_generator(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
-    trainer = make(prepared_varied, tmp_path / "run", ["train.steps=2", "train.pixel_warmup_steps=2"])
+    trainer = make(prepared_varied, tmp_path / "run", ["train.steps=3", "train.pixel_warmup_steps=2"])
     critic_before = {k: v.clone() for k, v in trainer.critic.state_dict().items()}
     gen_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    trainer.cfg.steps = 2  # stop inside the warm-up: the critic was built (the run goes on) but not stepped
     trainer.fit()
     assert all(torch.equal(v, trainer.critic.state_dict()[k]) for k, v in critic_before.items())
     assert any(not torch.equal(v, trainer.generator.state_dict()[k]) for k, v in gen_before.items())
@@ -403,3 +404,19 @@ def test_the_critic_step_scales_the_gradient_penalty_by_the_critic_loss_scale(
     monkeypatch.setattr(trainer.adversarial, "critic_loss", recording)
     trainer.train_step()
     assert seen == [1024.0]
+
+
+def test_a_restoration_run_builds_no_critic(prepared_varied: Path, tmp_path: Path, make: Callable[..., Trainer]) -> None:
+    """train.algorithm restoration (or a warm-up covering every step): the pixel loss alone, and no critic,
+    critic optimizer or critic batch stream is built; the checkpoints hold none."""
+    trainer = make(prepared_varied, tmp_path / "run", ["train.steps=2", "train.algorithm=restoration",
+                                                       "train.pixel_warmup_steps=0"])
+    assert trainer.critic is None and trainer.opt_c is None and trainer.c_stream is None
+    trainer.fit()
+    saved = ck.load_checkpoint(tmp_path / "run" / ck.LAST_NAME)
+    assert saved.critic is None and set(saved.optimizers) == {"generator"} and "critic" not in saved.meta["position"]
+    assert saved.meta["training"]["objective"] == "l1" and saved.meta["training"]["adversarial_steps"] == 0
+    with pytest.raises(ConfigError, match="train.algorithm must be one of"):
+        make(prepared_varied, tmp_path / "bad", ["train.steps=2", "train.algorithm=gan"])
+    with pytest.raises(ConfigError, match="never reach the critic"):
+        make(prepared_varied, tmp_path / "bad2", ["train.steps=2", "train.algorithm=adversarial", "train.pixel_warmup_steps=2"])

@@ -33,7 +33,10 @@ def training_record(config: Mapping[str, Any], step: int, init_from: Optional[Ma
     names the model it started from (whose own record says how that one was trained)."""
     train = config.get("train") or {}
     losses = config.get("losses") or {}
-    pixel_steps = min(int(step), int(train.get("pixel_warmup_steps") or 0))
+    warmup = int(train.get("pixel_warmup_steps") or 0)
+    if train.get("algorithm") == "restoration":  # the pixel loss throughout, whatever the warm-up says
+        warmup = int(step)
+    pixel_steps = min(int(step), warmup)
     critic_only = min(int(step) - pixel_steps, int(train.get("critic_warmup_steps") or 0))
     adversarial_steps = int(step) - pixel_steps - critic_only
     record: Dict[str, Any] = {

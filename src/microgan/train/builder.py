@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -33,14 +33,14 @@ class RunData:
     train_set: PairedCropDataset
     val_set: PairedCropDataset
     g_stream: BatchStream
-    c_stream: BatchStream
+    c_stream: Optional[BatchStream]  # None: a restoration run has no critic to feed
 
 
 @dataclass
 class Losses:
     """The generator objective's terms and their weights (a zero weight builds no loss)."""
 
-    adversarial: torch.nn.Module
+    adversarial: Optional[torch.nn.Module]  # None: a restoration run
     w_adversarial: float
     perceptual: Optional[torch.nn.Module]
     w_perceptual: float
@@ -51,9 +51,9 @@ class Losses:
 @dataclass
 class Networks:
     generator: torch.nn.Module
-    critic: torch.nn.Module
+    critic: Optional[torch.nn.Module]  # None: a restoration run builds no critic
     opt_g: torch.optim.Optimizer
-    opt_c: torch.optim.Optimizer
+    opt_c: Optional[torch.optim.Optimizer]
     #: the generator's moving average (``train.ema_decay``; :mod:`microgan.train.ema`), or None
     average: Optional[WeightAverage] = None
 
@@ -84,20 +84,20 @@ def build_data(config: Dict[str, Any], data: DataPaths, data_cfg: DataSettings, 
             repeats = train_set.per_crop(data_cfg.repeat)
         except MicroGANError as exc:
             raise ConfigError(f"data.repeat: {exc}") from None
-    streams = []
-    for seed in (cfg.seed, cfg.seed + 1):
+    streams: List[Optional[BatchStream]] = []
+    for seed in (cfg.seed, cfg.seed + 1) if cfg.adversarial else (cfg.seed,):
         sampler = BucketBatchSampler(
             sizes, data_cfg.batch_size, seed, ctx.rank, ctx.world_size, data_cfg.bucket_ratio, repeats=repeats
         )
         streams.append(BatchStream(train_set, sampler, num_workers=data_cfg.num_workers))
-    return RunData(train_set, val_set, *streams)
+    return RunData(train_set, val_set, streams[0], streams[1] if len(streams) > 1 else None)
 
 
 #: Bytes training holds per parameter: fp32 weights, gradients and Adam's two moments.
 TRAIN_BYTES_PER_PARAMETER = 16
 
 
-def check_network_sizes(config: Dict[str, Any]) -> None:
+def check_network_sizes(config: Dict[str, Any], adversarial: bool = True) -> None:
     """Refuse networks whose weights alone would not fit this machine's memory (``--set
     generator.channels=[100000,200000]`` asked for 360 GB), counted on torch's meta device, which
     builds the modules without allocating them."""
@@ -105,7 +105,8 @@ def check_network_sizes(config: Dict[str, Any]) -> None:
 
     with torch.device("meta"):
         sizes = {name: sum(p.numel() for p in build(config[name]).parameters())
-                 for name, build in (("generator", build_generator), ("critic", build_critic))}
+                 for name, build in (("generator", build_generator), ("critic", build_critic))
+                 if name == "generator" or adversarial}
     need = TRAIN_BYTES_PER_PARAMETER * sum(sizes.values())
     have = available_memory(torch.device("cpu"))  # the weights are built on the CPU first
     if need > have:
@@ -117,12 +118,14 @@ def check_network_sizes(config: Dict[str, Any]) -> None:
 
 def build_networks(config: Dict[str, Any], cfg: TrainSettings, device: torch.device, memory_format: torch.memory_format) -> Networks:
     """Generator, critic and their Adam optimizers, seeded: the same initial weights everywhere."""
-    check_network_sizes(config)
+    check_network_sizes(config, cfg.adversarial)
     torch.manual_seed(cfg.seed)
     generator = build_generator(config["generator"]).to(device, memory_format=memory_format)
-    critic = build_critic(config["critic"]).to(device, memory_format=memory_format)
     g, c = cfg.optimizer, cfg.critic_optimizer
     opt_g = torch.optim.Adam(generator.parameters(), lr=float(g["lr"]), betas=tuple(g["betas"]))
+    if not cfg.adversarial:  # restoration: no critic, no critic optimizer
+        return Networks(generator, None, opt_g, None)
+    critic = build_critic(config["critic"]).to(device, memory_format=memory_format)
     opt_c = torch.optim.Adam(critic.parameters(), lr=float(c["lr"]), betas=tuple(c["betas"]))
     return Networks(generator, critic, opt_g, opt_c)
 
@@ -159,13 +162,15 @@ def build_losses(config: Dict[str, Any], cfg: TrainSettings, device: torch.devic
     reaches the perceptual term: it is not built, so its feature network is neither loaded nor
     announced. ``--resume`` with more steps builds the losses again and gets it."""
     section = config.get("losses") or {}
-    adversarial, w_adversarial = _weighted_loss({"weight": 1.0, **(section.get("adversarial") or {})})
-    if adversarial is None:
-        raise ConfigError("losses.adversarial is required (the WGAN-GP loss, weight > 0)")
-    gan_phase = cfg.steps is None or cfg.pixel_warmup_steps < cfg.steps
+    adversarial, w_adversarial = None, 0.0
+    if cfg.adversarial:
+        adversarial, w_adversarial = _weighted_loss({"weight": 1.0, **(section.get("adversarial") or {})})
+        if adversarial is None:
+            raise ConfigError("losses.adversarial is required for train.algorithm adversarial (the WGAN-GP loss, weight > 0)")
+    gan_phase = cfg.adversarial
     perceptual, w_perceptual = _weighted_loss(section.get("perceptual") if gan_phase else None)
     pixel, w_pixel = _weighted_loss(section.get("pixel"))
-    if cfg.pixel_warmup_steps and pixel is None:
+    if (cfg.pixel_warmup_steps or not cfg.adversarial) and pixel is None:
         pixel = _weighted_loss({**section.get("pixel", {"type": "l1"}), "weight": 1.0})[0]
     for loss in (adversarial, perceptual, pixel):
         if isinstance(loss, torch.nn.Module):

@@ -17,6 +17,9 @@ from microgan.errors import ConfigError
 S = TypeVar("S")
 
 LR_SCHEDULES = ("constant", "cosine")
+#: The training algorithms: ``restoration`` trains the generator on the pixel loss alone and builds
+#: no critic; ``adversarial`` is the paper's GAN (pixel warm-up, optional critic warm-up, WGAN-GP).
+ALGORITHMS = ("restoration", "adversarial")
 
 #: Keys that configs once had, and why they are gone: an old config fails naming the key and the
 #: fix, instead of "unknown setting". A checkpoint's saved config may still hold them (resume drops
@@ -155,9 +158,23 @@ class TrainSettings:
     #: None: validate and keep the live weights; 0 < d < 1: an exponential moving average of them
     #: (train.ema), ~1 / (1 - d) steps long, is what validation scores and checkpoints serve
     ema_decay: Optional[float] = None
+    #: restoration or adversarial (ALGORITHMS); null: adversarial unless the pixel warm-up covers every step
+    algorithm: Optional[str] = None
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether this run builds a critic and trains against it (:data:`ALGORITHMS`)."""
+        if self.algorithm is not None:
+            return self.algorithm == "adversarial"
+        return self.steps is None or self.pixel_warmup_steps < self.steps
 
     def __post_init__(self) -> None:
         check_values(self, "train")
+        if self.algorithm is not None and self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"train.algorithm must be one of {', '.join(ALGORITHMS)} (or null), got '{self.algorithm}'")
+        if self.algorithm == "adversarial" and self.steps is not None and self.pixel_warmup_steps >= self.steps:
+            raise ConfigError("train.algorithm adversarial, but train.pixel_warmup_steps covers every step: it would never "
+                              "reach the critic (lower the warm-up, or train.algorithm: restoration)")
         self.optimizer = {"lr": 1.0e-4, "betas": [0.9, 0.999], **self.optimizer}
         self.critic_optimizer = {**self.optimizer, **self.critic_optimizer}
         for name, opt in (("optimizer", self.optimizer), ("critic_optimizer", self.critic_optimizer)):

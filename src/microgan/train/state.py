@@ -82,7 +82,7 @@ class RunState:
             "epoch": g_stream.epoch,
             "metrics": self.last_val,
             "best_psnr": None if self.best_psnr == -math.inf else self.best_psnr,
-            "position": {"generator": g_stream.state(), "critic": c_stream.state()},
+            "position": {"generator": g_stream.state(), **({"critic": c_stream.state()} if c_stream is not None else {})},
             "world_size": self.ctx.world_size,
             "train_crops": len(self.data.train_set),
             "data_order": self._data_order(),
@@ -99,7 +99,7 @@ class RunState:
         return {key: data_cfg.get(key) for key in ("batch_size", "bucket_ratio", "repeat")}
 
     def check_weights(self) -> None:
-        nets = [("generator", self.nets.generator), ("critic", self.nets.critic)]
+        nets = [("generator", self.nets.generator)] + ([("critic", self.nets.critic)] if self.nets.critic is not None else [])
         if self.nets.average is not None:
             nets.append(("generator average", self.nets.average.model))
         for name, net in nets:
@@ -116,7 +116,7 @@ class RunState:
         # a critic never stepped (an L1-only run, or before the GAN phase) is still the seeded
         # initialisation build_networks makes again on resume: not stored (12 MB, not 47, for
         # microgan-blind's runs); load() keeps the rebuilt one
-        critic_trained = bool(nets.opt_c.state)
+        critic_trained = nets.opt_c is not None and bool(nets.opt_c.state)
         optimizers = {"generator": nets.opt_g.state_dict()}
         if critic_trained:
             optimizers["critic"] = nets.opt_c.state_dict()
@@ -142,9 +142,9 @@ class RunState:
         try:
             nets.generator.load_state_dict(state.generator)
             nets.opt_g.load_state_dict(state.optimizers["generator"])
-            if state.critic is not None:  # absent: never stepped, the rebuilt initialisation (save_last)
+            if state.critic is not None and nets.critic is not None:  # absent: never stepped (save_last)
                 nets.critic.load_state_dict(state.critic)
-            if "critic" in state.optimizers:
+            if "critic" in state.optimizers and nets.opt_c is not None:
                 nets.opt_c.load_state_dict(state.optimizers["critic"])
             if nets.average is not None:
                 nets.average.load_state_dict(state.generator_ema or state.generator)
@@ -179,8 +179,12 @@ class RunState:
             raise CheckpointError(f"{path}: the training order cannot be continued ({changed}): keep the settings or start a new run")
         try:
             step = int(meta["step"])
-            positions = [(stream, int(meta["position"][key]["epoch"]), int(meta["position"][key]["index"]))
-                         for stream, key in ((self.data.g_stream, "generator"), (self.data.c_stream, "critic"))]
+            # a restoration run kept no critic stream: an adversarial continuation starts it at its beginning
+            saved = {key: meta["position"].get(key, {"epoch": 0, "index": 0}) for key in ("generator", "critic")}
+            saved["generator"] = meta["position"]["generator"]
+            positions = [(stream, int(saved[key]["epoch"]), int(saved[key]["index"]))
+                         for stream, key in ((self.data.g_stream, "generator"), (self.data.c_stream, "critic"))
+                         if stream is not None]
             best = float(meta["best_psnr"]) if meta.get("best_psnr") is not None else -math.inf
             last_val = dict(meta.get("metrics") or {})
         except (KeyError, TypeError, ValueError) as exc:

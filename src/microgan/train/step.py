@@ -33,8 +33,9 @@ PIXEL, CRITIC, GAN = "pixel", "critic", "gan"
 
 
 def phase(settings: TrainSettings, step: int) -> str:
-    """The objective of the step that follows ``step`` completed steps."""
-    if step < settings.pixel_warmup_steps:
+    """The objective of the step that follows ``step`` completed steps (a restoration run: always
+    the pixel loss)."""
+    if not settings.adversarial or step < settings.pixel_warmup_steps:
         return PIXEL
     return CRITIC if step < settings.pixel_warmup_steps + settings.critic_warmup_steps else GAN
 
@@ -46,7 +47,7 @@ class GANStep:
 
     nets: Networks
     generator_ddp: torch.nn.Module
-    critic_ddp: torch.nn.Module
+    critic_ddp: Optional[torch.nn.Module]
     losses: Losses
     amp: MixedPrecision
     cfg: TrainSettings
@@ -94,7 +95,8 @@ class GANStep:
         lr, hr, mask = self._batch(batch)
         losses, critic = self.losses, self.nets.critic
         self.nets.opt_g.zero_grad(set_to_none=True)
-        critic.requires_grad_(False)  # the plain critic: no critic gradients, no DDP sync
+        if critic is not None:
+            critic.requires_grad_(False)  # the plain critic: no critic gradients, no DDP sync
         try:
             with self.amp.autocast():
                 fake = self.generator_ddp(lr).float()
@@ -111,7 +113,8 @@ class GANStep:
             self._finite(loss, "generator", step, batch["id"])
             self.amp.step("generator", loss, self.nets.opt_g)
         finally:
-            critic.requires_grad_(True)
+            if critic is not None:
+                critic.requires_grad_(True)
         return {"generator/loss": float(loss.detach()), **{f"generator/{k}": float(v.detach()) for k, v in terms.items()}}
 
     def __call__(self, step: int, g_stream: BatchStream, c_stream: BatchStream) -> Tuple[Dict[str, float], int, int]:
@@ -120,7 +123,10 @@ class GANStep:
         pixel count."""
         objective = phase(self.cfg, step)
         rate = scheduled_lr(self.cfg, step)
-        for opt, lr in ((self.nets.opt_g, rate), (self.nets.opt_c, scheduled_lr(self.cfg, step, "critic_optimizer"))):
+        rates = [(self.nets.opt_g, rate)]
+        if self.nets.opt_c is not None:
+            rates.append((self.nets.opt_c, scheduled_lr(self.cfg, step, "critic_optimizer")))
+        for opt, lr in rates:
             for group in opt.param_groups:
                 group["lr"] = lr
         stats: Dict[str, float] = {"lr": rate}

@@ -122,7 +122,8 @@ class Trainer:
         self.state = RunState(config, self.out, ctx, self.nets, self.data, amp, init_from=started_from)
         rng = self.state.load(self.state.last_path) if resume else None
         self.state.seed_rng(rng, self.cfg.seed)
-        self.optimize = GANStep(self.nets, wrap(self.nets.generator, ctx), wrap(self.nets.critic, ctx), self.losses, amp, self.cfg, memory_format)
+        critic_ddp = wrap(self.nets.critic, ctx) if self.nets.critic is not None else None
+        self.optimize = GANStep(self.nets, wrap(self.nets.generator, ctx), critic_ddp, self.losses, amp, self.cfg, memory_format)
         self.validator = Validator(self.data.val_set, self.device, memory_format, self.cfg.val_samples)
         self.log = RunLogger(self.out, ctx.is_main, self.state.step if resume else None, quiet, self._total_steps())
 
