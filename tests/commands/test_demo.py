@@ -140,3 +140,12 @@ def test_contradictory_options(tmp_path, capsys, argv, message):
     code = main(["demo", "--out", str(tmp_path / "demo"), *argv, "--quiet"])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()  # refused before any work
+
+
+def test_train_never_clears_a_run_folder_the_demo_did_not_write(tmp_path, capsys):
+    out = tmp_path / "demo"
+    (out / "run").mkdir(parents=True)
+    (out / "run" / "best.safetensors").write_bytes(b"someone's model")
+    code = main(["demo", "--out", str(out), "--train", "--overwrite", *TINY_TRAIN, *SMALL])
+    assert code == 2 and "holds files no demo wrote" in capsys.readouterr().err
+    assert (out / "run" / "best.safetensors").read_bytes() == b"someone's model"

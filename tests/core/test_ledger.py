@@ -55,3 +55,20 @@ def test_a_ledger_cannot_point_outside_the_folder(tmp_path) -> None:
     (folder / LEDGER_NAME).write_text("not json")
     with pytest.raises(MicroGANError, match="not a readable"):
         Ledger(folder, "demo", ("prepared",)).claim(True)
+
+
+def test_odd_ledger_entries_are_skipped_not_a_traceback(tmp_path) -> None:
+    folder = tmp_path / "out"
+    (folder / "prepared").mkdir(parents=True)
+    (folder / "prepared" / "x").write_text("ours")
+    (folder / LEDGER_NAME).write_text(json.dumps({"command": "demo", "files": ["", ".", str(folder / "prepared" / "x"), 5]}))
+    Ledger(folder, "demo", ("prepared",)).claim(True)
+    assert not (folder / "prepared").exists()  # the absolute entry inside the folder counts; the others are skipped
+
+
+def test_foreign_files_are_those_no_earlier_run_listed(tmp_path) -> None:
+    _run(tmp_path)
+    (tmp_path / "prepared" / "theirs.txt").write_text("someone else's")
+    ledger = Ledger(tmp_path, "demo", ("prepared", "report.html"))
+    ledger.claim(True)
+    assert ledger.foreign("prepared") == [tmp_path / "prepared" / "theirs.txt"] and ledger.foreign("report.html") == []

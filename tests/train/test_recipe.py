@@ -11,7 +11,7 @@ import microgan
 from microgan.cli import main
 from microgan.core import checkpoint as ck
 from microgan.errors import ConfigError, MicroGANError
-from microgan.train.recipe import STATE_NAME, bundled_recipe_names, load_recipe, run_recipe
+from microgan.train.recipe import STATE_NAME, bundled_recipe_names, check_recipe, load_recipe, run_recipe
 
 TOY = ["--steps", "1", "--set", "train.val_every=1", "--set", "train.val_max_crops=2", "--set", "train.threads=1",
        "--set", "train.ckpt_every=1", "--set", "train.log_every=1", "--quiet"]
@@ -81,8 +81,38 @@ def test_a_killed_recipe_resumes_at_its_stage(tiny_prepared: Path, tmp_path: Pat
     with pytest.raises(MicroGANError, match="--resume to continue it or --overwrite"):
         run_recipe(recipe, {"bccd": tiny_prepared}, out, train=killed_in_stage_two, extra=extra)
     model = run_recipe(recipe, {"bccd": tiny_prepared}, out, train=killed_in_stage_two, extra=extra, resume=True)
-    assert calls[2:] == [("02-gan", False)]  # stage one skipped, stage two run (no last yet: from its start)
+    assert [name for name, _ in calls[2:]] == ["02-gan"]  # stage one skipped, stage two run (no last yet: from its start)
     assert model == out / "02-gan" / ck.BEST_NAME and model.is_file()
+
+
+def test_a_resume_never_clears_a_stage_and_a_stage_cut_short_is_not_done(tiny_prepared: Path, tmp_path: Path) -> None:
+    from microgan.train.recipe import StageUnfinished
+    from microgan.train.trainer import run_training
+
+    recipe = load_recipe("microgan-bccd-gan")
+    out = tmp_path / "run"
+    extra = ["train.steps=1", "train.val_every=1", "train.val_max_crops=2", "train.threads=1"]
+    train = lambda *a, **k: run_training(*a, quiet=True, **k)  # noqa: E731
+    run_recipe(recipe, {"bccd": tiny_prepared}, out, train=train, extra=extra)
+    # stage two holds a trained model (best) but no last: --resume refuses, keeps it, and says what to do
+    state = json.loads((out / STATE_NAME).read_text())
+    state["done"] = ["bccd"]
+    (out / STATE_NAME).write_text(json.dumps(state))
+    (out / "02-gan" / ck.LAST_NAME).unlink()
+    best = (out / "02-gan" / ck.BEST_NAME).read_bytes()
+    with pytest.raises(MicroGANError, match="best.safetensors but no last.safetensors"):
+        run_recipe(recipe, {"bccd": tiny_prepared}, out, train=train, extra=extra, resume=True)
+    assert (out / "02-gan" / ck.BEST_NAME).read_bytes() == best
+    # a stage stopped by the clock is not recorded as done
+    calls = []
+
+    def clock_stop(config, data, folder, **kwargs):
+        calls.append(Path(folder).name)
+        return {"reason": "reached 0.01 minutes", "step": 0}
+
+    with pytest.raises(StageUnfinished, match="stage bccd stopped before its end"):
+        run_recipe(recipe, {"bccd": tiny_prepared}, tmp_path / "other", train=clock_stop, extra=extra)
+    assert json.loads((tmp_path / "other" / STATE_NAME).read_text())["done"] == []
 
 
 def test_the_bundled_blind_model_was_made_as_its_recipe_says() -> None:
@@ -109,12 +139,15 @@ def test_the_bundled_blind_model_was_made_as_its_recipe_says() -> None:
     ("name: x\ndata: [a]\nstages: [{name: s, config: microgan, data: [b]}]\n", "'data' must list names from"),
     ("name: x\ndata: [a]\nstages: [{name: s, config: microgan, from: no-such-model}]\n", "neither an earlier stage"),
     ("name: x\ndata: [a]\nstages: [{name: s, config: microgan, sett: {}}]\n", "unknown key(s)"),
+    ("name: x\ndata: [a]\nstages: [{name: s, config: microgan, set: {1: 2}}]\n", "'set' must map dotted keys"),
+    ("name: x\ndata: [a]\nstages: [{name: s, config: microgan, data: [[a]]}]\n", "'data' must list names from"),
+    ("name: x\ndata: [a]\nstages: [{name: s, config: microgan, set: {train: 5}}]\n", "train must be a mapping"),
 ])
 def test_bad_recipes_are_one_clear_line(recipe_text: str, message: str, tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(recipe_text)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        load_recipe(str(path))
+        check_recipe(load_recipe(str(path)), {"a": tmp_path})
 
 
 def test_a_stage_config_that_does_not_check_is_refused_before_any_training(tiny_prepared: Path, tmp_path: Path, capsys) -> None:

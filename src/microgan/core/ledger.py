@@ -53,9 +53,15 @@ class Ledger:
             raise MicroGANError(f"{self.path}: not a readable MicroGAN output list; remove it or choose another "
                                 "folder") from None
         root = self.folder.resolve()
-        # a ledger is data, not truth: only paths inside the folder, under this command's names
-        return [p for p in files if p.resolve().is_relative_to(root) and p.relative_to(self.folder).parts[0] in self.names
-                and (p.is_file() or p.is_symlink())]
+        kept = []
+        for path in files:  # a ledger is data, not truth: only files inside the folder, under this command's names
+            try:
+                inside = path.resolve().relative_to(root)
+            except ValueError:
+                continue
+            if inside.parts and inside.parts[0] in self.names and (path.is_file() or path.is_symlink()):
+                kept.append(root / inside)
+        return kept
 
     def claim(self, overwrite: bool) -> None:
         """Refuse earlier output unless ``overwrite``; then delete what an earlier run listed."""
@@ -74,6 +80,11 @@ class Ledger:
         if listed:
             self.path.unlink()
         self._before = _files(self.folder, self.names)
+
+    def foreign(self, name: str) -> List[Path]:
+        """Files under ``name`` that were there before this run and no earlier run of the command
+        listed: someone else's, which this run must not clear (only valid after :meth:`claim`)."""
+        return sorted(p for p in self._before if p.relative_to(self.folder).parts[0] == name)
 
     def record(self) -> None:
         """List every file written under the names since :meth:`claim` (call after each stage)."""

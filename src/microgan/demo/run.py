@@ -303,53 +303,59 @@ def run_demo(config: DemoConfig, log: Log = lambda line: None) -> DemoResult:
     check_writable(out, "the demo's output folder", folder=True)
     ledger = Ledger(out, "demo", OUTPUTS)
     ledger.claim(config.overwrite)
+    if settings is not None and ledger.foreign("run"):  # training clears its run folder: never someone else's run
+        raise MicroGANError(f"{out / 'run'}: holds files no demo wrote ({ledger.foreign('run')[0].name}, ...); "
+                            "choose another --out")
     seconds: Dict[str, float] = {}
     train_steps: Optional[int] = None
     started = time.perf_counter()
 
-    gathered: List[Tuple[str, str, DemoImages]] = []
-    blood_source = out / "source" / "blood"
-    if config.data is not None:
-        from microgan.data.sources import find_bccd
+    try:
+        gathered: List[Tuple[str, str, DemoImages]] = []
+        blood_source = out / "source" / "blood"
+        if config.data is not None:
+            from microgan.data.sources import find_bccd
 
-        images = bccd_images(find_bccd(config.data), blood_source, config.images, config.val_images,
-                             config.train_images if config.train else None)
-    else:
-        images = bundled_images(blood_source, config.train)
-    gathered.append(("blood", "Blood smears", images))
-    if config.held_out:
-        gathered.append(("held-out", "Held out: tissue and a single cell", skimage_images(out / "source" / "held-out")))
-    prepared: Dict[str, Path] = {}
-    for key, _, images in gathered:
-        log(f"{key}: {images.origin}; " + ", ".join(f"{n} {s}" for s, n in images.counts.items()))
-        prepared[key] = _prepare(images, out / "source" / key, out / "prepared" / key, config.progress)
-        ledger.record()
-    seconds["prepare"] = time.perf_counter() - started
+            images = bccd_images(find_bccd(config.data), blood_source, config.images, config.val_images,
+                                 config.train_images if config.train else None)
+        else:
+            images = bundled_images(blood_source, config.train)
+        gathered.append(("blood", "Blood smears", images))
+        if config.held_out:
+            gathered.append(("held-out", "Held out: tissue and a single cell", skimage_images(out / "source" / "held-out")))
+        prepared: Dict[str, Path] = {}
+        for key, _, images in gathered:
+            log(f"{key}: {images.origin}; " + ", ".join(f"{n} {s}" for s, n in images.counts.items()))
+            prepared[key] = _prepare(images, out / "source" / key, out / "prepared" / key, config.progress)
+            ledger.record()
+        seconds["prepare"] = time.perf_counter() - started
 
-    if settings is not None:
-        tick = time.perf_counter()
-        log(f"training a fresh generator ({settings.get('name', config.train_config)}) for up to "
-            f"{config.max_minutes:g} min into {out / 'run'}")
-        checkpoint, trained = train_model(config, settings, prepared["blood"], out / "run")
-        checkpoints = [checkpoint]
-        seconds["train"] = time.perf_counter() - tick
-        train_steps = int(trained["step"])
-        ledger.record()
-        log(f"trained {train_steps} steps in {seconds['train']:.1f} s ({trained['reason']}): {checkpoint}")
+        if settings is not None:
+            tick = time.perf_counter()
+            log(f"training a fresh generator ({settings.get('name', config.train_config)}) for up to "
+                f"{config.max_minutes:g} min into {out / 'run'}")
+            checkpoint, trained = train_model(config, settings, prepared["blood"], out / "run")
+            checkpoints = [checkpoint]
+            seconds["train"] = time.perf_counter() - tick
+            train_steps = int(trained["step"])
+            ledger.record()
+            log(f"trained {train_steps} steps in {seconds['train']:.1f} s ({trained['reason']}): {checkpoint}")
 
-    # a model told the PSF is told each crop's own, as Richardson-Lucy is (models trained blind ignore it)
-    log("models: " + ", ".join(str(p) for p in checkpoints))
-    models = [model_method(model_name(p), p, config.device, psf=TRUE_PSF) for p in checkpoints]
-    sections: List[DemoSection] = []
-    for key, title, images in gathered:
-        tick = time.perf_counter()
-        cases = _score(config, key, prepared[key], models, out / "details", log)
-        sections.append(DemoSection(key, title, images, cases))
-        seconds[f"evaluate {key}"] = time.perf_counter() - tick
+        # a model told the PSF is told each crop's own, as Richardson-Lucy is (models trained blind ignore it)
+        log("models: " + ", ".join(str(p) for p in checkpoints))
+        models = [model_method(model_name(p), p, config.device, psf=TRUE_PSF) for p in checkpoints]
+        sections: List[DemoSection] = []
+        for key, title, images in gathered:
+            tick = time.perf_counter()
+            cases = _score(config, key, prepared[key], models, out / "details", log)
+            sections.append(DemoSection(key, title, images, cases))
+            seconds[f"evaluate {key}"] = time.perf_counter() - tick
+            ledger.record()
+        seconds["total"] = time.perf_counter() - started
+        result = DemoResult(out=out, sections=sections, models=[Path(p) for p in checkpoints], page=out / "report.html",
+                            seconds=seconds, train_steps=train_steps)
+        write_page(result)
         ledger.record()
-    seconds["total"] = time.perf_counter() - started
-    result = DemoResult(out=out, sections=sections, models=[Path(p) for p in checkpoints], page=out / "report.html",
-                        seconds=seconds, train_steps=train_steps)
-    write_page(result)
-    ledger.record()
+    finally:  # a stage that failed still leaves a list of what it wrote, for the next --overwrite
+        ledger.record()
     return result

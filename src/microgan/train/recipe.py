@@ -117,11 +117,13 @@ def load_recipe(ref: str) -> Recipe:
         if not isinstance(config, str):
             raise ConfigError(f"{where} ({name}): 'config' must name a bundled config or a YAML file")
         uses = entry.get("data", data)
-        if not isinstance(uses, list) or not uses or set(uses) - set(data):
+        if (not isinstance(uses, list) or not uses or not all(isinstance(d, str) for d in uses)
+                or set(uses) - set(data)):
             raise ConfigError(f"{where} ({name}): 'data' must list names from the recipe's data {data}, got {uses!r}")
         overrides = entry.get("set") or {}
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"{where} ({name}): 'set' must map dotted keys to values")
+        if not isinstance(overrides, dict) or not all(isinstance(k, str) and k and "" not in k.split(".")
+                                                      for k in overrides):
+            raise ConfigError(f"{where} ({name}): 'set' must map dotted keys (train.steps) to values")
         start = entry.get("from")
         if start is not None and not isinstance(start, str):
             raise ConfigError(f"{where} ({name}): 'from' must name an earlier stage, a bundled model or a checkpoint")
@@ -236,8 +238,20 @@ def run_recipe(
         log(f"stage {i + 1}/{len(names)} {stage.name}: {stage.config}"
             + (f" from {stage.start}" if stage.start else "") + (" (resumed)" if continuing else "") + f" -> {folder}")
         paths = [Path(data[d]) for d in stage.data]
-        train(stage.settings(extra), paths[0] if len(paths) == 1 else paths, folder, resume=continuing,
-              overwrite=not continuing, init_from=None if continuing else init_from, **train_kwargs)
+        # a stage folder is only ever cleared on --overwrite; a resume of a stage that holds best but
+        # no last is refused by the trainer, never cleared (best is a trained model)
+        summary = train(stage.settings(extra), paths[0] if len(paths) == 1 else paths, folder, resume=resume,
+                        overwrite=overwrite, init_from=None if continuing else init_from, **train_kwargs)
+        reason = str((summary or {}).get("reason", ""))
+        if not reason.startswith("reached") or reason.endswith("minutes"):  # stopped by the clock: not finished
+            log(f"stage {i + 1}/{len(names)} {stage.name} stopped before its end ({reason or 'no reason'}); "
+                "the same command with --resume continues it")
+            raise StageUnfinished(f"{out}: stage {stage.name} stopped before its end ({reason}); "
+                                  "continue with --resume")
         done.append(stage.name)
         record()
     return output_checkpoint(out)
+
+
+class StageUnfinished(MicroGANError):
+    """A stage stopped before its steps or epochs (``--max-minutes``): the recipe is not finished."""

@@ -85,6 +85,9 @@ def check_sections(config: Dict[str, Any]) -> None:
     """Refuse unknown top-level sections and ``losses:`` terms (the sections' own keys are checked by
     :func:`section_settings` and by the registries that build the networks and losses)."""
     refuse_unknown(config, SECTIONS, "config section(s)")
+    for section in ("generator", "critic", "losses", "data", "train"):
+        if config.get(section) is not None and not isinstance(config[section], dict):
+            raise ConfigError(f"{section} must be a mapping of settings, got {config[section]!r}")
     losses = config.get("losses") or {}
     if not isinstance(losses, dict):
         raise ConfigError(f"losses must be a mapping of {', '.join(LOSS_TERMS)}, got {losses!r}")
