@@ -44,9 +44,10 @@ def _terminate_like_interrupt() -> Any:
     replaced (restored when the command returns: a process that calls :func:`main`, such as a test
     runner, keeps its own), or None where none was set."""
     try:
-        return signal.signal(signal.SIGTERM, _raise_terminated)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread (an embedding application): leave its handlers alone
         return None
+    return signal.SIG_DFL if previous is None else previous  # None: set outside Python; the default is what it did
 
 
 def _is_allocation_failure(exc: BaseException) -> bool:
@@ -87,7 +88,7 @@ def _main(argv: Optional[List[str]]) -> int:
             raise
         return _out_of_memory(args.command)
     except Terminated:
-        print(f"microgan {args.command}: terminated (SIGTERM); partial outputs removed", file=sys.stderr)
+        print(f"microgan {args.command}: terminated (SIGTERM)", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
         print(f"microgan {args.command}: interrupted", file=sys.stderr)

@@ -75,3 +75,25 @@ def test_an_output_never_replaces_another_input_of_the_batch(tmp_path: Path, che
     assert "would overwrite an input of this batch" in result.err and str(inputs / "a.png") in result.err
     assert check.hashes(inputs / "a-x.png") == before
     assert (inputs / "a-x-x.png").is_file()  # the rest of the batch written
+
+
+def test_an_input_folder_inside_the_output_folder_is_restored(tmp_path: Path, check, field, rgb_model: Path) -> None:
+    """`enhance proj/raw -o proj` skipped every file as if it were an earlier output."""
+    raw = tmp_path / "proj" / "raw"
+    write_image(raw / "a.png", field())
+    result = check.cli("enhance", "--model", str(rgb_model), str(raw), "-o", str(tmp_path / "proj"), "--quiet")
+    assert result.code == 0, result.err
+    assert (tmp_path / "proj" / "a.png").is_file()
+
+
+def test_a_file_whose_name_ends_like_the_suffix_is_still_an_input(tmp_path: Path, check, field, rgb_model: Path) -> None:
+    """With -o the input folder and --suffix x, box.png is an input (no bo.png beside it), not an earlier output."""
+    folder = tmp_path / "in"
+    write_image(folder / "box.png", field())
+    write_image(folder / "cell.png", field())
+    write_image(folder / "cellx.png", field())  # cell.png's earlier output: left alone
+    before = check.hashes(folder / "cellx.png")
+    result = check.cli("enhance", "--model", str(rgb_model), str(folder), "-o", str(folder), "--suffix", "x", "--quiet")
+    assert result.code == 0, result.err
+    assert (folder / "boxx.png").is_file() and not (folder / "cellxx.png").exists()
+    assert check.hashes(folder / "cellx.png") == before  # skipped: output exists (no --overwrite)

@@ -136,12 +136,14 @@ def plan_jobs(
             root = path.resolve()
             if root == out_root and not suffix:
                 raise MicroGANError(f"{path}: output folder is the input folder: give a --suffix")
+            output_inside = root != out_root and _inside(out_root, root)
             for file in _folder_files(path, pattern, recursive):
                 resolved = file.resolve()
-                if root != out_root and _inside(resolved, out_root):
-                    continue  # a previous run's outputs inside the input folder
-                if root == out_root and file.stem.endswith(suffix):
-                    continue
+                if output_inside and _inside(resolved, out_root):
+                    continue  # a previous run's outputs, in -o inside the input folder
+                if root == out_root and file.stem.endswith(suffix) and \
+                        file.with_name(file.stem[: -len(suffix)] + file.suffix).is_file():
+                    continue  # an earlier output of a file beside it (NAME + suffix), not an input
                 add(file, file.relative_to(path))
         else:
             plan.failed.append((path, "no such file or folder"))

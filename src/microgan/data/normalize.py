@@ -91,6 +91,8 @@ BIT_DEPTHS = (8, 10, 12, 14, 16)
 DIM_FLOAT = 1.0 / 16
 #: Where a float image mapped by its own range puts its maximum.
 HEADROOM = 0.8
+#: A float image this far outside [0, 1] (half an 8-bit level: a filter's rounding) still counts as [0, 1].
+FLOAT_SLACK = 1.0 / 512
 
 
 @NORMALIZERS.register("auto")
@@ -109,7 +111,7 @@ class AutoNormalizer(Normalizer):
             bits = next((b for b in BIT_DEPTHS if top <= 2**b - 1), 8 * source.dtype.itemsize)
             return 0.0, float(2**bits - 1)
         low, high = (float(source.min()), float(source.max())) if source.size else (0.0, 1.0)
-        if low >= 0.0 and DIM_FLOAT <= high <= 1.0:
+        if low >= -FLOAT_SLACK and DIM_FLOAT <= high <= 1.0 + FLOAT_SLACK:  # [0, 1] up to rounding of a filter
             return 0.0, 1.0
         low = min(low, 0.0)
         return low, (low + (high - low) / HEADROOM) if high > low else low + 1.0

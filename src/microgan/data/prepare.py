@@ -217,7 +217,6 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         raise MicroGANError(f"--min-size must be >= 1, got {config.min_size}")
     source = build_source(config)
     out = Path(config.out)
-    _claim_output(out, source.root, config.overwrite)
     entries = source.images()
     if config.limit is not None:
         entries = entries[: max(config.limit, 0)]
@@ -228,6 +227,8 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     splits = (stratified_splits if source.stratify else assign_splits)(entries, fractions, config.seed)
     degradation: Degradation = paper_degradation(config.blur_kernel, config.blur_sigma, config.noise)
     degradation_json = compact_json(degradation.spec())
+    # only now, with everything checked: an earlier data set is not removed for a run that cannot start
+    _claim_output(out, source.root, config.overwrite)
 
     records: List[CropRecord] = []
     skipped: List[Skipped] = []

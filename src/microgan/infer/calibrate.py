@@ -15,9 +15,11 @@ one JSON file written atomically; concurrent writers (ranks of a distributed run
 lose an entry, which is measured again next time.
 
 A cache is data, not truth: each entry carries a checksum of its key and values, and an entry
-whose checksum does not match (edited by hand, damaged, copied from another key) is measured again
+whose checksum does not match (damaged, edited by hand, copied from another key) is measured again
 with a warning; callers also check each value's type and range before trusting it. A tile margin
-of 0 read from a doctored cache gave 3-level seams silently before (issue 30).
+of 0 read from a doctored cache gave 3-level seams silently before (issue 30). The checksum has no
+secret: someone who edits the file and recomputes it is trusted within the range checks (the cache
+is the user's own, like their configs); deleting the file measures everything again.
 """
 from __future__ import annotations
 

@@ -481,11 +481,14 @@ class Enhancer:
         return rows.numpy(), int(top), cols.numpy(), int(left)
 
     def run_network(self, arrays: Sequence[np.ndarray], reserve: int,
-                 psf_inputs: Optional[Sequence[Tuple[np.ndarray, float]]] = None) -> List[np.ndarray]:
+                    psf_inputs: Optional[Sequence[Tuple[np.ndarray, float]]] = None,
+                    bounds: Optional[Sequence[Tuple[float, float]]] = None) -> List[np.ndarray]:
         """The network alone on arrays of one shape and type (one pass per tile of their canvas): no
         data-consistency step, no deconvolution made here (what the benchmarks time as "the network").
         ``psf_inputs``: for a model told the PSF, each array's deconvolution channels and noise level
-        (:func:`microgan.core.physics.deconvolution`), which each tile's batch adds to the image's."""
+        (:func:`microgan.core.physics.deconvolution`), which each tile's batch adds to the image's.
+        ``bounds``: each array's normalization bounds when it is a window of a larger image (the
+        image's, so the window maps its values as the whole image does); default: its own."""
         height, width = arrays[0].shape[:2]
         rows, top, cols, left = self._canvas(height, width)
         outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
@@ -494,8 +497,9 @@ class Enhancer:
         plan = self.plan(len(rows), len(cols), planes, held)
         if len(arrays) > 1 and len(plan) > 1:
             return [out for i, a in enumerate(arrays)
-                    for out in self.run_network([a], reserve, None if psf_inputs is None else [psf_inputs[i]])]
-        bounds = [self.normalizer.bounds(a) for a in arrays]
+                    for out in self.run_network([a], reserve, None if psf_inputs is None else [psf_inputs[i]],
+                                                None if bounds is None else [bounds[i]])]
+        bounds = list(bounds) if bounds is not None else [self.normalizer.bounds(a) for a in arrays]
         # learnt only from plain passes: the cache serves enhancers with and without the ensemble
         observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None and not self.self_ensemble
         with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
@@ -658,7 +662,7 @@ class Enhancer:
         halo = estimator.halo
         grown = tuple(slice(max(s.start - halo, 0), min(s.stop + halo, n)) for s, n in zip(region, array.shape[:2]))
         inner = tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(region, grown))
-        restored = estimator.run_network([np.ascontiguousarray(array[grown])], reserve)[0]
+        restored = estimator.run_network([np.ascontiguousarray(array[grown])], reserve, bounds=[bound])[0]
         fit = fit_psf(to_unit(restored[inner]), to_unit(array[region]), margins)
         return fit.kernel.astype(np.float64), fit
 
