@@ -160,3 +160,21 @@ def test_the_estimate_on_a_large_image_restores_only_the_fit_window(tmp_path: Pa
     whole.estimator.enhance(image)  # the blind model's own consistency step fits on the whole restoration
     assert enh.fits[0].kind == whole.estimator.fits[0].kind
     assert enh.fits[0].width == pytest.approx(whole.estimator.fits[0].width)
+
+
+def test_the_estimate_window_maps_values_as_the_whole_image(tmp_path: Path) -> None:
+    """A float image mapped by its own range: the window restored for the PSF fit uses the whole
+    image's bounds (its own maximum would map it differently), so the fit is the whole image's."""
+    torch.manual_seed(2)
+    spec = {"type": "unet", "channels": [4, 8, 16], "identity_init": True}
+    blind = tmp_path / "blind.safetensors"
+    save_checkpoint(blind, Checkpoint(meta={"config": {"name": "b", "generator": spec}, "step": 1, "epoch": 0},
+                                      generator=build_generator(spec).state_dict()))
+    image = _image((160, 700, 3), seed=4).astype(np.float32) * (1000 / 255)
+    image[:, :40] *= 3  # the brightest part lies outside the fit window
+    enh = _enh(_net(), psf_estimator=blind)
+    enh.enhance(image)
+    whole = _enh(_net(), psf_estimator=blind)
+    whole.estimator.enhance(image)
+    assert enh.fits[0].kind == whole.estimator.fits[0].kind
+    assert enh.fits[0].width == pytest.approx(whole.estimator.fits[0].width)

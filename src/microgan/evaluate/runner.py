@@ -280,15 +280,15 @@ def _load_enhancer(name: str, checkpoint: Path, device: str, precision: str, sel
     from microgan.errors import CheckpointError
     from microgan.infer import Enhancer
 
-    from microgan.core.checkpoint import read_meta
-    from microgan.core.contract import contract_of
+    from microgan.data.normalize import build_normalizer
 
     try:
+        enhancer = Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble,
+                                       consistency=consistency)
         # scored in the regime it was trained in: the normalizer its contract records (range), so a
         # 16-bit prepared crop maps as in training, whatever bit depth its own maximum suggests
-        normalizer = contract_of(read_meta(checkpoint))[0].get("normalizer", "range")
-        return Enhancer.from_model(checkpoint, device=device, precision=precision, self_ensemble=self_ensemble,
-                                   consistency=consistency, normalizer=normalizer)
+        enhancer.normalizer = build_normalizer(enhancer.contract.get("normalizer", "range"))
+        return enhancer
     except CheckpointError as exc:
         raise CheckpointError(f"model '{name}': {exc}") from None
 
