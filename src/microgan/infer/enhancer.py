@@ -81,8 +81,9 @@ class Enhancer:
     halos when smaller: a tile must keep at least what it recomputes). ``halo``: ``"auto"`` (the
     measured tile margin, rounded up to the stride: tiles equal the whole image) or pixels.
     ``backend``: ``"auto"``, ``"torch"`` or ``"onnxruntime"``. ``max_memory``: bytes the process
-    may use (None: no limit). ``normalizer``: a :class:`Normalizer`, a spec, or None for ``range``
-    (the mapping training used: the sample type's full range to [-1, 1]). ``per_channel``: restore
+    may use (None: no limit). ``normalizer``: a :class:`Normalizer`, a spec, or None for ``auto``
+    (the range the data uses: :class:`~microgan.data.normalize.AutoNormalizer`; for data that fills
+    its type, the ``range`` mapping training used). ``per_channel``: restore
     each channel of an RGB image with a grayscale model (refused otherwise). ``self_ensemble``:
     average eight passes, over the rotations and mirror images of each tile (8x the time).
     ``consistency``: ``"auto"`` (on for a model trained blind, :func:`trained_blind`), True or False:
