@@ -93,3 +93,12 @@ def test_the_range_normalizer_refuses_floats_outside_0_1(tmp_path: Path, save_ti
     for array in (np.full((8, 8), 1.5, np.float32), np.full((8, 8), -0.2, np.float64)):
         with pytest.raises(MicroGANError, match=r"outside the \[0, 1\].*--normalize percentile"):
             strict.enhance(array)
+
+
+@pytest.mark.parametrize("value, dtype", [(0, np.uint8), (255, np.uint8), (4095, np.uint16), (0.25, np.float32)])
+def test_a_flat_field_comes_back_as_itself(value, dtype, enhancer) -> None:
+    """An all-black image came back with a frame of up to 24 grey levels (the network's zero padding)."""
+    flat = np.full((40, 48, 3), value, dtype)
+    np.testing.assert_array_equal(enhancer.enhance(flat), flat)
+    mixed = enhancer.enhance_batch([flat, np.full((40, 48, 3), value, dtype)])
+    assert all(np.array_equal(out, flat) for out in mixed)

@@ -99,7 +99,7 @@ def test_auto_races_once_and_remembers_the_winner(monkeypatch: pytest.MonkeyPatc
 
 def test_missing_onnxruntime_is_a_clear_error_and_auto_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
-    x = np.zeros((16, 16, 3), np.uint8)
+    x = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)  # not flat: a flat field needs no network
     with pytest.raises(MicroGANError, match=r"onnxruntime is not installed \(pip install 'microgan\[onnx\]'\)"):
         _enh(_net(), "onnxruntime").enhance(x)
     assert _enh(_net(), "auto").backend_name == "torch"

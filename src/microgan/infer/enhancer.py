@@ -576,6 +576,9 @@ class Enhancer:
         """Restore one image; the result has its shape and sample type. ``reserve``: bytes other
         work of this process will hold meanwhile (images being read or written)."""
         self.check(array)
+        if _constant(array):  # any blur of a flat field is the flat field: it is its own restoration
+            self.fits = []
+            return array.copy()
         if self.takes_psf:
             return self._told([array], reserve)[0]
         return self._consistent([array], self.run_network([array], reserve))[0]
@@ -586,7 +589,7 @@ class Enhancer:
         for array in arrays:
             self.check(array)
         if self.takes_psf:  # each image has its own network input: one by one
-            return self._told(arrays, reserve)
+            return _flat_kept(arrays, self._told(arrays, reserve))
         groups: Dict[Tuple[Any, ...], List[int]] = {}
         for i, array in enumerate(arrays):
             groups.setdefault((array.shape, array.dtype.str), []).append(i)
@@ -601,7 +604,7 @@ class Enhancer:
                 chunk = indices[start : start + per_pass]
                 for i, y in zip(chunk, self.run_network([arrays[i] for i in chunk], reserve)):
                     results[i] = y
-        return self._consistent(arrays, results)  # type: ignore[arg-type]
+        return _flat_kept(arrays, self._consistent(arrays, results))  # type: ignore[arg-type]
 
     def _consistent(self, arrays: Sequence[np.ndarray], outputs: List[np.ndarray]) -> List[np.ndarray]:
         """With ``consistency``: each output corrected against its input (in place of it)."""
@@ -693,6 +696,17 @@ class Enhancer:
             used = fit if fit is not None else PsfFit("given", second_moment_sigma(kernel), kernel)
             self.fits.append(PsfFit(used.kind, used.width, kernel, sigma**2, informative=used.informative))
         return results
+
+
+def _constant(array: np.ndarray) -> bool:
+    """A flat field (every sample equal): the network's zero-padded convolutions would draw a frame
+    into it (24 grey levels at the border of an all-black image, issue 30)."""
+    return array.size > 0 and bool(array.min() == array.max())
+
+
+def _flat_kept(arrays: Sequence[np.ndarray], outputs: List[np.ndarray]) -> List[np.ndarray]:
+    """Each flat input comes back as itself (see :func:`_constant`), the others as restored."""
+    return [array.copy() if _constant(array) else out for array, out in zip(arrays, outputs)]
 
 
 def _number(value: Any) -> bool:
