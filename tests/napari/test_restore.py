@@ -51,6 +51,6 @@ def test_cancel_stops_at_the_next_network_pass(tmp_path: Path, save_tiny_generat
     passes = []
     enhancer.pass_hooks.append(lambda: (passes.append(1), cancel.set()))  # a pass starts, then the user cancels
     with pytest.raises(Cancelled):
-        _run(enhancer, np.zeros((200, 200, 3), np.uint8), rgb=True, cancel=cancel)
+        _run(enhancer, np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8), rgb=True, cancel=cancel)
     assert len(passes) == 1  # many tiles, one pass: the hook that set cancel, then the stop
     assert len(enhancer.pass_hooks) == 1  # the plugin removed its own hook

@@ -147,7 +147,7 @@ def test_cancel_stops_a_long_restoration_and_adds_nothing(viewer, qtbot, tmp_pat
         return enhancer
 
     monkeypatch.setattr(microgan, "load", slow_load)
-    viewer.add_image(np.zeros((1024, 1024, 3), np.uint8), name="big", rgb=True)
+    viewer.add_image(np.random.default_rng(0).integers(0, 255, (1024, 1024, 3), dtype=np.uint8), name="big", rgb=True)  # not flat
     widget = _dock(viewer)
     widget.model.value = FILE_CHOICE
     widget.checkpoint.value = save_tiny_generator(tmp_path / "rgb.safetensors")
