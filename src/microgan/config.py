@@ -97,15 +97,20 @@ def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> Dict
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override '{item}' is not of the form key.sub=value")
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"override '{item}': '{part}' is not a section")
-            node = child
-        node[parts[-1]] = parse_value(raw)
+        set_dotted(out, key, parse_value(raw))
     return out
+
+
+def set_dotted(config: Dict[str, Any], dotted: str, value: Any) -> None:
+    """``config["a"]["b"] = value`` for ``a.b`` (in place), making the sections on the way."""
+    node = config
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
 
 
 def parse_value(raw: str) -> Any:

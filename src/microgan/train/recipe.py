@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from microgan.config import apply_overrides, load_config, read_yaml
+from microgan.config import apply_overrides, load_config, read_yaml, set_dotted
 from microgan.core import checkpoint as ck
 from microgan.core.atomic import atomic_write_json
 from microgan.errors import CheckpointError, ConfigError, MicroGANError
@@ -56,7 +56,7 @@ class Stage:
         """The stage's run config: its config, its overrides, then ``extra`` (``--set``, last)."""
         config = load_config(self.config)
         for key, value in self.overrides.items():
-            _set(config, key, value)
+            set_dotted(config, key, value)
         return apply_overrides(config, extra)
 
 
@@ -76,17 +76,6 @@ class Recipe:
 
 def bundled_recipe_names() -> List[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
-
-
-def _set(config: Dict[str, Any], dotted: str, value: Any) -> None:
-    node = config
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {dotted}: '{part}' is not a section")
-        node = child
-    node[parts[-1]] = value
 
 
 def load_recipe(ref: str) -> Recipe:
