@@ -1,6 +1,6 @@
 """What telling a model the PSF costs: the PSF-aware model's network alone against its whole pipeline.
 
-    python benchmarks/psf_cost.py --model microgan-psf [--sizes 256 1024] [--repeats 5] [--threads 2] [--field 4096x3072]
+    python benchmarks/psf_cost.py --model microgan-psf [--sizes 256 1024] [--repeats 5] [--threads 2] [--field 4096x3072 [--blind]]
 
 For each square RGB size, a BCCD-like field (benchmarks/consistency_cost.py's) blurred by the paper's
 kernel is restored by the PSF-aware model told that kernel, two ways, interleaved, ``--repeats`` times
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,17 +26,20 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from consistency_cost import field  # noqa: E402  (the same BCCD-like field)
 
 
-def _peak_field(model: str, height: int, width: int) -> None:
-    """Child process: restore one field with the defaults, print the peak RSS in MiB."""
+def _peak_field(model: str, height: int, width: int, blind: bool = False) -> None:
+    """Child process: restore one field with the defaults (``blind``: no PSF given, so it is
+    estimated with the blind model first), print the peak RSS in MiB."""
     import microgan
 
     image = field(max(height, width))[:height, :width]
-    enh = microgan.load(model, psf="gauss:2.6")
+    enh = microgan.load(model) if blind else microgan.load(model, psf="gauss:2.6")
     start = time.perf_counter()
     out = enh.enhance(image)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{width}x{height} field, default max_memory 1.5 GB: peak RSS {peak:.0f} MiB, {seconds:.1f} s, output {out.shape} {out.dtype}")
+    # VmHWM, not ru_maxrss: Linux carries a parent's peak into ru_maxrss across exec, so a child
+    # started after the timing runs would report the parent's peak
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
+    print(f"{width}x{height} field{', PSF estimated' if blind else ', PSF given'}, default max_memory 1.5 GB: peak RSS {peak:.0f} MiB, {seconds:.1f} s, output {out.shape} {out.dtype}")
 
 
 def main() -> int:
@@ -47,11 +49,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--field", default=None, metavar="WxH")
+    parser.add_argument("--blind", action="store_true",
+                        help="with --field: also restore the field without a PSF (estimated first), and the blind model alone")
     parser.add_argument("--child-field", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child-blind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_field:
         w, h = (int(v) for v in args.child_field.split("x"))
-        _peak_field(args.model, h, w)
+        _peak_field(args.model, h, w, args.child_blind)
         return 0
 
     import torch
@@ -83,7 +88,11 @@ def main() -> int:
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
           f"{args.threads} threads, fp32, PyTorch backend, model {args.model}")
     if args.field:
-        subprocess.run([sys.executable, __file__, "--model", args.model, "--child-field", args.field], check=True)
+        child = [sys.executable, __file__, "--child-field", args.field]
+        subprocess.run([*child, "--model", args.model], check=True)
+        if args.blind:  # the estimate's cost: the same model without a PSF, and the blind model alone
+            subprocess.run([*child, "--model", args.model, "--child-blind"], check=True)
+            subprocess.run([*child, "--model", "microgan-blind", "--child-blind"], check=True)
     return 0
 
 
