@@ -20,12 +20,16 @@ INTRO = ("Single cells cut from real fields, blurred with the paper's 15x15 Gaus
          "a model <i>told the PSF</i> gets the same PSF, a <i>blind</i> one nothing.")
 
 
+def _score(psnr: float, ssim) -> str:
+    return f"{psnr:.2f} dB / {'n/a' if ssim is None else f'{ssim:.4f}'}"
+
+
 def _sentence(case) -> str:
     """Every model's score against Richardson-Lucy's and the input's, one sentence."""
     h = case.headline
-    parts = [f"<b>{html.escape(x.label)}</b> {x.psnr[x.model]:.2f} dB / {x.ssim[x.model] or 0:.4f}" for x in case.headlines]
-    rl = f"Richardson-Lucy told the PSF {h.psnr['richardson-lucy']:.2f} / {h.ssim['richardson-lucy'] or 0:.4f}"
-    blurred = f"the blurred input {h.psnr['identity']:.2f} / {h.ssim['identity'] or 0:.4f}"
+    parts = [f"<b>{html.escape(x.label)}</b> {_score(x.psnr[x.model], x.ssim[x.model])}" for x in case.headlines]
+    rl = f"Richardson-Lucy told the PSF {_score(h.psnr['richardson-lucy'], h.ssim['richardson-lucy'])}"
+    blurred = f"the blurred input {_score(h.psnr['identity'], h.ssim['identity'])}"
     return ", ".join(parts) + f"; {rl}; {blurred} (PSNR / SSIM, mean over {len(case.evaluation.crops)} cells)."
 
 
