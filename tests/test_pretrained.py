@@ -144,3 +144,15 @@ def test_other_bit_depths_restore_as_well_as_8_bit(bccd_root: Path, form: str) -
         base.append(10 * np.log10(1 / np.mean((unit - truth) ** 2)))
         other.append(10 * np.log10(1 / np.mean((out - truth) ** 2)))
     assert np.mean(other) > np.mean(base) - 0.1, (np.mean(other), np.mean(base))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_cards_name_the_model_as_bioimageio_allows(name: str) -> None:
+    """bioimage.io restricts a model's name to letters, digits and _+- (); a comma in the default's card
+    made the README's export command fail."""
+    import re
+
+    import yaml
+
+    card = yaml.safe_load((BUNDLED_DIR / f"{name}.card.yaml").read_text())
+    assert re.fullmatch(r"[A-Za-z0-9_+\- ()]+", card["name"]), card["name"]
