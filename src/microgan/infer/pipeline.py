@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
 
 from microgan.data.io import DEFAULT_MAX_PIXELS, Image, probe, read_image, write_image
 from microgan.errors import ImageReadError, MicroGANError

@@ -17,7 +17,6 @@ out so that a change of default cannot silently change the data.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import cv2
