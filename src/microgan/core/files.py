@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Union
 
 #: Image files MicroGAN reads from folders (lower-case suffixes).
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -51,3 +51,17 @@ def check_writable(path: Union[str, Path], what: str, folder: bool = False) -> N
         os.unlink(probe)
     except OSError as exc:
         raise MicroGANError(f"{path}: {what} cannot be written in {place} ({exc.strerror or exc})") from None
+
+
+def remove_files(root: Path, files: Iterable[Path]) -> None:
+    """Delete ``files`` (absent ones ignored), then the folders under ``root`` that this leaves
+    empty (``root`` itself kept): how a command takes back exactly what it wrote, never a folder's
+    other contents."""
+    files = list(files)
+    for path in files:
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    for folder in sorted({p.parent for p in files}, key=lambda p: -len(p.parts)):
+        while folder != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent

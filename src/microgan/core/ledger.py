@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, List, Set
 
 from microgan.core.atomic import atomic_write_json
+from microgan.core.files import remove_files
 from microgan.errors import MicroGANError
 
 LEDGER_NAME = ".microgan-outputs.json"
@@ -71,12 +72,7 @@ class Ledger:
             what = "a previous " + self.command if listed else "files at the names it writes"
             shown = ", ".join(str(p.relative_to(self.folder)) for p in present[:3]) + (", ..." if len(present) > 3 else "")
             raise MicroGANError(f"{self.folder}: already holds {what} ({shown}); pass --overwrite to replace it")
-        for path in listed:
-            path.unlink()
-        for path in sorted({p.parent for p in listed}, key=lambda p: -len(p.parts)):
-            while path != self.folder and path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-                path = path.parent
+        remove_files(self.folder.resolve(), listed)
         if listed:
             self.path.unlink()
         self._before = _files(self.folder, self.names)

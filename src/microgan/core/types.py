@@ -1,8 +1,15 @@
-"""Small value types shared across the house: data splits and pixel boxes."""
+"""Small value types shared across the house: data splits, pixel boxes, and what counts as a number."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
+
+def finite_number(value: object) -> bool:
+    """An int or float (not a bool, which Python counts as an int) that is finite: what a config,
+    cache or metadata value must be before it is used as a number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
 
 #: The splits of a prepared folder, in the order they are assigned and reported.
 SPLITS = ("train", "val", "test")

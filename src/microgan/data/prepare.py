@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from microgan.core.atomic import atomic_write_json
+from microgan.core.files import remove_files
 from microgan.core.types import SPLITS, Box
 from microgan.data.degrade import Degradation, paper_degradation
 from microgan.data.io import Image, from_float, read_image, write_image
@@ -156,18 +157,7 @@ def _claim_output(out: Path, inputs: Path, overwrite: bool) -> None:
         root = out.resolve()
         for record in read_manifest(out):  # validated: relative paths inside OUT
             written += [p for p in (out / record.hr_path, out / record.lr_path) if p.resolve().is_relative_to(root)]
-    _remove_files(out, written)
-
-
-def _remove_files(out: Path, files: Sequence[Path]) -> None:
-    """Delete ``files`` (absent ones ignored), then the folders under OUT this leaves empty."""
-    for path in files:
-        if path.is_file() or path.is_symlink():
-            path.unlink()
-    for folder in sorted({p.parent for p in files}, key=lambda p: -len(p.parts)):
-        while folder != out and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-            folder = folder.parent
+    remove_files(out, written)
 
 
 def _crop_rng(seed: int, crop_id: str) -> np.random.Generator:
@@ -290,7 +280,7 @@ def prepare(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
         write_manifest(out, records)
         _write_settings(out, config, source, segmentation, fractions, degradation, summary)
     except BaseException as exc:
-        _remove_files(out, [*written, out / MANIFEST_NAME, out / SETTINGS_NAME])
+        remove_files(out, [*written, out / MANIFEST_NAME, out / SETTINGS_NAME])
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         if isinstance(exc, OSError):  # disk full, permissions: the folder, not a bug

@@ -46,6 +46,7 @@ from microgan.core.fourier import solve_regions
 from microgan.core.physics import NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
 from microgan.core.portable import OUTPUT_LIMIT, padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
+from microgan.core.types import finite_number
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
@@ -304,7 +305,7 @@ class Enhancer:
         backend = self.backend
         key = f"memory|{self.digest}|{backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
         known = calibrate.recall(key)
-        if known and _number(known.get("bytes_per_pixel")) and 1.0 <= known["bytes_per_pixel"] <= 1e6:
+        if known and finite_number(known.get("bytes_per_pixel")) and 1.0 <= known["bytes_per_pixel"] <= 1e6:
             self._measured_bpp = float(known["bytes_per_pixel"])
             return self._measured_bpp
         upper = self.bytes_per_pixel_bound()
@@ -362,10 +363,11 @@ class Enhancer:
         if limit >= side * side:
             return
         tile = side * side * (self.bytes_per_pixel(budget) + self._ensemble_bytes_per_pixel) + PASS_SLACK
-        floor = in_use(self.device) + reserve + tile / SAFETY
+        held = in_use(self.device)
+        floor = held + reserve + tile / SAFETY
         raise MicroGANError(
             f"max_memory {self.max_memory / 1e6:.0f} MB is below what restoring needs: this process already holds "
-            f"{in_use(self.device) / 1e6:.0f} MB and the smallest useful tile ({side}x{side}) {tile / 1e6:.0f} MB more; "
+            f"{held / 1e6:.0f} MB and the smallest useful tile ({side}x{side}) {tile / 1e6:.0f} MB more; "
             f"give at least {math.ceil(floor / 1e8) / 10:.1f}G (--max-memory), or off")
 
     def plan(self, height: int, width: int, planes: int = 1, reserve: int = 0) -> TilePlan:
@@ -707,10 +709,6 @@ def _constant(array: np.ndarray) -> bool:
 def _flat_kept(arrays: Sequence[np.ndarray], outputs: List[np.ndarray]) -> List[np.ndarray]:
     """Each flat input comes back as itself (see :func:`_constant`), the others as restored."""
     return [array.copy() if _constant(array) else out for array, out in zip(arrays, outputs)]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _valid_field(radius: Any, margin: Any) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from microgan.core.device import PRECISIONS
+from microgan.core.types import finite_number
 from microgan.data.samplers import DEFAULT_BUCKET_RATIO
 from microgan.errors import ConfigError
 
@@ -51,10 +52,9 @@ def check_values(settings: Any, section: str) -> None:
             if optional:
                 continue
             raise ConfigError(f"{section}.{f.name} must be set, got null")
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
         wrong = {
             "int": lambda: isinstance(value, bool) or not isinstance(value, int),
-            "float": lambda: not number or not math.isfinite(value),
+            "float": lambda: not finite_number(value),
             "str": lambda: not isinstance(value, str),
             "bool": lambda: not isinstance(value, bool),
         }.get(base.split("[")[0], lambda: False)()
@@ -94,8 +94,7 @@ def check_sections(config: Dict[str, Any]) -> None:
     refuse_unknown(losses, LOSS_TERMS, "'losses' term(s)")
     for term, spec in losses.items():
         weight = (spec or {}).get("weight", 1.0) if isinstance(spec, dict) else None
-        if weight is None or isinstance(weight, bool) or not isinstance(weight, (int, float)) \
-                or not math.isfinite(weight) or weight < 0:
+        if not finite_number(weight) or weight < 0:
             raise ConfigError(f"losses.{term}.weight must be a finite number >= 0, got {weight!r}")
 
 
@@ -185,7 +184,7 @@ class TrainSettings:
             if unknown:
                 raise ConfigError(f"train.{name} takes lr and betas, not {', '.join(unknown)}")
             numbers = [opt["lr"], *(opt["betas"] if isinstance(opt["betas"], (list, tuple)) else [])]
-            if (not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers)
+            if (not all(finite_number(v) for v in numbers)
                     or opt["lr"] < 0 or len(numbers) != 3 or not all(0 <= b < 1 for b in numbers[1:])):
                 raise ConfigError(f"train.{name}: lr must be a finite number >= 0 and betas a pair in [0, 1), got {opt}")
         if self.pixel_warmup_steps < 0 or self.critic_warmup_steps < 0:
