@@ -35,8 +35,8 @@ NOISY_CASE = "paper+noise:0.01"
 CASES = (("paper blur", None, "clean"), ("paper blur + noise", NOISY_CASE, "noisy"))
 #: What a demo writes into OUT (files and folders); ``overwrite`` removes only what a demo wrote there.
 OUTPUTS = ("source", "prepared", "run", "details", "report.html")
-#: The bundled models the demo shows by default: (name, told the PSF)
-DEFAULT_MODELS = (("microgan-psf", True), ("microgan-blind", False))
+#: The bundled models the demo shows by default (a model that takes a PSF is told each crop's own)
+DEFAULT_MODELS = ("microgan-psf", "microgan-blind")
 #: The recipe ``--train`` trains (configs/microgan-bccd.yaml: the paper's generator with L1, batch of one).
 TRAIN_CONFIG = "microgan-bccd"
 #: Validation crops scored during --train: enough to pick the best checkpoint, few enough that one
@@ -188,7 +188,7 @@ def demo_models(config: DemoConfig) -> List[Path]:
     """The checkpoints to score (before any work): the given one, or the bundled defaults."""
     if config.model is not None:
         return [pretrained_model(config.model)]
-    return [pretrained_model(None, name) for name, _ in DEFAULT_MODELS]
+    return [pretrained_model(None, name) for name in DEFAULT_MODELS]
 
 
 def _told(method: Dict[str, Any]) -> bool:

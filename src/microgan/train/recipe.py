@@ -67,9 +67,6 @@ class Recipe:
     stages: List[Stage]
     source: Path
 
-    def stage(self, name: str) -> Stage:
-        return next(s for s in self.stages if s.name == name)
-
     def index(self, name: str) -> int:
         return [s.name for s in self.stages].index(name)
 
