@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from microgan.core.contract import from_network
+from microgan.core.metrics import SSIM_DEFAULT_WIN
+from microgan.core.types import finite_number
 from microgan.archs import efficientnet, vgg
 from microgan.archs.padding import padding_for
 from microgan.errors import ConfigError
@@ -135,6 +137,50 @@ class PixelLoss(nn.Module):
 
 LOSSES.register("l1")(partial(PixelLoss, "l1"))
 LOSSES.register("mse")(partial(PixelLoss, "mse"))
+
+#: SSIM's constants for images of range 1 and its window, as the evaluation's metric has them
+#: (scikit-image's defaults: a uniform 7x7 window, sample covariance), so training optimises what is scored.
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2
+
+
+def ssim_map(fake: torch.Tensor, real: torch.Tensor, window: int = SSIM_DEFAULT_WIN) -> torch.Tensor:
+    """Per-window SSIM of two ``(N, C, H, W)`` images in [-1, 1]: ``(N, C, H - window + 1, W - window + 1)``,
+    each value the SSIM of one window (only windows wholly inside the image, as scikit-image keeps)."""
+    x, y = (fake.float() + 1) / 2, (real.float() + 1) / 2
+    pool = partial(F.avg_pool2d, kernel_size=window, stride=1)
+    mx, my = pool(x), pool(y)
+    n = window * window
+    cov = n / (n - 1)
+    vx = cov * (pool(x * x) - mx * mx)
+    vy = cov * (pool(y * y) - my * my)
+    vxy = cov * (pool(x * y) - mx * my)
+    return ((2 * mx * my + SSIM_C1) * (2 * vxy + SSIM_C2)) / ((mx * mx + my * my + SSIM_C1) * (vx + vy + SSIM_C2))
+
+
+@LOSSES.register("l1-ssim")
+class L1SsimLoss(nn.Module):
+    """``(1 - ssim_weight) * L1 + ssim_weight * (1 - SSIM)``: L1 keeps the intensities, the SSIM term the
+    local contrast and structure that L1's average favours smoothing away (the mix of Zhao et al., "Loss
+    functions for image restoration with neural networks", IEEE TCI 2017). Windows that touch a padded
+    pixel do not count; a crop smaller than the window gets L1 alone."""
+
+    def __init__(self, ssim_weight: float = 0.5) -> None:
+        super().__init__()
+        if not finite_number(ssim_weight) or not 0.0 <= ssim_weight <= 1.0:
+            raise ConfigError(f"l1-ssim's ssim_weight must be a number in [0, 1], got {ssim_weight!r}")
+        self.ssim_weight = float(ssim_weight)
+        self.l1 = PixelLoss("l1")
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        l1 = self.l1(fake, real, mask)
+        if min(fake.shape[-2:]) < SSIM_DEFAULT_WIN or not self.ssim_weight:
+            return l1
+        window_ok = None
+        if mask is not None:
+            window_ok = (F.avg_pool2d(mask.float(), SSIM_DEFAULT_WIN, stride=1) > 1 - 1e-6).float()
+        structure = 1 - _masked_mean(ssim_map(fake, real), window_ok)
+        return (1 - self.ssim_weight) * l1 + self.ssim_weight * structure
+
 
 _NOTICES: set[str] = set()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from microgan.commands.argtypes import bounded
+from microgan.commands.argtypes import add_psf_options, bounded, psf_argument
 
 
 #: ONNX opsets the export passes its parity check with: 11 fails (Clip on int64 in the padding
@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "NAME.card.yaml beside the checkpoint, else what the checkpoint records)")
     p.add_argument("--input-dtype", choices=("uint8", "uint16"), default=None,
                    help="bioimageio: sample type the package's input declares (default: uint8)")
+    add_psf_options(p)
+    p.add_argument("--noise", type=bounded(float, 0, what="a number from 0 to 1"), default=None, metavar="SIGMA",
+                   help="with a PSF: the camera noise built in with it, a share of the range (default 0.01, 1 %%)")
     p.set_defaults(func=run)
 
 
@@ -44,37 +47,45 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from microgan.errors import MicroGANError
-    from microgan.core.portable import export_model, format_errors
+    from microgan.core.portable import export_generator, format_errors
+    from microgan.export.baked_psf import load_for_export
 
     if args.opset > OPSET_MAX:
         raise MicroGANError(f"--opset {args.opset}: this exporter writes opsets {OPSET_MIN} to {OPSET_MAX}")
     path = Path(args.output)
     if path.exists() and not args.overwrite:
         raise MicroGANError(f"{path}: already exists (pass --overwrite to replace it)")
+    generator, meta = load_for_export(args.model, psf_argument(args), args.noise)
     if args.format == "bioimageio":
-        return _run_bioimageio(args, path)
+        return _run_bioimageio(args, path, generator, meta)
     given = [flag for flag, value in (("--card", args.card), ("--input-dtype", args.input_dtype)) if value is not None]
     if given:  # an ONNX or TorchScript file holds the network alone: nothing to put them in
         raise MicroGANError(f"{' and '.join(given)} describe a bioimage.io package; {args.format} exports hold the "
                             "network alone (drop them, or --format bioimageio)")
-    errors = export_model(args.model, path, args.format, args.opset)
-    print(f"wrote {path} ({args.format}); parity with PyTorch on random sizes:")
+    errors = export_generator(generator, path, args.format, args.opset, meta)
+    print(f"wrote {path} ({args.format}{_baked(meta)}); parity with PyTorch on random sizes:")
     print("\n".join(format_errors(errors)))
     print(f"max |error| {max(errors.values()):.2e} in [-1, 1] units")
     return 0
 
 
-def _run_bioimageio(args: argparse.Namespace, path) -> int:
+def _baked(meta) -> str:
+    """``", PSF built in: ..."`` for a generator with a PSF built in, else nothing."""
+    baked = meta.get("baked_psf")
+    return "" if not baked else f", PSF {baked['source']} and noise {baked['noise']:g} built in"
+
+
+def _run_bioimageio(args: argparse.Namespace, path, generator, meta) -> int:
     from microgan.export import format_errors
     from microgan.export.bioimageio import export_bioimageio
     from microgan.infer import Enhancer
 
     # the package is the network alone: a bioimage.io runtime runs no data-consistency step
-    enhancer = Enhancer.from_model(args.model, device="cpu", precision="fp32", tile=None, consistency=False,
-                                    normalizer="range")  # what the package declares: training's mapping
+    enhancer = Enhancer(generator, meta, device="cpu", precision="fp32", tile=None, consistency=False,
+                        normalizer="range")  # what the package declares: training's mapping
     done = export_bioimageio(enhancer, path, card=args.card, dtype=args.input_dtype or "uint8", opset=args.opset)
     geo = done.geometry
-    print(f"wrote {path} (bioimage.io model 0.5; bioimageio test: {done.status})")
+    print(f"wrote {path} (bioimage.io model 0.5{_baked(meta)}; bioimageio test: {done.status})")
     print(f"  input sizes {geo.min} + n * {geo.step}, halo {geo.halo if geo.halo is not None else 'none'}, "
           f"test tensor {'x'.join(map(str, done.test_shape))}")
     for fmt, errors in done.parity.items():

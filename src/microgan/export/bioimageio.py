@@ -187,11 +187,22 @@ def _facts(enhancer: Any, meta: Mapping[str, Any], geo: Geometry, dtype: str,
         "Halo": halo,
         "Network": f"{(meta.get('config') or {}).get('generator', {}).get('type', '?')} generator, "
                    f"{params:,} parameters, checkpoint step {meta.get('step', '?')}",
+        **_psf_fact(meta),
         "Training": describe(training_of(meta)),
         "Weights": "ONNX (source) and TorchScript (converted); largest difference from PyTorch on "
                    "random sizes, in [-1, 1] units: " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()),
         "Exported": f"{date.today().isoformat()} by microgan {version('microgan')}",
     }
+
+
+def _psf_fact(meta: Mapping[str, Any]) -> Dict[str, str]:
+    """The README's line on a PSF built into the graph (:mod:`microgan.export.baked_psf`), if any."""
+    baked = meta.get("baked_psf")
+    if not baked:
+        return {}
+    return {"PSF": f"built in: {baked['source']} ({baked['psf']}), camera noise {baked['noise']:g} of the range; "
+                   f"its deconvolution is a {2 * baked['filter_radius'] + 1} px filter in the graph. Use it on images "
+                   "taken with that PSF only: for another, export again with its PSF"}
 
 
 def describe(
@@ -209,7 +220,9 @@ def describe(
     import torch
 
     v0_5 = _load_bioimageio()
-    geo = geometry(enhancer.multiple, enhancer.min_size, None if enhancer.field is None else enhancer.field.radius)
+    # a generator that pads for its network itself (a PSF built in) still wants tiles on that network's grid
+    multiple = getattr(enhancer.generator, "network_multiple", enhancer.multiple)
+    geo = geometry(multiple, enhancer.min_size, None if enhancer.field is None else enhancer.field.radius)
     pre, post, data_in, data_out, top = _processing(v0_5, dtype)
 
     test_input = _test_crop(enhancer.channels, geo.valid(TEST_SIDE), dtype)
@@ -328,9 +341,9 @@ def export_bioimageio(
     if enhancer.self_ensemble:
         raise MicroGANError("the package holds one pass of the network: export from an enhancer without self_ensemble")
     if enhancer.takes_psf:
-        raise MicroGANError("a model told the PSF takes its deconvolution and noise level beside the image, which a "
-                            "bioimage.io runtime cannot compute yet: export it as ONNX or TorchScript (the network alone, "
-                            f"{enhancer.net_channels} input channels: core.physics.network_input) or export microgan-blind")
+        raise MicroGANError("a model told the PSF needs its PSF built into the package, which a bioimage.io runtime "
+                            "cannot compute per image: give it (--psf SPEC|FILE or the optics, and --noise; Python: "
+                            "microgan.export.baked_psf.load_for_export), or export microgan-blind")
     if enhancer.consistency:
         raise MicroGANError("the package holds the network alone: export from an enhancer with consistency=False "
                             "(the data-consistency step runs in microgan, not in a bioimage.io runtime)")

@@ -1,0 +1,122 @@
+"""A model told the PSF with one PSF and one noise level built in: image in, restored image out.
+
+`microgan-psf` takes the image, its Tikhonov deconvolution with the PSF and the noise level
+(:mod:`microgan.core.physics`); ``microgan enhance`` computes the last two per image with Fourier
+transforms. A bioimage.io runtime (deepImageJ, ilastik, QuPath) runs a graph on an image and nothing
+else, so the export builds both into the graph: the deconvolution becomes one fixed depthwise
+convolution (:func:`microgan.core.fourier.tikhonov_filter`, the same solve cut where it has all but
+0.1 % of its mass, on the image reflected at its edges) and the noise level a constant the user
+states (``--noise``), since a tile cannot read the whole image's noise. The exported graph is the
+network alone after that: no data-consistency step (it needs a search per image), as for every
+exported model.
+
+It takes any size and pads for its network itself, after the deconvolution, as ``enhance --psf``
+pads the network's input: at every size it computes what ``enhance --psf`` computes with that noise
+level (within the cut filter's 0.1 %). The filter's radius adds to the network's receptive field,
+which is measured as for any generator, so the halo a package declares covers both.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from microgan.core.fourier import tikhonov_filter
+from microgan.core.geometry import size_multiple
+from microgan.core.physics import NOISE_FLOOR, NOISE_SCALE, deconvolution_weight
+from microgan.core.portable import padding_index
+from microgan.core.psf import describe_psf
+from microgan.errors import MicroGANError
+
+#: The noise level built in when none is given: 1 % of the range, a camera's usual read noise on a
+#: well-exposed 8-bit brightfield image (the demo's noisy case).
+DEFAULT_NOISE = 0.01
+
+
+def reflected(index: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """``index`` (any integers) reflected into ``0..n-1`` (OpenCV's BORDER_REFLECT_101, as the
+    degradations and the Fourier solves reflect), in tensor arithmetic only, so tracing records it."""
+    period = torch.clamp(2 * (n - 1), min=1)
+    folded = torch.remainder(index, period)
+    return torch.where(folded >= n, period - folded, folded)
+
+
+class BakedPsfGenerator(nn.Module):
+    """``network`` (a generator told the PSF, ``takes_psf``) with ``kernel``'s deconvolution and the
+    noise level ``noise`` (float, [0, 1] units) built in. Takes and returns ``(N, C, H, W)`` in
+    network units, as every plain generator does, so inference, tiling and export treat it as one."""
+
+    def __init__(self, network: nn.Module, kernel: np.ndarray, noise: float = DEFAULT_NOISE) -> None:
+        super().__init__()
+        if not getattr(network, "takes_psf", False):
+            raise MicroGANError("only a model told the PSF (such as microgan-psf) has a PSF to build in")
+        if not (isinstance(noise, (int, float)) and np.isfinite(noise) and 0 <= noise <= 1):
+            raise MicroGANError(f"noise level {noise!r}: give the camera noise's standard deviation as a share of "
+                                "the range, from 0 to 1 (0.01 is 1 %)")
+        self.network = network
+        self.image_channels = self.in_channels = int(network.image_channels)
+        # it pads for its network itself, after the deconvolution (as `enhance --psf` does): padding the
+        # image first would reflect it twice at its edges, a pattern the deconvolution amplifies
+        self.multiple = self.min_size = 1
+        self.network_multiple, self.network_min_size = size_multiple(network)
+        self.noise = max(float(noise), float(NOISE_FLOOR))
+        try:
+            taps = tikhonov_filter(kernel, deconvolution_weight(self.noise))
+        except ValueError as exc:
+            raise MicroGANError(f"cannot build the PSF ({describe_psf(kernel)}) into the model at noise "
+                                f"{self.noise:g}: {exc}; state more noise (--noise) or give a narrower PSF") from None
+        self.radius = taps.shape[0] // 2
+        c = self.image_channels
+        # a convolution module (not a functional call), so the receptive-field probe sees its size
+        self.deconvolve = nn.Conv2d(c, c, taps.shape[0], groups=c, bias=False)
+        self.deconvolve.weight.data.copy_(torch.from_numpy(taps)[None, None].expand(c, 1, *taps.shape))
+        self.deconvolve.weight.requires_grad_(False)
+        self.register_buffer("noise_channel", torch.tensor(NOISE_SCALE * self.noise, dtype=torch.float32))
+        self.kernel = np.asarray(kernel, np.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the filter sums to 1, so deconvolving network units ([-1, 1]) equals mapping the deconvolution
+        height, width = torch.as_tensor(x.shape[2]), torch.as_tensor(x.shape[3])
+        rows = reflected(torch.arange(height + 2 * self.radius) - self.radius, height)
+        cols = reflected(torch.arange(width + 2 * self.radius) - self.radius, width)
+        z = self.deconvolve(x.index_select(2, rows).index_select(3, cols))
+        noise = self.noise_channel.to(x.dtype).expand(x.shape[0], 1, x.shape[2], x.shape[3])
+        rows, top = padding_index(height, self.network_multiple, self.network_min_size)
+        cols, left = padding_index(width, self.network_multiple, self.network_min_size)
+        stack = torch.cat([x, z, noise], dim=1).index_select(2, rows).index_select(3, cols)
+        return self.network(stack)[:, :, top : top + height, left : left + width]
+
+    def description(self) -> Dict[str, Any]:
+        """What was built in, for the checkpoint metadata and the package's README."""
+        return {"psf": describe_psf(self.kernel), "noise": self.noise, "filter_radius": self.radius}
+
+
+def bake_psf(network: nn.Module, meta: Mapping[str, Any], kernel: np.ndarray, noise: float = DEFAULT_NOISE,
+             source: str = "") -> Tuple[BakedPsfGenerator, Dict[str, Any]]:
+    """The baked generator and its metadata: ``meta`` with ``baked_psf`` (the PSF's description and
+    ``source``, the noise level, the filter's radius) added."""
+    baked = BakedPsfGenerator(network, kernel, noise).eval()
+    return baked, {**meta, "baked_psf": {**baked.description(), "source": source}}
+
+
+def load_for_export(model: Any, psf: Any = None, noise: float | None = None) -> Tuple[nn.Module, Dict[str, Any]]:
+    """The generator an export writes, and its metadata: the model as it is, or, given a PSF (a
+    spec, a file, a kernel: :func:`microgan.core.psf.resolve_psf`), a model told the PSF with that
+    PSF and ``noise`` (default :data:`DEFAULT_NOISE`) built in. A PSF for a model that takes none,
+    or a noise level without a PSF, is refused."""
+    from microgan.core.checkpoint import load_generator
+    from microgan.core.psf import resolve_psf
+
+    generator, meta = load_generator(model, "cpu")
+    kernel = resolve_psf(psf)
+    if kernel is None:
+        if noise is not None:
+            raise MicroGANError("--noise is the noise level built in with a PSF: give the PSF too (--psf or the optics)")
+        return generator, meta
+    if not getattr(generator, "takes_psf", False):
+        raise MicroGANError(f"{model or 'the default model'} is not told a PSF (it learnt its blur): export it without "
+                            "--psf, or export a PSF-aware model (microgan-psf) with it")
+    source = psf if isinstance(psf, str) else describe_psf(kernel)
+    return bake_psf(generator, meta, kernel, DEFAULT_NOISE if noise is None else noise, source)
