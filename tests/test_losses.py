@@ -1,6 +1,7 @@
 """WGAN-GP (gradient penalty against hand computations, per sample), pixel losses, build_loss."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -212,3 +213,41 @@ def test_the_critic_step_takes_the_penalty_scale_from_the_critic_scaler(monkeypa
     assert amp.loss_scale("critic") == 1.0
     monkeypatch.setattr(amp.scalers["critic"], "get_scale", lambda: 4096.0)
     assert amp.loss_scale("critic") == 4096.0
+
+
+def test_ssim_map_is_the_evaluated_ssim() -> None:
+    """The l1-ssim loss optimises the SSIM the evaluation scores (scikit-image's 7x7 uniform window)."""
+    from skimage.metrics import structural_similarity
+
+    from microgan.losses import ssim_map
+
+    rng = np.random.default_rng(0)
+    a = rng.random((40, 50, 3))
+    b = np.clip(a + 0.1 * rng.standard_normal(a.shape), 0, 1)
+    to = lambda x: torch.tensor(x).permute(2, 0, 1)[None] * 2 - 1  # noqa: E731
+    expected = structural_similarity(a, b, win_size=7, data_range=1, channel_axis=-1)
+    assert float(ssim_map(to(a), to(b)).mean()) == pytest.approx(expected, abs=1e-6)
+
+
+def test_l1_ssim_mixes_masks_and_falls_back_to_l1() -> None:
+    from microgan.losses import L1SsimLoss, ssim_map
+
+    torch.manual_seed(0)
+    real = torch.rand(1, 3, 20, 24) * 2 - 1
+    fake = real + 0.1 * torch.randn_like(real)
+    loss = build_loss({"type": "l1-ssim", "ssim_weight": 0.25})
+    l1 = (fake - real).abs().mean()
+    structure = 1 - ssim_map(fake, real).mean()
+    assert float(loss(fake, real)) == pytest.approx(float(0.75 * l1 + 0.25 * structure), rel=1e-5)
+    # a padded batch: windows touching padding do not count, however wrong the padding is
+    mask = torch.ones(1, 1, 20, 24)
+    mask[..., 16:] = 0
+    spoiled = fake.clone()
+    spoiled[..., 16:] = 5.0
+    inner = 1 - ssim_map(fake[..., :16], real[..., :16]).mean()
+    l1_inner = (fake - real)[..., :16].abs().mean()
+    assert float(loss(spoiled, real, mask)) == pytest.approx(float(0.75 * l1_inner + 0.25 * inner), rel=1e-5)
+    assert float(loss(fake[..., :5], real[..., :5])) == pytest.approx(float((fake - real)[..., :5].abs().mean()))
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match="ssim_weight"):
+            L1SsimLoss(bad)
