@@ -89,3 +89,19 @@ def test_auto_keeps_8_bit_and_unit_floats_and_maps_dim_or_wide_floats_with_headr
     low, high = norm.bounds(wide)
     assert low == -50.0 and high == pytest.approx(-50 + 1000 / HEADROOM)
     np.testing.assert_allclose(norm.denormalize(norm.normalize(wide), wide), wide, rtol=1e-5)
+
+
+def test_auto_with_a_declared_top_scales_integers_within_it_and_round_trips() -> None:
+    norm = build_normalizer({"type": "auto", "top": 4095})
+    dim = np.array([[300, 900]], np.uint16)
+    assert norm.bounds(dim) == (0.0, 4095.0) and AutoNormalizer().bounds(dim) == (0.0, 1023.0)
+    np.testing.assert_array_equal(norm.denormalize(norm.normalize(dim), dim), dim)
+    assert "declares samples up to 4095" in norm.note(dim)
+    over = np.array([[300, 5000]], np.uint16)  # beyond the declared top: the data decides, and says so
+    assert norm.bounds(over) == AutoNormalizer().bounds(over) and "holds values up to 5000" in norm.note(over)
+    assert norm.bounds(np.array([[3, 200]], np.uint8)) == (0.0, 255.0)  # a top at or above the type's: no effect
+    assert norm.bounds(np.array([[0.1, 0.5]], np.float32)) == (0.0, 1.0)  # floats: unaffected
+    assert norm.spec() == {"type": "auto", "top": 4095} and AutoNormalizer().spec() == {"type": "auto"}
+    for bad in (0, -5, 2.5, True, "4095"):
+        with pytest.raises(ConfigError, match="top"):
+            AutoNormalizer(top=bad)

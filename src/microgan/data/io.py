@@ -38,7 +38,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Any, Iterator, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -91,6 +91,10 @@ class Image:
     notes: List[str] = field(default_factory=list)
     #: image data of the file that ``array`` does not hold (other pages, other samples)
     dropped: List[str] = field(default_factory=list)
+    #: the largest value the file declares its samples take, where that is below the sample type's
+    #: (a 12-bit camera's 16-bit TIFF: 4095, from BitsPerSample, MaxSampleValue or OME's
+    #: SignificantBits); None when the file declares nothing beyond its type
+    declared_top: Optional[int] = None
 
     @property
     def height(self) -> int:
@@ -385,7 +389,36 @@ def _full_pages(tif: tifffile.TiffFile, notes: List[str]) -> int:
     return len(tif.pages) - reduced
 
 
-def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> np.ndarray:
+#: OME-XML's significant bits per sample (``<Pixels ... SignificantBits="12">``).
+_OME_BITS = re.compile(r"<(?:\w+:)?Pixels\b[^>]*\bSignificantBits=\"(\d+)\"")
+
+
+def _declared_top(tif: tifffile.TiffFile, page: Any, dtype: np.dtype) -> Optional[int]:
+    """The largest sample value a TIFF declares below its integer type's: BitsPerSample under the
+    type's bits (12 stored in 16), MaxSampleValue, OME's SignificantBits; the smallest where several
+    declare one. None for floats, or when nothing declares less than the type holds."""
+    if dtype.kind != "u":
+        return None
+    type_top = int(np.iinfo(dtype).max)
+    tops = []
+    bits = int(page.bitspersample)
+    if 1 < bits < 8 * dtype.itemsize:
+        tops.append(2**bits - 1)
+    tag = page.tags.get("MaxSampleValue")
+    if tag is not None:
+        values = tag.value if isinstance(tag.value, (tuple, list)) else (tag.value,)
+        if values and all(isinstance(v, int) and v > 0 for v in values):
+            tops.append(max(values))
+    if tif.is_ome:
+        found = _OME_BITS.search(tif.ome_metadata or "")
+        if found and 1 < int(found.group(1)) < 8 * dtype.itemsize:
+            tops.append(2 ** int(found.group(1)) - 1)
+    top = min(tops, default=type_top)
+    return top if top < type_top else None
+
+
+def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> Tuple[np.ndarray, Optional[int]]:
+    """The first page's pixels and the top value the file declares for them (:func:`_declared_top`)."""
     path = info.path
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
@@ -408,6 +441,7 @@ def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> np.nd
                 array = (array // 257).astype(np.uint8)
             notes.append("palette expanded to RGB")
             axes = "YXS"
+        declared = None if photometric == "PALETTE" else _declared_top(tif, page, array.dtype)
     if "S" in axes:
         array = np.moveaxis(array, axes.index("S"), -1)
     if array.ndim not in (2, 3):
@@ -433,7 +467,7 @@ def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> np.nd
         )
     if array.dtype == np.float32 and not np.isfinite(array).all():
         raise ImageReadError(f"{path}: float image holds NaN or Inf values")
-    return np.ascontiguousarray(array)
+    return np.ascontiguousarray(array), declared
 
 
 def read_image(
@@ -452,10 +486,11 @@ def read_image(
         _check_size(info, min_size, max_pixels)
         notes: List[str] = []
         dropped: List[str] = []
+        declared = None
         if info.format == "tiff":
             try:
                 with _tifffile_log(notes):
-                    array = _decode_tiff(info, notes, dropped)
+                    array, declared = _decode_tiff(info, notes, dropped)
             except ImageReadError:
                 raise
             except Exception as exc:  # tifffile/imagecodecs: many types for corrupt files
@@ -479,6 +514,7 @@ def read_image(
         mode="rgb" if array.ndim == 3 else "gray",
         notes=notes,
         dropped=dropped,
+        declared_top=declared,
     )
 
 

@@ -5,7 +5,9 @@ Networks see one intensity range whatever the file held. Three strategies:
 * ``auto`` (the default where images come from users): the range the data *uses* maps to [0, 1].
   Integers by the bit depth their maximum needs: a 12-bit camera's data in a 16-bit file (values up
   to 4095) is scaled by 4095, as the camera meant, not by 65535, which would hand the network an
-  almost black image; 8-bit data by 255. Floats already in [0, 1] and not dim are taken as they are;
+  almost black image; 8-bit data by 255. Where the file declares its depth (``top``: a TIFF's
+  BitsPerSample, MaxSampleValue or OME SignificantBits, ``data.io.Image.declared_top``) and the data
+  stays within it, the declaration decides: a dim 12-bit image is still 12-bit data. Floats already in [0, 1] and not dim are taken as they are;
   a float image beyond [0, 1] or whose maximum is under :data:`DIM_FLOAT` is mapped by its own range
   with headroom (0 or its minimum to 0, its maximum to :data:`HEADROOM`: brightfield backgrounds sit
   below white, and a network trained on such images clips and misjudges data pushed to 1.0; measured
@@ -103,8 +105,27 @@ class AutoNormalizer(Normalizer):
     name = "auto"
     bounded = True
 
+    def __init__(self, top: Optional[int] = None) -> None:
+        #: the largest value the images' source declares (a TIFF's BitsPerSample, MaxSampleValue or OME
+        #: SignificantBits: ``data.io.Image.declared_top``); integers within it are scaled by it
+        if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top > 0):
+            raise ConfigError(f"auto normalization's top must be a whole number > 0, got {top!r}")
+        self.top = top
+
+    def _declared(self, source: np.ndarray) -> Optional[int]:
+        """The declared top, where it applies: integer samples that do not exceed it."""
+        if self.top is None or source.dtype.kind != "u" or self.top >= _type_scale(source.dtype):
+            return None
+        return self.top if not source.size or int(source.max()) <= self.top else None
+
+    def spec(self) -> Dict[str, Any]:
+        return {"type": self.name} if self.top is None else {"type": self.name, "top": self.top}
+
     def bounds(self, source: np.ndarray) -> Tuple[float, float]:
         if source.dtype.kind == "u":
+            declared = self._declared(source)
+            if declared is not None:
+                return 0.0, float(declared)
             if source.dtype.itemsize == 1:
                 return 0.0, 255.0
             top = int(source.max()) if source.size else 0
@@ -119,6 +140,11 @@ class AutoNormalizer(Normalizer):
     def note(self, source: np.ndarray) -> Optional[str]:
         low, high = self.bounds(source)
         if source.dtype.kind == "u":
+            if self._declared(source) is not None:
+                return f"the file declares samples up to {int(high)}: 0..{int(high)} taken as the full range"
+            if self.top is not None and self.top < _type_scale(source.dtype):
+                return (f"the file declares samples up to {self.top} but holds values up to {int(source.max())}: "
+                        f"0..{int(high)} taken as the full range")
             if high == _type_scale(source.dtype):
                 return None
             bits = int(round(np.log2(high + 1)))

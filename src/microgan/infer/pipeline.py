@@ -21,6 +21,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 
 from microgan.data.io import DEFAULT_MAX_PIXELS, Image, probe, read_image, write_image
+from microgan.data.normalize import AutoNormalizer, Normalizer
 from microgan.errors import ImageReadError, MicroGANError
 
 #: Reports one finished file: (input, None) when written, (input, reason) when it failed.
@@ -75,7 +76,15 @@ def make_batches(jobs: Sequence[Job], max_files: int, max_bytes: int) -> List[Li
     return batches
 
 
-def _read(batch: Sequence[Job], enhancer: Any) -> Tuple[list, list, list]:
+def normalizer_for(base: Normalizer, image: Image) -> Normalizer:
+    """The normalizer an image gets: ``auto`` with the top value its file declares (a 12-bit camera's
+    TIFF: 4095, ``Image.declared_top``), else ``base`` itself."""
+    if isinstance(base, AutoNormalizer) and base.top is None and image.declared_top is not None:
+        return AutoNormalizer(top=image.declared_top)
+    return base
+
+
+def _read(batch: Sequence[Job], enhancer: Any, base: Normalizer) -> Tuple[list, list, list]:
     """(ready, failed, notes) of one batch. A file whose array lacks part of it (other pages of a
     stack, other samples) is refused: its restored output would silently lack them too. How the
     enhancer's normalizer maps an image's intensities, where that is not the type's range, is a note."""
@@ -88,7 +97,7 @@ def _read(batch: Sequence[Job], enhancer: Any) -> Tuple[list, list, list]:
             enhancer.check(image.array)
             ready.append((job, image))
             notes.extend((job.src, text) for text in image.notes)
-            mapping = enhancer.normalizer.note(image.array)
+            mapping = normalizer_for(base, image).note(image.array)
             if mapping:
                 notes.append((job.src, mapping))
         except Exception as exc:  # noqa: BLE001 - one bad file is reported, the batch goes on
@@ -109,10 +118,30 @@ def _write(ready: Sequence[Tuple[Job, Image]], outputs: Sequence, overwrite: boo
     return results
 
 
-def _restore(enhancer, ready: Sequence[Tuple[Job, Image]], reserve: int) -> Tuple[list, list]:
+def _restore(enhancer, ready: Sequence[Tuple[Job, Image]], reserve: int, base: Normalizer) -> Tuple[list, list]:
     """(outputs in order, a string where that file failed; the data-consistency fit of each, or
-    None). A batch that fails as a whole is retried one file at a time, to name the culprit and
-    save the others."""
+    None). Files whose intensities map differently (a declared bit depth) are restored in groups,
+    each under its normalizer."""
+    outputs: list = [None] * len(ready)
+    fits: list = [None] * len(ready)
+    groups: dict = {}
+    for i, (_, image) in enumerate(ready):
+        norm = normalizer_for(base, image)
+        groups.setdefault(repr(norm.spec()), (norm, []))[1].append(i)
+    for norm, members in groups.values():
+        enhancer.normalizer = norm
+        try:
+            done, fitted = _restore_group(enhancer, [ready[i] for i in members], reserve)
+        finally:
+            enhancer.normalizer = base
+        for i, output, fit in zip(members, done, fitted):
+            outputs[i], fits[i] = output, fit
+    return outputs, fits
+
+
+def _restore_group(enhancer, ready: Sequence[Tuple[Job, Image]], reserve: int) -> Tuple[list, list]:
+    """:func:`_restore` for files of one normalizer. A batch that fails as a whole is retried one
+    file at a time, to name the culprit and save the others."""
     arrays = [image.array for _, image in ready]
     try:
         outputs = list(enhancer.enhance_batch(arrays, reserve=reserve))
@@ -144,17 +173,18 @@ def restore_files(enhancer, jobs: Sequence[Job], report: Report, *, batch: int =
     def held(index: int) -> int:  # decoded bytes of a neighbouring batch (x2: codec temporaries)
         return 2 * sum(job.nbytes for job in batches[index]) if 0 <= index < len(batches) else 0
 
+    base = enhancer.normalizer  # read by the reading thread while restoring swaps the enhancer's
     with ThreadPoolExecutor(1, "microgan-read") as reader, ThreadPoolExecutor(1, "microgan-write") as writer:
-        reading: Optional[Future] = reader.submit(_read, batches[0], enhancer)
+        reading: Optional[Future] = reader.submit(_read, batches[0], enhancer, base)
         writing: Optional[Future] = None
         for k in range(len(batches)):
             ready, failed, notes = reading.result()  # type: ignore[union-attr]
-            reading = reader.submit(_read, batches[k + 1], enhancer) if k + 1 < len(batches) else None
+            reading = reader.submit(_read, batches[k + 1], enhancer, base) if k + 1 < len(batches) else None
             for src, text in notes if note is not None else ():
                 note(src, text)
             for src, reason in failed:
                 report(src, reason)
-            outputs, fits = _restore(enhancer, ready, held(k - 1) + held(k + 1)) if ready else ([], [])
+            outputs, fits = _restore(enhancer, ready, held(k - 1) + held(k + 1), base) if ready else ([], [])
             for (job, _), output, fit in zip(ready, outputs, fits):
                 if isinstance(output, str):
                     report(job.src, output)
