@@ -121,3 +121,41 @@ def save_tiny_generator():
         return Path(path)
 
     return save
+
+
+@pytest.fixture(scope="session")
+def edge_padded():
+    """``run(net, x) -> y``: a generator's whole-image pass as the Enhancer and exported graphs make it,
+    written out independently of ``core.portable.padding_index``: the image (``(N, C, H, W)`` tensor)
+    reflected ``EDGE_MARGIN`` px beyond each edge and further to the net's size multiple in one reflect
+    pad (split evenly; replicated where a pad is not shorter than the axis), the net, the crop."""
+    import math
+
+    import torch
+
+    from microgan.core.geometry import size_multiple
+    from microgan.core.portable import EDGE_MARGIN
+
+    def pads(n: int, multiple: int, min_size: int) -> tuple:
+        target = math.ceil(max(n + 2 * EDGE_MARGIN, min_size) / multiple) * multiple
+        before = (target - n) // 2
+        return before, target - n - before
+
+    def run(net, x: "torch.Tensor") -> "torch.Tensor":
+        import numpy as np
+
+        multiple, min_size = size_multiple(net)
+        padded = x.detach().cpu().numpy()
+        starts = []
+        for axis in (2, 3):
+            n = x.shape[axis]
+            before, after = pads(n, multiple, min_size)
+            width = [(0, 0)] * 4
+            width[axis] = (before, after)
+            padded = np.pad(padded, width, mode="reflect" if max(before, after) < n else "edge")
+            starts.append(before)
+        with torch.no_grad():
+            y = net(torch.from_numpy(np.ascontiguousarray(padded)).to(x.dtype))
+        return y[:, :, starts[0] : starts[0] + x.shape[2], starts[1] : starts[1] + x.shape[3]]
+
+    return run

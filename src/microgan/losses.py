@@ -146,7 +146,7 @@ SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2
 def ssim_map(fake: torch.Tensor, real: torch.Tensor, window: int = SSIM_DEFAULT_WIN) -> torch.Tensor:
     """Per-window SSIM of two ``(N, C, H, W)`` images in [-1, 1]: ``(N, C, H - window + 1, W - window + 1)``,
     each value the SSIM of one window (only windows wholly inside the image, as scikit-image keeps)."""
-    x, y = (fake.float() + 1) / 2, (real.float() + 1) / 2
+    x, y = from_network(fake.float()), from_network(real.float())
     pool = partial(F.avg_pool2d, kernel_size=window, stride=1)
     mx, my = pool(x), pool(y)
     n = window * window

@@ -39,20 +39,20 @@ def _enh(net: nn.Module, **kw) -> Enhancer:
     return Enhancer(net, {}, device="cpu", precision="fp32", **{"tile": None, "backend": "torch", **kw})
 
 
-def _direct(net: nn.Module, x01: np.ndarray) -> np.ndarray:
-    """The generator called directly on an (H, W, C) float image: the reference."""
-    with torch.no_grad():
-        y = net(torch.from_numpy(x01).permute(2, 0, 1)[None] * 2 - 1).clamp(-1, 1)
+def _direct(net: nn.Module, x01: np.ndarray, run) -> np.ndarray:
+    """The generator on an (H, W, C) float image, its edges reflected as the Enhancer reflects them
+    (``run``: the ``edge_padded`` fixture): the reference."""
+    y = run(net, torch.from_numpy(x01).permute(2, 0, 1)[None] * 2 - 1).clamp(-1, 1)
     return ((y[0].permute(1, 2, 0).numpy() + 1) / 2).astype(np.float32)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (9, 5), (2, 33), (64, 64), (1031, 6), (7, 1002)])
-def test_any_size_keeps_shape_and_equals_the_generator(shape: tuple[int, int]) -> None:
+def test_any_size_keeps_shape_and_equals_the_generator(shape: tuple[int, int], edge_padded) -> None:
     net = _net()
     x = np.random.default_rng(0).random((*shape, 3), dtype=np.float32)
     y = _enh(net).enhance(x)
     assert y.shape == x.shape and y.dtype == np.float32
-    np.testing.assert_allclose(y, _direct(net, x), atol=1e-6)
+    np.testing.assert_allclose(y, _direct(net, x, edge_padded), atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -72,13 +72,13 @@ def test_identity_generator_round_trips_every_sample_type_exactly(dtype: type, c
         np.testing.assert_array_equal(y, x)  # all 65536 levels of a 16-bit image survive
 
 
-def test_gray_image_on_rgb_model_returns_gray_mean_of_channels() -> None:
+def test_gray_image_on_rgb_model_returns_gray_mean_of_channels(edge_padded) -> None:
     net = _net(3)
     x = np.random.default_rng(2).integers(0, 65535, (20, 17), dtype=np.uint16)
     y = _enh(net).enhance(x)
     assert y.shape == (20, 17) and y.dtype == np.uint16
     rgb = np.repeat((x / 65535.0).astype(np.float32)[:, :, None], 3, axis=2)
-    expected = np.rint(_direct(net, rgb).mean(axis=2) * 65535)
+    expected = np.rint(_direct(net, rgb, edge_padded).mean(axis=2) * 65535)
     assert np.abs(y.astype(np.int64) - expected).max() <= 1
     y3 = _enh(net).enhance(x[:, :, None])
     assert y3.shape == (20, 17, 1)
@@ -261,13 +261,13 @@ def test_non_finite_output_is_an_error_not_a_black_image() -> None:
         _enh(net).enhance((x * 255).astype(np.uint8))
 
 
-def test_self_ensemble_is_the_mean_over_the_eight_symmetries_and_is_equivariant() -> None:
+def test_self_ensemble_is_the_mean_over_the_eight_symmetries_and_is_equivariant(edge_padded) -> None:
     net = _net()
-    x = np.random.default_rng(7).random((48, 64, 3), dtype=np.float32)  # multiples of 4: no padding
+    x = np.random.default_rng(7).random((48, 64, 3), dtype=np.float32)  # multiples of 4: the margin alone
 
     def raw(view: np.ndarray) -> np.ndarray:  # the network's [-1, 1] output, not yet clipped
-        with torch.no_grad():
-            return net(torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1)[None] * 2 - 1)[0].permute(1, 2, 0).numpy()
+        tensor = torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1)[None] * 2 - 1
+        return edge_padded(net, tensor)[0].permute(1, 2, 0).numpy()
 
     undone = [np.rot90(raw(np.rot90(x, k)), -k) for k in range(4)]
     undone += [np.rot90(raw(np.rot90(x, k)[:, ::-1])[:, ::-1], -k) for k in range(4)]
@@ -291,7 +291,8 @@ def test_self_ensemble_tiles_equal_its_whole_image_and_keeps_sample_types() -> N
     calls = []
     tiled.pass_hooks.append(lambda: calls.append(1))
     assert np.abs(tiled.enhance(x) - whole).max() < 1e-5
-    assert len(calls) == 8 * len(tiled.plan(152, 132))  # a cancel can land between any two passes
+    # a cancel can land between any two passes; the canvas: 8 px reflected beyond each edge, then to a multiple of 4
+    assert len(calls) == 8 * len(tiled.plan(168, 148))
     u16 = (x[:, :, 0] * 65535).astype(np.uint16)
     assert np.array_equal(_enh(_identity(1), self_ensemble=True).enhance(u16), u16)
     # a gray model restoring RGB per channel, two images in one pass: each plane its own ensemble

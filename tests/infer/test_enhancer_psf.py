@@ -42,14 +42,14 @@ def _image(shape=(70, 90, 3), seed: int = 0) -> np.ndarray:
     return np.round(x * 255).astype(np.uint8)
 
 
-def _reference(net: torch.nn.Module, image: np.ndarray, kernel: np.ndarray, consistency: bool) -> np.ndarray:
-    """The whole pipeline by hand: the network input, one network pass, the discrepancy solve."""
+def _reference(net: torch.nn.Module, image: np.ndarray, kernel: np.ndarray, consistency: bool, run) -> np.ndarray:
+    """The whole pipeline by hand: the network input, one network pass (its edges reflected as the
+    Enhancer reflects them: ``run``, the ``edge_padded`` fixture), the discrepancy solve."""
     y = image.astype(np.float32) / 255
     y3 = y if y.ndim == 3 else np.repeat(y[..., None], 3, axis=2)
     sigma = physics.estimate_noise(y3)
     stack = physics.network_input(y3, kernel, sigma)
-    with torch.no_grad():
-        out = net(torch.from_numpy(stack.transpose(2, 0, 1))[None]).clamp(-1, 1)[0].numpy().transpose(1, 2, 0)
+    out = run(net, torch.from_numpy(stack.transpose(2, 0, 1))[None]).clamp(-1, 1)[0].numpy().transpose(1, 2, 0)
     x = (out + 1) / 2
     x = x if image.ndim == 3 else x.mean(axis=2)
     x = np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
@@ -62,13 +62,13 @@ def _reference(net: torch.nn.Module, image: np.ndarray, kernel: np.ndarray, cons
 
 @pytest.mark.parametrize("consistency", [True, False])
 @pytest.mark.parametrize("shape", [(70, 90, 3), (33, 47)])
-def test_told_psf_equals_the_pipeline_by_hand(consistency: bool, shape) -> None:
+def test_told_psf_equals_the_pipeline_by_hand(consistency: bool, shape, edge_padded) -> None:
     net, image, k = _net(), _image(shape), gaussian_kernel(2.0)
     enh = _enh(net, psf="gauss:2", consistency="auto" if consistency else False)
     assert enh.consistency == consistency  # auto: on for a model told the PSF
     out = enh.enhance(image)
     assert out.shape == image.shape and out.dtype == image.dtype
-    assert np.abs(out.astype(int) - _reference(net, image, k, consistency)).max() <= 1
+    assert np.abs(out.astype(int) - _reference(net, image, k, consistency, edge_padded)).max() <= 1
     fit = enh.fits[0]
     assert fit.kind == "given" and fit.width == pytest.approx(2.0, rel=0.03)
     assert fit.noise == pytest.approx(physics.estimate_noise(image.astype(np.float32) / 255), rel=1e-5)

@@ -26,7 +26,7 @@ from torch import nn
 from microgan.core.fourier import tikhonov_filter
 from microgan.core.geometry import size_multiple
 from microgan.core.physics import NOISE_FLOOR, NOISE_SCALE, deconvolution_weight
-from microgan.core.portable import padding_index
+from microgan.core.portable import EDGE_MARGIN, padding_index
 from microgan.core.psf import describe_psf
 from microgan.errors import MicroGANError
 
@@ -60,6 +60,7 @@ class BakedPsfGenerator(nn.Module):
         # it pads for its network itself, after the deconvolution (as `enhance --psf` does): padding the
         # image first would reflect it twice at its edges, a pattern the deconvolution amplifies
         self.multiple = self.min_size = 1
+        self.pads_itself = True
         self.network_multiple, self.network_min_size = size_multiple(network)
         self.noise = max(float(noise), float(NOISE_FLOOR))
         try:
@@ -83,8 +84,8 @@ class BakedPsfGenerator(nn.Module):
         cols = reflected(torch.arange(width + 2 * self.radius) - self.radius, width)
         z = self.deconvolve(x.index_select(2, rows).index_select(3, cols))
         noise = self.noise_channel.to(x.dtype).expand(x.shape[0], 1, x.shape[2], x.shape[3])
-        rows, top = padding_index(height, self.network_multiple, self.network_min_size)
-        cols, left = padding_index(width, self.network_multiple, self.network_min_size)
+        rows, top = padding_index(height, self.network_multiple, self.network_min_size, EDGE_MARGIN)
+        cols, left = padding_index(width, self.network_multiple, self.network_min_size, EDGE_MARGIN)
         stack = torch.cat([x, z, noise], dim=1).index_select(2, rows).index_select(3, cols)
         return self.network(stack)[:, :, top : top + height, left : left + width]
 

@@ -37,7 +37,9 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 CANDIDATES = ("torch-channels_last", "torch-nchw", "onnxruntime")
 #: ONNX opset of the cached graphs (part of their cache key, like the exporter contract).
 OPSET = 17
-_GRAPH_VERSION = f"v1-opset{OPSET}-raw"  # bump when the exported graph's contract changes
+#: bump when the exported graph's contract changes (v2, 2026-12-07: the edge margin, core.portable.EDGE_MARGIN,
+#: is the Enhancer's and never in this graph; a graph exported while it was being added may hold it)
+_GRAPH_VERSION = f"v2-opset{OPSET}-raw"
 
 INSTALL_HINT = "pip install 'microgan[onnx]'"
 
@@ -103,7 +105,8 @@ def onnx_graph(generator: nn.Module, meta: Optional[Mapping[str, Any]] = None, d
         if intact:
             return path
         warnings.warn(f"{path}: cached ONNX graph does not match its checksum; exporting it again", stacklevel=2)
-    atomic_write(path, lambda tmp: export_generator(generator, tmp, "onnx", opset=OPSET, meta=meta, clip=False))
+    # margin 0: the Enhancer's tiles come with the image already reflected beyond its edges
+    atomic_write(path, lambda tmp: export_generator(generator, tmp, "onnx", opset=OPSET, meta=meta, clip=False, margin=0))
     atomic_write(check, lambda tmp: Path(tmp).write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "\n"))
     return path
 

@@ -4,10 +4,10 @@ An :class:`Enhancer` wraps a generator and keeps everything about an image that 
 restoration itself: its size, sample type (uint8 / uint16 / float32) and channels. Four things
 make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x3072 field:
 
-* **Padding by index, once.** The image is padded to the generator's size multiple with the
-  generator's own rule (reflect, split evenly; the indices come from
-  :func:`microgan.core.portable.padding_index`), so the whole-image result equals calling the
-  generator directly. Tiles gather their pixels through the same indices from the native image:
+* **Padding by index, once.** The image is reflected 8 px beyond its edges (the networks'
+  convolutions pad with zeros, which reads as a mid-grey frame: :data:`~microgan.core.portable.EDGE_MARGIN`)
+  and padded to the generator's size multiple with the generator's own rule (reflect, split evenly;
+  the indices come from :func:`microgan.core.portable.padding_index`), as exported graphs pad it. Tiles gather their pixels through the same indices from the native image:
   no image-sized float copy is ever made, only tile-sized ones.
 * **Exact tiles.** Each tile is computed with a halo of context (the generator's measured tile
   margin, rounded up to its stride) and only its centre is kept (:mod:`microgan.infer.tiles`), so
@@ -44,7 +44,7 @@ from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
 from microgan.core.fourier import solve_regions
 from microgan.core.physics import NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
-from microgan.core.portable import OUTPUT_LIMIT, padding_index
+from microgan.core.portable import OUTPUT_LIMIT, edge_margin, padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.core.types import finite_number
 from microgan.data.normalize import Normalizer, build_normalizer
@@ -135,6 +135,8 @@ class Enhancer:
         self.psf_estimator = psf_estimator
         self._estimator: Optional["Enhancer"] = None
         self.multiple, self.min_size = size_multiple(generator)
+        #: image reflected beyond each edge before the network (core.portable.EDGE_MARGIN)
+        self.edge_margin = edge_margin(generator)
         if not (tile in (None, "auto") or (isinstance(tile, int) and tile > 0)):
             raise MicroGANError(f"tile '{tile}': use auto, None or a positive number of pixels")
         if not (halo == "auto" or (isinstance(halo, int) and halo >= 0)):
@@ -479,8 +481,8 @@ class Enhancer:
 
     def _canvas(self, height: int, width: int) -> Tuple[np.ndarray, int, np.ndarray, int]:
         """(row indices, rows padded before, column indices, columns padded before) of the padded canvas."""
-        rows, top = padding_index(torch.tensor(height), self.multiple, self.min_size)
-        cols, left = padding_index(torch.tensor(width), self.multiple, self.min_size)
+        rows, top = padding_index(torch.tensor(height), self.multiple, self.min_size, self.edge_margin)
+        cols, left = padding_index(torch.tensor(width), self.multiple, self.min_size, self.edge_margin)
         return rows.numpy(), int(top), cols.numpy(), int(left)
 
     def run_network(self, arrays: Sequence[np.ndarray], reserve: int,
