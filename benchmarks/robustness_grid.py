@@ -75,6 +75,8 @@ def main() -> int:
     parser.add_argument("--model", action="append", default=[], metavar="NAME=MODEL")
     parser.add_argument("--psf-model", action="append", default=[], metavar="NAME=MODEL",
                         help="a model told the PSF: NAME+psf told each cell's true PSF, NAME estimating it")
+    parser.add_argument("--told-only", action="store_true",
+                        help="--psf-model only told the true PSF (NAME+psf), not also estimating it")
     parser.add_argument("--cells", nargs="+", default=None, help="grid cells (default: the whole GRID)")
     parser.add_argument("--limit", type=int, default=150, help="test crops per domain, spread evenly (default 150)")
     parser.add_argument("--tune-limit", type=int, default=24, help="val crops the baselines are tuned on (default 24)")
@@ -90,7 +92,7 @@ def main() -> int:
     domains = _pairs(args.data, "data")
     models = [(name, ref, False, None) for name, ref in _pairs(args.model, "model")]
     for name, ref in _pairs(args.psf_model, "psf-model"):
-        models += [(f"{name}+psf", ref, False, TRUE_PSF), (name, ref, False, None)]
+        models += [(f"{name}+psf", ref, False, TRUE_PSF)] + ([] if args.told_only else [(name, ref, False, None)])
     if not models:
         sys.exit("give at least one --model or --psf-model")
     models += [(f"{name}{ENSEMBLE_SUFFIX}", ref, True, psf) for name, ref, _, psf in models if args.self_ensemble]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import microgan
-from microgan.infer import enhancer as enhancer_module
+from microgan.infer import planner as planner_module
 from microgan.archs import build_generator
 from microgan.archs.padding import pad_to_multiple
 from microgan.errors import CheckpointError, MicroGANError
@@ -158,11 +158,12 @@ def test_auto_tiles_only_when_the_memory_budget_is_short(monkeypatch: pytest.Mon
     x = np.random.default_rng(6).random((120, 130, 3), dtype=np.float32)
     whole = _enh(net).enhance(x)
     enh = _enh(net, tile="auto", max_memory=10**9)
-    monkeypatch.setattr(enhancer_module, "in_use", lambda device: 0)
-    monkeypatch.setattr(enhancer_module, "available_memory", lambda device: 10**12)
+    monkeypatch.setattr(planner_module, "in_use", lambda device: 0)
+    monkeypatch.setattr(planner_module, "available_memory", lambda device: 10**12)
     assert len(enh.plan(120, 130)) == 1  # plenty of memory: whole
-    enh._upper_bpp, enh._measured_bpp = 2000.0, 1000.0  # as if bounded and measured (bytes per pixel of a pass)
-    enh.max_memory = int(1000 * 60 * 60 / enhancer_module.SAFETY)
+    # as if bounded and measured (bytes per pixel of a pass)
+    enh.planner._upper_bpp, enh.planner._measured_bpp = 2000.0, 1000.0
+    enh.max_memory = int(1000 * 60 * 60 / planner_module.SAFETY)
     plan = enh.plan(120, 130)
     assert len(plan) > 1 and plan.tile_pixels <= 60 * 60
     assert all(r.start % enh.multiple == 0 for r in plan.rows) and all(c.start % enh.multiple == 0 for c in plan.cols)
@@ -179,7 +180,7 @@ def test_memory_per_pixel_is_measured_once_and_cached(monkeypatch: pytest.Monkey
     # layer-output bound, which counts every layer's output alive at once
     assert 24 <= measured < _enh(net).bytes_per_pixel_bound() * 4
     calls = []
-    monkeypatch.setattr(enhancer_module, "PeakMeter", lambda device: calls.append(device))
+    monkeypatch.setattr(planner_module, "PeakMeter", lambda device: calls.append(device))
     assert _enh(net, tile="auto").bytes_per_pixel() == measured and calls == []
 
 
@@ -204,7 +205,7 @@ def test_receptive_field_is_measured_and_global_norm_is_unbounded() -> None:
     assert field.margin <= field.radius
     instance = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.InstanceNorm2d(4), nn.Conv2d(4, 1, 1))
     assert receptive_field(instance, 1, cpu) is None
-    assert _enh(instance, tile=256).halo == enhancer_module.FALLBACK_HALO
+    assert _enh(instance, tile=256).halo == planner_module.FALLBACK_HALO
 
 
 def test_enhance_batch_groups_equal_sizes_and_keeps_order() -> None:

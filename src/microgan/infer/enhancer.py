@@ -7,15 +7,17 @@ make that hold, fast and in bounded memory, for a 9x5 crop as well as a 4096x307
 * **Padding by index, once.** The image is reflected 8 px beyond its edges (the networks'
   convolutions pad with zeros, which reads as a mid-grey frame: :data:`~microgan.core.portable.EDGE_MARGIN`)
   and padded to the generator's size multiple with the generator's own rule (reflect, split evenly;
-  the indices come from :func:`microgan.core.portable.padding_index`), as exported graphs pad it. Tiles gather their pixels through the same indices from the native image:
-  no image-sized float copy is ever made, only tile-sized ones.
+  the indices come from :func:`microgan.core.portable.padding_index`), as exported graphs pad it.
+  Tiles gather their pixels through the same indices from the native image: no image-sized float
+  copy is ever made, only tile-sized ones.
 * **Exact tiles.** Each tile is computed with a halo of context (the generator's measured tile
   margin, rounded up to its stride) and only its centre is kept (:mod:`microgan.infer.tiles`), so
   tiled output equals whole-image output; the only extra work is the halos, and the planner picks
   the grid that computes the fewest pixels.
 * **A memory budget.** ``max_memory`` bounds the whole process (the GPU's allocations on CUDA);
-  tiles are planned from what the process already holds and the measured memory of one pass per
-  pixel (:mod:`microgan.infer.memory`, :mod:`microgan.infer.calibrate`).
+  the planner (:attr:`Enhancer.planner`, :mod:`microgan.infer.planner`) plans the tiles from what
+  the process already holds and the measured memory of one pass per pixel; the Enhancer is the
+  runner that executes its plan.
 * **The faster backend.** PyTorch in channels_last, or ONNX Runtime on the exported graph
   (:mod:`microgan.infer.backends`); ``auto`` races them once per model and machine.
 
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import math
 import warnings
 from pathlib import Path
@@ -41,12 +42,11 @@ from torch import nn
 from microgan.core.checkpoint import load_generator
 from microgan.core.contract import NETWORK_RANGE, contract_of, from_network_, to_network_
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
-from microgan.core.geometry import ReceptiveField, model_channels, padded_size, receptive_field, size_multiple
+from microgan.core.geometry import ReceptiveField, model_channels, padded_size, size_multiple
 from microgan.core.fourier import solve_regions
 from microgan.core.physics import NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
 from microgan.core.portable import OUTPUT_LIMIT, edge_margin, padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
-from microgan.core.types import finite_number
 from microgan.data.normalize import Normalizer, build_normalizer
 from microgan.errors import MicroGANError
 from microgan.infer import calibrate
@@ -56,22 +56,11 @@ from microgan.infer.ensemble import dihedral_mean
 from microgan.infer.memory import (
     DEFAULT_MAX_MEMORY,
     PeakMeter,
-    activation_bytes_per_pixel,
-    available_memory,
-    in_use,
     release_free_memory,
 )
-from microgan.infer.tiles import TilePlan, fixed_grid, plan_grid, whole
+from microgan.infer.planner import TilePlanner, TileLike
+from microgan.infer.tiles import TilePlan
 
-TileLike = Union[None, str, int]
-
-#: Halo used when the receptive field is unbounded (global normalization): tiles then differ
-#: from the whole image, and a warning says so.
-FALLBACK_HALO = 48
-#: Share of the free budget a pass is planned to fill (the rest absorbs measurement noise).
-SAFETY = 0.9
-#: Bytes a pass may need beyond its per-pixel cost (library workspaces, small temporaries).
-PASS_SLACK = 64 * 2**20
 
 
 class Enhancer:
@@ -119,6 +108,7 @@ class Enhancer:
         psf: Optional[PsfLike] = None,
         psf_estimator: Union[str, Path, None] = "microgan-blind",
     ) -> None:
+        self._noted: set = set()
         self.device = resolve_device(device)
         self.generator = generator.to(self.device).eval()
         self.meta: Dict[str, Any] = dict(meta or {})
@@ -137,34 +127,23 @@ class Enhancer:
         self.multiple, self.min_size = size_multiple(generator)
         #: image reflected beyond each edge before the network (core.portable.EDGE_MARGIN)
         self.edge_margin = edge_margin(generator)
-        if not (tile in (None, "auto") or (isinstance(tile, int) and tile > 0)):
-            raise MicroGANError(f"tile '{tile}': use auto, None or a positive number of pixels")
-        if not (halo == "auto" or (isinstance(halo, int) and halo >= 0)):
-            raise MicroGANError(f"halo '{halo}': use auto or a number of pixels >= 0")
         if backend not in BACKENDS:
             raise MicroGANError(f"backend '{backend}': choose one of {', '.join(BACKENDS)}")
-        if max_memory is not None and max_memory <= 0:
-            raise MicroGANError(f"max_memory must be a positive number of bytes, got {max_memory}")
-        self.tile = tile
-        self.max_memory = max_memory
-        self._halo = halo
+        #: halo, memory budget and tiles (infer.planner): public, for benchmarks and front ends
+        self.planner = TilePlanner(generator, self.net_channels, self.device, self.precision, self.multiple,
+                                   self.min_size, self, tile=tile, halo=halo, max_memory=max_memory,
+                                   self_ensemble=self_ensemble, note=self._note)
         self._backend_choice = backend
         self._backend: Any = None
         self.normalizer = normalizer if isinstance(normalizer, Normalizer) else build_normalizer(normalizer)
         self.per_channel = per_channel
-        self.self_ensemble = bool(self_ensemble)
         if consistency not in ("auto", True, False):
             raise MicroGANError(f"consistency '{consistency}': use auto, True or False")
         auto = self.takes_psf or trained_blind(self.meta)
         self.consistency = auto if consistency == "auto" else bool(consistency)
         #: the PSF fitted to each image of the last enhance/enhance_batch call (with consistency)
         self.fits: List[PsfFit] = []
-        self._field: Optional[ReceptiveField] = None
-        self._field_known = False
         self._digest: Optional[str] = None
-        self._upper_bpp: Optional[float] = None
-        self._measured_bpp: Optional[float] = None
-        self._noted: set = set()
         #: how the model's values map (core.contract): recorded by training, else the one there has been
         self.contract, recorded = contract_of(self.meta or {})
         if tuple(self.contract.get("network_range", ())) != NETWORK_RANGE:
@@ -240,158 +219,44 @@ class Enhancer:
         del racers
         return build_candidate(winner, self.generator, self.meta, self.device, self.precision, self.digest)
 
-    # ------------------------------------------------------------------ geometry, lazily measured
+    # ------------------------------------------------------------------ the plan (infer.planner)
+
+    tile = property(lambda self: self.planner.tile, lambda self, value: setattr(self.planner, "tile", value),
+                    doc="``auto``, None (whole images) or a tile side: the planner's setting")
+    max_memory = property(lambda self: self.planner.max_memory,
+                          lambda self, value: setattr(self.planner, "max_memory", value),
+                          doc="bytes the whole process may hold (None: unbounded): the planner's budget")
+    self_ensemble = property(lambda self: self.planner.self_ensemble,
+                             lambda self, value: setattr(self.planner, "self_ensemble", bool(value)),
+                             doc="average every pass over the eight symmetries (the planner counts its buffers)")
 
     @property
     def field(self) -> Optional[ReceptiveField]:
-        """Measured (:func:`receptive_field`) once per architecture and cached; None when unbounded.
-        The measurement ignores the weights, so the key is the module graph as ``repr`` prints it."""
-        if not self._field_known:
-            structure = hashlib.sha256(f"{self.net_channels}|{self.generator!r}".encode()).hexdigest()
-            key = f"field|{structure}"
-            known = calibrate.recall(key)
-            if known is not None and _valid_field(known.get("radius"), known.get("margin")):
-                self._field = None if known["radius"] is None else ReceptiveField(int(known["radius"]), int(known["margin"]))
-            else:
-                self._field = receptive_field(self.generator, self.net_channels, self.device)
-                calibrate.remember(key, {"radius": self._field and self._field.radius,
-                                         "margin": self._field and self._field.margin})
-            self._field_known = True
-        return self._field
+        """The generator's measured receptive field (:attr:`TilePlanner.field`)."""
+        return self.planner.field
 
     @property
     def halo(self) -> int:
-        """Context pixels a tile computes beyond the part it keeps, a multiple of the stride.
-        ``auto``: the measured tile margin, rounded up (tiles then equal the whole image)."""
-        if self._halo != "auto":
-            return -(-int(self._halo) // self.multiple) * self.multiple
-        field = self.field
-        margin = FALLBACK_HALO if field is None else field.margin
-        return -(-margin // self.multiple) * self.multiple
-
-    def _exactness_note(self) -> None:
-        field = self.field
-        if field is None:
-            self._note("global", "the generator normalizes over the whole image (instance/group norm): "
-                       "tiles cannot equal the whole-image result and seams may show")
-        elif self.halo < field.margin:
-            self._note("halo", f"halo {self.halo} is below the generator's tile margin ({field.margin} pixels): "
-                       "tiles may differ from the whole image at their edges")
-
-    # ------------------------------------------------------------------ memory and tile plans
-
-    def _budget(self, reserve: int) -> float:
-        """Bytes one pass may grow by: ``max_memory`` (capped by what the machine has free) minus
-        what is in use and ``reserve`` (other work's buffers), with a safety share kept back."""
-        if self.max_memory is None:
-            return math.inf
-        if self._backend is not None:
-            self._backend.release()
-        used = in_use(self.device)
-        cap = min(self.max_memory, used + available_memory(self.device))
-        return (cap - used - reserve) * SAFETY
-
-    def bytes_per_pixel_bound(self) -> float:
-        """Upper bound of a pass's bytes per pixel from the layer outputs (cheap, no calibration)."""
-        if self._upper_bpp is None:
-            self._upper_bpp = activation_bytes_per_pixel(self.generator, self.net_channels, self.device)
-        return self._upper_bpp
-
-    def bytes_per_pixel(self, budget: float = math.inf) -> float:
-        """Measured peak memory per pixel of passes of the backend on one tile shape (cached per
-        model, backend and machine; the upper bound where peaks cannot be measured). The probe is
-        the largest square up to :data:`calibrate.MEMORY_SIDE` that the upper bound says fits
-        ``budget``, run twice (what a backend keeps between passes of a shape counts too)."""
-        if self._measured_bpp is not None:
-            return self._measured_bpp
-        backend = self.backend
-        key = f"memory|{self.digest}|{backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
-        known = calibrate.recall(key)
-        if known and finite_number(known.get("bytes_per_pixel")) and 1.0 <= known["bytes_per_pixel"] <= 1e6:
-            self._measured_bpp = float(known["bytes_per_pixel"])
-            return self._measured_bpp
-        upper = self.bytes_per_pixel_bound()
-        fits = math.isqrt(int(max(budget - PASS_SLACK, 0) / upper)) if math.isfinite(budget) else calibrate.MEMORY_SIDE
-        if fits < calibrate.MIN_MEMORY_SIDE:
-            # a small probe's fixed costs would read as a huge cost per pixel (7.8 KB instead of 0.7 at
-            # 32x32), and a cached one would shrink every later run's tiles: plan with the bound
-            return upper
-        side = max(min(calibrate.MEMORY_SIDE, fits) // self.multiple * self.multiple, self.min_size, 4 * self.multiple)
-        backend(calibrate.probe_input(1, self.net_channels, 4 * self.multiple))  # one-time costs out of the way
-        backend.release()
-        x = calibrate.probe_input(1, self.net_channels, side)
-        with PeakMeter(self.device) as meter:
-            for _ in range(2):  # a backend may plan a shape's memory on its first pass and use the plan after
-                backend(x)
-        backend.release()
-        if meter.growth is None:
-            return upper  # not measurable here: plan with the bound, and do not cache it
-        self._measured_bpp = max(meter.growth / (side * side), 1.0)
-        calibrate.remember(key, {"bytes_per_pixel": self._measured_bpp, "side": side})
-        return self._measured_bpp
-
-    def _pixel_limit(self, budget: float, wanted: int) -> float:
-        """Most pixels one pass may hold within ``budget`` bytes. The cheap upper bound decides
-        when it already admits ``wanted`` pixels; otherwise the measured cost does."""
-        if not math.isfinite(budget):
-            return math.inf
-        upper = self.bytes_per_pixel_bound() + self._ensemble_bytes_per_pixel
-        if wanted * upper + PASS_SLACK <= budget:
-            return (budget - PASS_SLACK) / upper
-        return max(budget, 0.0) / (self.bytes_per_pixel(budget) + self._ensemble_bytes_per_pixel)
-
-    @property
-    def _ensemble_bytes_per_pixel(self) -> int:
-        """What the self-ensemble holds beside a pass: the turned input and the running sum (float32)."""
-        return 2 * 4 * self.net_channels if self.self_ensemble else 0
-
-    def _fixed_plan(self, height: int, width: int) -> TilePlan:
-        side = int(self.tile)  # type: ignore[arg-type]
-        workable = max(4 * self.halo, self.multiple, self.min_size)
-        if side < workable:
-            self._note("tile", f"tile {side} cannot hold its {self.halo}-pixel halo on both sides and keep "
-                       f"as much as it recomputes: using {workable}-pixel tiles")
-            side = workable
-        if height <= side and width <= side:
-            return whole(height, width)
-        self._exactness_note()
-        return fixed_grid(height, width, self.halo, self.multiple, max(self.min_size, self.multiple), side)
-
-    def _refuse_a_budget_below_the_floor(self, limit: float, budget: float, reserve: int) -> None:
-        """Tiles whose kept core is smaller than the halos they recompute make a run crawl (a
-        2-second image ran over 15 minutes at --max-memory 300M, issue 30): refuse a budget that
-        cannot hold one such tile beside what the process holds, naming the least that would."""
-        side = max(4 * self.halo, self.multiple, self.min_size)
-        if limit >= side * side:
-            return
-        tile = side * side * (self.bytes_per_pixel(budget) + self._ensemble_bytes_per_pixel) + PASS_SLACK
-        held = in_use(self.device)
-        floor = held + reserve + tile / SAFETY
-        raise MicroGANError(
-            f"max_memory {self.max_memory / 1e6:.0f} MB is below what restoring needs: this process already holds "
-            f"{held / 1e6:.0f} MB and the smallest useful tile ({side}x{side}) {tile / 1e6:.0f} MB more; "
-            f"give at least {math.ceil(floor / 1e8) / 10:.1f}G (--max-memory), or off")
+        """Context pixels a tile computes beyond the part it keeps (:attr:`TilePlanner.halo`)."""
+        return self.planner.halo
 
     def plan(self, height: int, width: int, planes: int = 1, reserve: int = 0) -> TilePlan:
-        """Tiles for one image whose padded canvas is ``height x width`` (``planes`` images in a
-        pass: 3 for RGB restored per channel), ``reserve`` bytes held back for other work."""
-        if self.tile is None:
-            return whole(height, width)
-        if self.tile != "auto":
-            return self._fixed_plan(height, width)
-        halo = self.halo  # measured first (once): the budget must see what the measurement left behind
-        budget = self._budget(reserve)
-        limit = self._pixel_limit(budget, planes * height * width) / planes
-        if height * width <= limit:
-            return whole(height, width)
-        self._refuse_a_budget_below_the_floor(limit, budget, reserve)
-        self._exactness_note()
-        min_extent = max(self.min_size, self.multiple)
-        plan = plan_grid(height, width, halo, self.multiple, min_extent, int(limit))
-        self._note(f"plan {height}x{width}", f"{width}x{height} canvas in {len(plan.cols)}x{len(plan.rows)} tiles of up to "
-                   f"{max(c.extent for c in plan.cols)}x{max(r.extent for r in plan.rows)} pixels "
-                   f"(+{100 * plan.overhead:.1f} % computed) within max_memory {self.max_memory / 1e9:.2f} GB")
-        return plan
+        """Tiles for a padded canvas (:meth:`TilePlanner.plan`)."""
+        return self.planner.plan(height, width, planes, reserve)
+
+    def bytes_per_pixel_bound(self) -> float:
+        """Upper bound of a pass's bytes per pixel (:meth:`TilePlanner.bytes_per_pixel_bound`)."""
+        return self.planner.bytes_per_pixel_bound()
+
+    def bytes_per_pixel(self, budget: float = math.inf) -> float:
+        """Measured bytes per pixel of a pass (:meth:`TilePlanner.bytes_per_pixel`)."""
+        return self.planner.bytes_per_pixel(budget)
+
+    def release_backend(self) -> None:
+        """Let the backend drop what it caches between passes, if it was built (the planner reads
+        the process's memory after this)."""
+        if self._backend is not None:
+            self._backend.release()
 
     # ------------------------------------------------------------------ channels and values
 
@@ -506,22 +371,12 @@ class Enhancer:
                                                 None if bounds is None else [bounds[i]])]
         bounds = list(bounds) if bounds is not None else [self.normalizer.bounds(a) for a in arrays]
         # learnt only from plain passes: the cache serves enhancers with and without the ensemble
-        observe = self.tile == "auto" and len(plan) > 1 and self.max_memory is not None and not self.self_ensemble
+        observe = self.planner.observes(plan)
         with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
             self._passes(arrays, plan, bounds, outputs, rows, top, cols, left, psf_inputs)
         if observe and meter.growth is not None:
-            self._learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
+            self.planner.learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
         return outputs
-
-    def _learn_bytes_per_pixel(self, growth: int, pixels: int) -> None:
-        """Replace the probe's bytes per pixel with what real tiles of this plan took (the probe is
-        smaller than a tile, and a backend's fixed costs and layout differ with size), so the next
-        plan uses the budget as measured. Only ever from a whole tiled image, several passes."""
-        observed = growth / max(pixels, 1)
-        if observed > 1.0 and self._measured_bpp is not None:
-            self._measured_bpp = observed
-            key = f"memory|{self.digest}|{self.backend.candidate}|{self.precision}|{calibrate.machine(self.device)}"
-            calibrate.remember(key, {"bytes_per_pixel": observed, "tile_pixels": pixels})
 
     def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int, psf_inputs=None) -> None:
         """Run every tile of ``plan`` and write its kept part into ``outputs`` (each tile's batch
@@ -571,10 +426,7 @@ class Enhancer:
         """Take now the measurements a run will need (the backend race; the memory per pixel when
         an image of ``pixels`` pixels may need tiles), rather than while other threads work."""
         self.backend
-        if self.tile is not None:
-            self.halo
-        if self.tile == "auto" and pixels:
-            self._pixel_limit(self._budget(0), pixels)
+        self.planner.prepare(pixels)
 
     def enhance(self, array: np.ndarray, reserve: int = 0) -> np.ndarray:
         """Restore one image; the result has its shape and sample type. ``reserve``: bytes other
@@ -602,7 +454,7 @@ class Enhancer:
             first = arrays[indices[0]]
             pixels = self._padded(first.shape[0]) * self._padded(first.shape[1]) * self._planes(first)
             out_bytes = sum(arrays[i].nbytes for i in indices)
-            limit = self._pixel_limit(self._budget(reserve + out_bytes), pixels * len(indices))
+            limit = self.planner.pixel_limit(self.planner.budget(reserve + out_bytes), pixels * len(indices))
             per_pass = len(indices) if math.isinf(limit) else max(1, int(limit // pixels))
             for start in range(0, len(indices), per_pass):
                 chunk = indices[start : start + per_pass]
@@ -711,14 +563,6 @@ def _constant(array: np.ndarray) -> bool:
 def _flat_kept(arrays: Sequence[np.ndarray], outputs: List[np.ndarray]) -> List[np.ndarray]:
     """Each flat input comes back as itself (see :func:`_constant`), the others as restored."""
     return [array.copy() if _constant(array) else out for array, out in zip(arrays, outputs)]
-
-
-def _valid_field(radius: Any, margin: Any) -> bool:
-    """A cached receptive field worth trusting: none (unbounded), or whole pixels with
-    1 <= margin <= radius (every convolution network sees past the pixel itself)."""
-    if radius is None:
-        return margin is None
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in (radius, margin)) and 1 <= margin <= radius <= 100_000
 
 
 def trained_blind(meta: Mapping[str, Any]) -> bool:
