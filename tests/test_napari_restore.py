@@ -1,4 +1,5 @@
-"""The plugin's work without Qt: layer data in, the Enhancer's restoration out, same shape and type."""
+"""The napari plugin's work without Qt or napari (outside tests/napari, whose conftest skips without the
+napari extra): layer data in, the Enhancer's restoration out, same shape and type."""
 from __future__ import annotations
 
 import threading
