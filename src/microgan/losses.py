@@ -178,6 +178,8 @@ class L1SsimLoss(nn.Module):
         window_ok = None
         if mask is not None:
             window_ok = (F.avg_pool2d(mask.float(), SSIM_DEFAULT_WIN, stride=1) > 1 - 1e-6).float()
+            if not window_ok.any():
+                return l1  # no window wholly inside the valid pixels
         structure = 1 - _masked_mean(ssim_map(fake, real), window_ok)
         return (1 - self.ssim_weight) * l1 + self.ssim_weight * structure
 

@@ -15,7 +15,7 @@ from microgan.core.checkpoint import Checkpoint, save_checkpoint
 from microgan.core.fourier import solve_regions, tikhonov_filter
 from microgan.core.psf import disk_kernel, gaussian_kernel
 from microgan.errors import MicroGANError
-from microgan.export.baked_psf import BakedPsfGenerator, load_for_export
+from microgan.export.baked_psf import BakedPsfGenerator, halo_of, load_for_export
 from microgan.infer import Enhancer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -45,18 +45,27 @@ def _enh(net: torch.nn.Module, **kw) -> Enhancer:
                     **{"tile": None, "backend": "torch", **kw})
 
 
-@pytest.mark.parametrize("sigma,noise", [(1.5, 0.01), (2.5, physics.NOISE_FLOOR)])
-def test_the_filter_is_the_fourier_solve(sigma: float, noise: float) -> None:
-    kernel = gaussian_kernel(sigma)
+def _lopsided() -> np.ndarray:
+    """A PSF that is not symmetric (a comet: a core and a tail to one side), as measured PSFs can be."""
+    kernel = gaussian_kernel(1.0)
+    kernel = np.pad(kernel, 4)
+    kernel[kernel.shape[0] // 2, -5:] += 0.03
+    return kernel / kernel.sum()
+
+
+@pytest.mark.parametrize("kernel,noise", [(gaussian_kernel(1.5), 0.01), (gaussian_kernel(2.5), physics.NOISE_FLOOR),
+                                          (_lopsided(), 0.01)])
+def test_the_filter_is_the_fourier_solve(kernel: np.ndarray, noise: float) -> None:
     weight = physics.deconvolution_weight(noise)
     taps = tikhonov_filter(kernel, weight)
     assert taps.shape[0] == taps.shape[1] and taps.shape[0] % 2 == 1
     assert taps.sum() == pytest.approx(1.0, abs=1e-5)
-    assert np.allclose(taps, taps[::-1, ::-1], atol=1e-6)  # a symmetric PSF has a symmetric inverse
     import cv2
 
     y = _image((300, 300))
-    spatial = np.stack([cv2.filter2D(y[..., c], -1, taps, borderType=cv2.BORDER_REFLECT_101) for c in range(3)], -1)
+    # taps is a convolution kernel; OpenCV's filter2D correlates, so it is given the kernel turned
+    turned = np.ascontiguousarray(taps[::-1, ::-1])
+    spatial = np.stack([cv2.filter2D(y[..., c], -1, turned, borderType=cv2.BORDER_REFLECT_101) for c in range(3)], -1)
     # the cut leaves out at most FILTER_TAIL of the filter: a fraction of a grey level on a full-range image
     assert np.abs(spatial - solve_regions(y, kernel, weight)).max() * 255 < 0.3
 
@@ -68,11 +77,13 @@ def test_a_filter_that_reaches_too_far_is_refused() -> None:
         BakedPsfGenerator(_net(), disk_kernel(4.0), noise=0.0)
 
 
-@pytest.mark.parametrize("shape", [(90, 110), (64, 96), (7, 5)])
-def test_the_baked_generator_is_the_told_enhancer_at_any_size(shape) -> None:
+@pytest.mark.parametrize("shape,kernel", [((90, 110), gaussian_kernel(1.8)), ((64, 96), _lopsided()),
+                                          ((7, 5), gaussian_kernel(1.8))])
+def test_the_baked_generator_is_the_told_enhancer_at_any_size(shape, kernel) -> None:
     """Odd sizes included: the image is deconvolved before it is padded for the network, as `enhance
-    --psf` does (padding first reflected it twice at its edges: 20 grey levels there, measured)."""
-    net, kernel, y = _net(), gaussian_kernel(1.8), _image(shape)
+    --psf` does (padding first reflected it twice at its edges: 20 grey levels there, measured); a
+    lopsided PSF too (a convolution layer correlates: an unturned filter was 76 grey levels off)."""
+    net, y = _net(), _image(shape)
     noise = physics.estimate_noise(y)
     baked = BakedPsfGenerator(net, kernel, noise)
     assert not getattr(baked, "takes_psf", False) and baked.in_channels == 3
@@ -85,14 +96,19 @@ def test_tiles_on_the_network_grid_cropped_by_the_halo_equal_the_whole_image() -
     """What a bioimage.io consumer does: tiles whose sides are multiples of the declared step, each
     cropped by the declared halo (the measured receptive-field radius, which covers the filter)."""
     baked = BakedPsfGenerator(_net(), gaussian_kernel(1.8), 0.01)
-    halo = _enh(baked).field.radius
-    assert halo >= baked.radius
+    halo = halo_of(baked, _enh(baked).field.radius)
+    assert halo >= baked.radius + 1
     x = torch.from_numpy(_image((256, 320)).transpose(2, 0, 1)[None] * 2 - 1)
     with torch.no_grad():
         whole = baked(x)
         tile = baked(x[:, :, 64:256, 96:320])  # starts and sides multiples of the network's step
     kept = tile[:, :, halo : 192 - halo, halo : 224 - halo]
     assert torch.equal(kept, whole[:, :, 64 + halo : 256 - halo, 96 + halo : 320 - halo])
+
+
+def test_the_enhancer_runs_a_baked_model_on_whole_images_only() -> None:
+    with pytest.raises(MicroGANError, match="whole images"):
+        _enh(BakedPsfGenerator(_net(), gaussian_kernel(1.8), 0.01), tile=64)
 
 
 def test_the_noise_level_built_in_matters_and_is_stated() -> None:

@@ -11,9 +11,10 @@ network alone after that: no data-consistency step (it needs a search per image)
 exported model.
 
 It takes any size and pads for its network itself, after the deconvolution, as ``enhance --psf``
-pads the network's input: at every size it computes what ``enhance --psf`` computes with that noise
-level (within the cut filter's 0.1 %). The filter's radius adds to the network's receptive field,
-which is measured as for any generator, so the halo a package declares covers both.
+pads the network's input: on a whole image it computes what ``enhance --psf --consistency off``
+computes with that noise level (within the cut filter's 0.1 %). Because it pads each input itself,
+the Enhancer runs it on whole images only (the export's test outputs); a bioimage.io consumer tiles
+it on the network's step, with a halo of the network's radius plus the filter's (:func:`halo_of`).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def reflected(index: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
 class BakedPsfGenerator(nn.Module):
     """``network`` (a generator told the PSF, ``takes_psf``) with ``kernel``'s deconvolution and the
     noise level ``noise`` (float, [0, 1] units) built in. Takes and returns ``(N, C, H, W)`` in
-    network units, as every plain generator does, so inference, tiling and export treat it as one."""
+    network units, as every plain generator does, so the export treats it as one."""
 
     def __init__(self, network: nn.Module, kernel: np.ndarray, noise: float = DEFAULT_NOISE) -> None:
         super().__init__()
@@ -70,9 +71,11 @@ class BakedPsfGenerator(nn.Module):
                                 f"{self.noise:g}: {exc}; state more noise (--noise) or give a narrower PSF") from None
         self.radius = taps.shape[0] // 2
         c = self.image_channels
-        # a convolution module (not a functional call), so the receptive-field probe sees its size
+        # a convolution module (not a functional call), so the receptive-field probe sees its size;
+        # Conv2d correlates, so it holds the filter turned by 180 degrees (a PSF need not be symmetric)
         self.deconvolve = nn.Conv2d(c, c, taps.shape[0], groups=c, bias=False)
-        self.deconvolve.weight.data.copy_(torch.from_numpy(taps)[None, None].expand(c, 1, *taps.shape))
+        turned = torch.from_numpy(np.ascontiguousarray(taps[::-1, ::-1]))
+        self.deconvolve.weight.data.copy_(turned[None, None].expand(c, 1, *taps.shape))
         self.deconvolve.weight.requires_grad_(False)
         self.register_buffer("noise_channel", torch.tensor(NOISE_SCALE * self.noise, dtype=torch.float32))
         self.kernel = np.asarray(kernel, np.float32)
@@ -92,6 +95,14 @@ class BakedPsfGenerator(nn.Module):
     def description(self) -> Dict[str, Any]:
         """What was built in, for the checkpoint metadata and the package's README."""
         return {"psf": describe_psf(self.kernel), "noise": self.noise, "filter_radius": self.radius}
+
+
+def halo_of(generator: nn.Module, measured: int) -> int:
+    """The halo a tiling consumer needs: ``measured`` (the receptive-field radius the probe found) for a
+    plain generator; for one that pads itself (:class:`BakedPsfGenerator`, probed at one position of
+    its network's step only) that radius plus the step less one, so any tile start on the step is covered."""
+    step = int(getattr(generator, "network_multiple", 1))
+    return measured + step - 1 if getattr(generator, "pads_itself", False) else measured
 
 
 def bake_psf(network: nn.Module, meta: Mapping[str, Any], kernel: np.ndarray, noise: float = DEFAULT_NOISE,

@@ -43,6 +43,7 @@ import numpy as np
 
 from microgan.core.contract import NETWORK_RANGE, from_network, to_network
 from microgan.errors import MicroGANError
+from microgan.export.baked_psf import halo_of
 from microgan.export.model_card import PAPER_CITATION, PAPER_URL, ModelCard, find_card, render_readme
 from microgan.core.portable import TOLERANCE, export_generator
 
@@ -222,7 +223,8 @@ def describe(
     v0_5 = _load_bioimageio()
     # a generator that pads for its network itself (a PSF built in) still wants tiles on that network's grid
     multiple = getattr(enhancer.generator, "network_multiple", enhancer.multiple)
-    geo = geometry(multiple, enhancer.min_size, None if enhancer.field is None else enhancer.field.radius)
+    halo = None if enhancer.field is None else halo_of(enhancer.generator, enhancer.field.radius)
+    geo = geometry(multiple, enhancer.min_size, halo)
     pre, post, data_in, data_out, top = _processing(v0_5, dtype)
 
     test_input = _test_crop(enhancer.channels, geo.valid(TEST_SIDE), dtype)

@@ -129,6 +129,10 @@ class Enhancer:
         self.edge_margin = edge_margin(generator)
         if backend not in BACKENDS:
             raise MicroGANError(f"backend '{backend}': choose one of {', '.join(BACKENDS)}")
+        if getattr(generator, "pads_itself", False) and tile is not None:
+            # it pads each input for its network itself, so tiles would each get their own grid
+            raise MicroGANError("a model with its PSF built in (an export) runs whole images here (tile=None); "
+                                "for tiled restoration load the model told the PSF with psf=...")
         #: halo, memory budget and tiles (infer.planner): public, for benchmarks and front ends
         self.planner = TilePlanner(generator, self.net_channels, self.device, self.precision, self.multiple,
                                    self.min_size, self, tile=tile, halo=halo, max_memory=max_memory,
@@ -156,6 +160,15 @@ class Enhancer:
         #: self_ensemble), whatever the backend: a front end raises from one to cancel between
         #: passes (the napari plugin does)
         self.pass_hooks: List[Callable[[], None]] = []
+
+    def __copy__(self) -> "Enhancer":
+        """A shallow copy (the network, its backend and measurements shared) with its own planner, so
+        settings changed on the copy (``self_ensemble``, ``tile``, ``max_memory``) stay its own."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.planner = copy.copy(self.planner)
+        clone.planner.runner = clone
+        return clone
 
     @classmethod
     def from_model(cls, model: Union[str, Path, None] = None, device: DeviceLike = "auto", **kwargs: Any) -> "Enhancer":
@@ -480,7 +493,8 @@ class Enhancer:
         return outputs
 
     def _padded(self, size: int) -> int:
-        return padded_size(size, self.multiple, self.min_size)
+        """The canvas side a pass runs on for an image side of ``size`` (the edge margin included)."""
+        return padded_size(size + 2 * self.edge_margin, self.multiple, self.min_size)
 
     # ------------------------------------------------------------------ a model told the PSF
 
