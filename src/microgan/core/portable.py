@@ -48,6 +48,14 @@ def edge_margin(generator: nn.Module) -> int:
     return 0 if getattr(generator, "pads_itself", False) else EDGE_MARGIN
 
 
+def reflected(index: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """``index`` (any integers) reflected into ``0..n-1`` (OpenCV's BORDER_REFLECT_101, as the
+    degradations and the Fourier solves reflect), in tensor arithmetic only, so tracing records it."""
+    period = torch.clamp(2 * (n - 1), min=1)
+    folded = torch.remainder(index, period)
+    return torch.where(folded >= n, period - folded, folded)
+
+
 def padding_index(n: torch.Tensor, multiple: int, min_size: int, margin: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Source indices that pad an axis of ``n`` pixels by at least ``margin`` on each side and then
     to a multiple as ``archs.padding.pad_to_multiple`` does (split evenly, reflect, replicate where
@@ -59,12 +67,9 @@ def padding_index(n: torch.Tensor, multiple: int, min_size: int, margin: int = 0
     before = extra // 2
     after = extra - before
     index = torch.arange(target) - before
-    period = torch.clamp(2 * (n - 1), min=1)
-    reflected = torch.remainder(index, period)
-    reflected = torch.where(reflected >= n, period - reflected, reflected)
     replicated = torch.minimum(torch.clamp(index, min=0), n - 1)
     reflect = torch.maximum(before, after) < n
-    return torch.where(reflect, reflected, replicated), before
+    return torch.where(reflect, reflected(index, n), replicated), before
 
 
 class ExportWrapper(nn.Module):

@@ -140,7 +140,7 @@ class AutoNormalizer(Normalizer):
     def note(self, source: np.ndarray) -> Optional[str]:
         low, high = self.bounds(source)
         if source.dtype.kind == "u":
-            if self._declared(source) is not None:
+            if self.top is not None and high == self.top:  # the declaration decided (bounds)
                 return f"the file declares samples up to {int(high)}: 0..{int(high)} taken as the full range"
             if self.top is not None and self.top < _type_scale(source.dtype):
                 return (f"the file declares samples up to {self.top} but holds values up to {int(source.max())}: "

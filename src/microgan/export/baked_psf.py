@@ -27,21 +27,13 @@ from torch import nn
 from microgan.core.fourier import tikhonov_filter
 from microgan.core.geometry import size_multiple
 from microgan.core.physics import NOISE_FLOOR, NOISE_SCALE, deconvolution_weight
-from microgan.core.portable import EDGE_MARGIN, padding_index
+from microgan.core.portable import EDGE_MARGIN, padding_index, reflected
 from microgan.core.psf import describe_psf
 from microgan.errors import MicroGANError
 
 #: The noise level built in when none is given: 1 % of the range, a camera's usual read noise on a
 #: well-exposed 8-bit brightfield image (the demo's noisy case).
 DEFAULT_NOISE = 0.01
-
-
-def reflected(index: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """``index`` (any integers) reflected into ``0..n-1`` (OpenCV's BORDER_REFLECT_101, as the
-    degradations and the Fourier solves reflect), in tensor arithmetic only, so tracing records it."""
-    period = torch.clamp(2 * (n - 1), min=1)
-    folded = torch.remainder(index, period)
-    return torch.where(folded >= n, period - folded, folded)
 
 
 class BakedPsfGenerator(nn.Module):
