@@ -116,23 +116,49 @@ def solve_regions(y: np.ndarray, kernel: np.ndarray, weight: float, prior: Optio
     in [0, 1] units (default: as they are), ``from_unit(values, like)`` maps results back to
     ``like``'s sample type (default: float32, not clipped); ``out``: where to write (default: a new
     array shaped like ``y``, float32 unless ``from_unit`` says otherwise)."""
-    to_unit = to_unit or (lambda a: a.astype(np.float32))
     if out is None:
         out = np.empty(y.shape, np.float32 if from_unit is None else y.dtype)
-    from_unit = from_unit or (lambda values, like: values)
     h, w = y.shape[:2]
+    return solve_block(y, kernel, weight, prior, (0, 0), (h, w), (0, h, 0, w), to_unit, from_unit, out)
+
+
+def block_window(block: Tuple[int, int, int, int], shape: Tuple[int, int], kernel: np.ndarray) -> Tuple[int, int, int, int]:
+    """The rows and columns (r0, r1, c0, c1) of an image of ``shape`` that :func:`solve_block` reads
+    to solve ``block``: its regions' halos, reflected at the image's edges, all within it."""
     halo = halo_for(kernel)
-    for r0 in range(0, h, TILE):
+    rows = reflect_index(block[0] - halo, block[1] + halo, shape[0])
+    cols = reflect_index(block[2] - halo, block[3] + halo, shape[1])
+    return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+
+
+def solve_block(y: np.ndarray, kernel: np.ndarray, weight: float, prior: Optional[np.ndarray],
+                origin: Tuple[int, int], shape: Tuple[int, int], block: Tuple[int, int, int, int],
+                to_unit: Optional[Unit] = None, from_unit: Optional[Native] = None,
+                out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The regions of ``block`` (rows r0:r1, columns c0:c1 of an image of ``shape``, on the
+    :data:`TILE` grid) solved as :func:`solve_regions` solves them on the whole image, from ``y``
+    (and ``prior``) holding only a window of it that starts at ``origin`` and covers
+    :func:`block_window`. Returns the block (``out``, or a new array), pixel for pixel what the
+    whole-image solve writes there: a slide is solved a block at a time, by any process."""
+    b0, b1, d0, d1 = block
+    h, w = shape
+    if out is None:
+        out = np.empty((b1 - b0, d1 - d0) + y.shape[2:], np.float32 if from_unit is None else y.dtype)
+    to_unit = to_unit or (lambda a: a.astype(np.float32))
+    from_unit = from_unit or (lambda values, like: values)
+    halo = halo_for(kernel)
+    oy, ox = origin
+    for r0 in range(b0, b1, TILE):
         r1 = min(r0 + TILE, h)
-        rows = reflect_index(r0 - halo, r1 + halo, h)
-        for c0 in range(0, w, TILE):
+        rows = reflect_index(r0 - halo, r1 + halo, h) - oy
+        for c0 in range(d0, d1, TILE):
             c1 = min(c0 + TILE, w)
-            index = np.ix_(rows, reflect_index(c0 - halo, c1 + halo, w))
+            index = np.ix_(rows, reflect_index(c0 - halo, c1 + halo, w) - ox)
             p = None if prior is None else planes(to_unit(prior[index]))
             z = solve(planes(to_unit(y[index])), kernel, weight, p)[halo : halo + r1 - r0, halo : halo + c1 - c0]
             z = z[..., 0] if y.ndim == 2 else z
             like = y if prior is None else prior
-            out[r0:r1, c0:c1] = from_unit(z, like[r0:r1, c0:c1])
+            out[r0 - b0 : r1 - b0, c0 - d0 : c1 - d0] = from_unit(z, like[r0 - oy : r1 - oy, c0 - ox : c1 - ox])
     return out
 
 

@@ -393,7 +393,7 @@ def _full_pages(tif: tifffile.TiffFile, notes: List[str]) -> int:
 _OME_BITS = re.compile(r"<(?:\w+:)?Pixels\b[^>]*\bSignificantBits=\"(\d+)\"")
 
 
-def _declared_top(tif: tifffile.TiffFile, page: Any, dtype: np.dtype) -> Optional[int]:
+def declared_top(tif: tifffile.TiffFile, page: Any, dtype: np.dtype) -> Optional[int]:
     """The largest sample value a TIFF declares below its integer type's: BitsPerSample under the
     type's bits (12 stored in 16), MaxSampleValue, OME's SignificantBits; the smallest where several
     declare one. None for floats, or when nothing declares less than the type holds."""
@@ -418,7 +418,7 @@ def _declared_top(tif: tifffile.TiffFile, page: Any, dtype: np.dtype) -> Optiona
 
 
 def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> Tuple[np.ndarray, Optional[int]]:
-    """The first page's pixels and the top value the file declares for them (:func:`_declared_top`)."""
+    """The first page's pixels and the top value the file declares for them (:func:`declared_top`)."""
     path = info.path
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
@@ -441,7 +441,7 @@ def _decode_tiff(info: ImageInfo, notes: List[str], dropped: List[str]) -> Tuple
                 array = (array // 257).astype(np.uint8)
             notes.append("palette expanded to RGB")
             axes = "YXS"
-        declared = None if photometric == "PALETTE" else _declared_top(tif, page, array.dtype)
+        declared = None if photometric == "PALETTE" else declared_top(tif, page, array.dtype)
     if "S" in axes:
         array = np.moveaxis(array, axes.index("S"), -1)
     if array.ndim not in (2, 3):

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -137,6 +137,23 @@ def _axis_window(n: int, profile: np.ndarray, step: int) -> Tuple[slice, int]:
     return slice(start - CONTEXT, start + FIT_WINDOW + CONTEXT), CONTEXT
 
 
+#: Texture is judged on every TEXTURE_STEP-th pixel of both axes: cheap on a 4096x3072 field.
+TEXTURE_STEP = 4
+
+
+def thumbnail(observed: np.ndarray, to_unit: "Unit") -> np.ndarray:
+    """Every :data:`TEXTURE_STEP`-th pixel of both axes, in [0, 1] units, the channels' mean."""
+    return planes(to_unit(observed[::TEXTURE_STEP, ::TEXTURE_STEP])).mean(axis=2)
+
+
+def texture(small: np.ndarray) -> np.ndarray:
+    """Each thumbnail pixel's squared differences to the next row and the next column."""
+    energy = np.zeros_like(small)
+    energy[:-1, :] += np.diff(small, axis=0) ** 2
+    energy[:, :-1] += np.diff(small, axis=1) ** 2
+    return energy
+
+
 def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slice], Tuple[int, int]]:
     """Where to fit the PSF on an image: per axis, all of it when it is at most
     :data:`FIT_WINDOW` + 2 :data:`CONTEXT` px, else the most textured :data:`FIT_WINDOW` span
@@ -146,14 +163,17 @@ def fit_window(observed: np.ndarray, to_unit: "Unit") -> Tuple[Tuple[slice, slic
     h, w = observed.shape[:2]
     if h <= FIT_WINDOW + 2 * CONTEXT and w <= FIT_WINDOW + 2 * CONTEXT:
         return (slice(0, h), slice(0, w)), (0, 0)
-    step = 4  # texture is judged on every 4th pixel: cheap on a 4096x3072 field
-    small = planes(to_unit(observed[::step, ::step])).mean(axis=2)
-    energy = np.zeros_like(small)
-    energy[:-1, :] += np.diff(small, axis=0) ** 2
-    energy[:, :-1] += np.diff(small, axis=1) ** 2
-    rows, mr = _axis_window(h, energy.sum(axis=1), step)
-    energy = energy[rows.start // step : -(-rows.stop // step)]  # the columns' texture within those rows
-    cols, mc = _axis_window(w, energy.sum(axis=0), step)
+    energy = texture(thumbnail(observed, to_unit))
+    return window_from_texture((h, w), energy.sum(axis=1), lambda r0, r1: energy[r0:r1].sum(axis=0))
+
+
+def window_from_texture(shape: Tuple[int, int], row_profile: np.ndarray,
+                        column_profile: Callable[[int, int], np.ndarray]) -> Tuple[Tuple[slice, slice], Tuple[int, int]]:
+    """:func:`fit_window` from the texture's sum along each thumbnail row and ``column_profile(r0, r1)``,
+    its sum down each column over thumbnail rows ``r0:r1``: what a slide read band by band provides."""
+    h, w = shape
+    rows, mr = _axis_window(h, row_profile, TEXTURE_STEP)
+    cols, mc = _axis_window(w, column_profile(rows.start // TEXTURE_STEP, -(-rows.stop // TEXTURE_STEP)), TEXTURE_STEP)
     return (rows, cols), (mr, mc)
 
 

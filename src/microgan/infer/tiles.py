@@ -55,18 +55,46 @@ def axis_spans(length: int, count: int, halo: int, multiple: int) -> Optional[Li
     return spans
 
 
-def _axis_options(length: int, halo: int, multiple: int, min_extent: int) -> List[Tuple[int, List[Span]]]:
-    """(count, spans) for every useful tile count along one axis: each extent strictly smaller
-    than with one tile fewer, none shorter than ``min_extent``."""
-    options = [(1, [Span(0, length, 0, length)])]
+def _axis_options(length: int, halo: int, multiple: int, min_extent: int) -> Iterator[Tuple[int, List[Span]]]:
+    """(count, spans) for every useful tile count along one axis, fewest tiles first: each extent
+    strictly smaller than with one tile fewer, none shorter than ``min_extent``. Lazy: a slide's
+    axis has thousands of counts, and a plan needs the first few dozen."""
+    last = [Span(0, length, 0, length)]
+    yield 1, last
     count = 2
     while True:
         spans = axis_spans(length, count, halo, multiple)
         if spans is None or min(s.extent for s in spans) < min_extent:
-            return options
-        if max(s.extent for s in spans) < max(s.extent for s in options[-1][1]):
-            options.append((count, spans))
+            return
+        if max(s.extent for s in spans) < max(s.extent for s in last):
+            yield count, spans
+            last = spans
         count += 1
+
+
+class _Options:
+    """:func:`_axis_options`, generated as far as asked and remembered (the grid search walks the
+    columns' options once per row count)."""
+
+    def __init__(self, length: int, halo: int, multiple: int, min_extent: int) -> None:
+        self._source = _axis_options(length, halo, multiple, min_extent)
+        self._seen: List[Tuple[int, List[Span]]] = []
+
+    def __iter__(self) -> Iterator[Tuple[int, List[Span]]]:
+        i = 0
+        while True:
+            if i == len(self._seen):
+                item = next(self._source, None)
+                if item is None:
+                    return
+                self._seen.append(item)
+            yield self._seen[i]
+            i += 1
+
+    def last(self) -> List[Span]:
+        for _ in self:
+            pass
+        return self._seen[-1][1]
 
 
 @dataclass(frozen=True)
@@ -103,12 +131,23 @@ def whole(height: int, width: int) -> TilePlan:
 
 def plan_grid(height: int, width: int, halo: int, multiple: int, min_extent: int, max_pixels: int) -> TilePlan:
     """The grid whose largest tile fits ``max_pixels`` and that computes the fewest pixels in all
-    (ties: fewer tiles). When not even the smallest tiles fit, the smallest tiles."""
-    rows = _axis_options(height, halo, multiple, min_extent)
-    cols = _axis_options(width, halo, multiple, min_extent)
+    (ties: fewer tiles). When not even the smallest tiles fit, the smallest tiles.
+
+    Row counts are tried fewest first, skipping those whose rows are so tall that only columns
+    narrower than four halos would fit (a budget that small is refused by the planner), and the
+    search stops once even a single column of that many rows (``height + 2 * halo * (rows - 1)``
+    computed rows across the whole width) would compute more than the best grid found: on a
+    30,000 px slide that is a few dozen of its thousands of counts."""
+    rows = _Options(height, halo, multiple, min_extent)
+    cols = _Options(width, halo, multiple, min_extent)
+    narrowest = max(min(4 * halo, width), min_extent)  # a column must keep at least what it recomputes
     best: Optional[Tuple[Tuple[int, int], TilePlan]] = None
     for ny, row_spans in rows:
+        if best is not None and (height + 2 * halo * (ny - 1)) * width > best[0][0]:
+            break
         th = max(s.extent for s in row_spans)
+        if th * narrowest > max_pixels:
+            continue  # only columns narrower than their halos would fit: never the cheapest
         for nx, col_spans in cols:  # the fewest columns that fit are the cheapest for this row count
             if th * max(s.extent for s in col_spans) <= max_pixels:
                 plan = TilePlan(row_spans, col_spans)
@@ -116,17 +155,17 @@ def plan_grid(height: int, width: int, halo: int, multiple: int, min_extent: int
                 if best is None or key < best[0]:
                     best = (key, plan)
                 break
-    return best[1] if best is not None else TilePlan(rows[-1][1], cols[-1][1])
+    return best[1] if best is not None else TilePlan(rows.last(), cols.last())
 
 
 def fixed_grid(height: int, width: int, halo: int, multiple: int, min_extent: int, side: int) -> TilePlan:
     """The fewest tiles of at most ``side`` x ``side`` pixels (halo included) along each axis."""
 
     def fewest(length: int) -> List[Span]:
-        options = _axis_options(length, halo, multiple, min_extent)
+        options = _Options(length, halo, multiple, min_extent)
         for _, spans in options:
             if max(s.extent for s in spans) <= side:
                 return spans
-        return options[-1][1]
+        return options.last()
 
     return TilePlan(fewest(height), fewest(width))

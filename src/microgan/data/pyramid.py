@@ -1,0 +1,187 @@
+"""Images larger than memory, written region by region: a raw canvas on disk, then a pyramidal tiled BigTIFF.
+
+A restored slide is produced in rectangles, in any order and by several processes at once, and it
+may be larger than memory. It goes first into a :class:`RawCanvas`: a flat file of the image's
+native samples, row after row, which any process writes any rectangle of with positioned writes
+(``os.pwrite``; no memory map, so the pages a run writes never count as its resident memory).
+When every rectangle is in, :func:`write_pyramid` turns the canvas into the file a user opens: a
+tiled BigTIFF (deflate with a horizontal predictor, lossless) with a pyramid of 2x2-mean levels
+in SubIFDs (what tifffile, napari, QuPath and OpenSlide-style viewers read as levels), the pixel
+size kept on every level; each level is computed band by band from the one above it on disk, and
+the file is written under a temporary name and renamed (an interrupted run leaves no half slide).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from microgan.core.atomic import atomic_write
+
+#: Side of the output's tiles, and the smallest level side the pyramid goes down to.
+TIFF_TILE = 256
+#: Rows of a canvas read at a time when building levels and writing tiles (bounded memory).
+BAND_ROWS = 2 * TIFF_TILE
+
+
+class RawCanvas:
+    """An (H, W[, C]) image of one sample type in a flat file, read and written a rectangle at a time."""
+
+    def __init__(self, path: Path, shape: Tuple[int, ...], dtype: Any, create: bool = False) -> None:
+        self.path = Path(path)
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self.channels = 1 if len(self.shape) == 2 else self.shape[2]
+        self.row_bytes = self.shape[1] * self.channels * self.dtype.itemsize
+        size = self.shape[0] * self.row_bytes
+        if create:
+            with open(self.path, "wb") as fh:
+                fh.truncate(size)  # sparse: disk is used as rectangles arrive
+        elif not self.path.is_file() or self.path.stat().st_size != size:
+            raise ValueError(f"{self.path}: not a canvas of {self.shape} {self.dtype}")
+        self._fd = os.open(self.path, os.O_RDWR)
+
+    @property
+    def pixel_bytes(self) -> int:
+        return self.channels * self.dtype.itemsize
+
+    def write(self, r0: int, c0: int, block: np.ndarray) -> None:
+        """Put ``block`` (rows x columns [x channels]) at row ``r0``, column ``c0``."""
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        rows, cols = block.shape[:2]
+        if c0 == 0 and cols == self.shape[1]:
+            os.pwrite(self._fd, block.tobytes(), r0 * self.row_bytes)
+            return
+        for i in range(rows):
+            os.pwrite(self._fd, block[i].tobytes(), (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
+
+    def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:c1`` (within the canvas)."""
+        out = np.empty((r1 - r0, c1 - c0) + self.shape[2:], self.dtype)
+        if c0 == 0 and c1 == self.shape[1]:
+            _read_exactly(self._fd, memoryview(out.reshape(-1).view(np.uint8)), r0 * self.row_bytes)
+            return out
+        for i in range(r1 - r0):
+            _read_exactly(self._fd, memoryview(out[i].reshape(-1).view(np.uint8)), (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
+        return out
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "RawCanvas":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _read_exactly(fd: int, view: memoryview, offset: int) -> None:
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            raise OSError(f"short read at offset {offset + done}")
+        done += n
+
+
+def half(band: np.ndarray) -> np.ndarray:
+    """The 2x2 mean of a band (an odd last row or column averaged with itself), in its sample type."""
+    h, w = band.shape[:2]
+    x = band.astype(np.float32)
+    if h % 2:
+        x = np.concatenate([x, x[-1:]], axis=0)
+    if w % 2:
+        x = np.concatenate([x, x[:, -1:]], axis=1)
+    x = 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+    if band.dtype.kind == "u":
+        x = np.clip(np.rint(x), 0, np.iinfo(band.dtype).max)
+    return x.astype(band.dtype)
+
+
+def level_shapes(shape: Tuple[int, ...]) -> List[Tuple[int, ...]]:
+    """Level 0 and each 2x2-mean level below it, down to the first whose larger side is at most a tile."""
+    shapes = [tuple(shape)]
+    while max(shapes[-1][:2]) > TIFF_TILE:
+        h, w = shapes[-1][:2]
+        shapes.append((math.ceil(h / 2), math.ceil(w / 2)) + tuple(shape[2:]))
+    return shapes
+
+
+def _tiles(canvas: RawCanvas) -> Iterator[np.ndarray]:
+    """The canvas's TIFF tiles in row-major order, a band of tile rows read at a time."""
+    h, w = canvas.shape[:2]
+    for r0 in range(0, h, TIFF_TILE):
+        band = canvas.read(r0, min(r0 + TIFF_TILE, h), 0, w)
+        for c0 in range(0, w, TIFF_TILE):
+            yield band[:, c0 : c0 + TIFF_TILE]
+
+
+def _reduce(source: RawCanvas, path: Path) -> RawCanvas:
+    h, w = source.shape[:2]
+    shape = (math.ceil(h / 2), math.ceil(w / 2)) + source.shape[2:]
+    target = RawCanvas(path, shape, source.dtype, create=True)
+    for r0 in range(0, h, BAND_ROWS):
+        target.write(r0 // 2, 0, half(source.read(r0, min(r0 + BAND_ROWS, h), 0, w)))
+    return target
+
+
+def write_pyramid(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float] = None, overwrite: bool = False,
+                  software: str = "microgan") -> Path:
+    """Write ``canvas`` as a pyramidal tiled BigTIFF at ``path`` (see the module docstring); an OME-TIFF
+    (with ``PhysicalSizeX/Y``) when the name ends in ``.ome.tif(f)``."""
+    import tifffile
+
+    from microgan.errors import MicroGANError
+
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise MicroGANError(f"{path}: already exists (pass overwrite to replace it)")
+    shapes = level_shapes(canvas.shape)
+    levels = [canvas]
+    scratch: List[Path] = []
+    try:
+        for k in range(1, len(shapes)):
+            scratch.append(canvas.path.with_name(f"{canvas.path.stem}.level{k}.raw"))
+            levels.append(_reduce(levels[-1], scratch[-1]))
+        rgb = canvas.channels == 3
+        ome = path.name.lower().endswith((".ome.tif", ".ome.tiff"))
+
+        def write(tmp: str) -> None:
+            with tifffile.TiffWriter(tmp, bigtiff=True, ome=ome) as tif:
+                for k, level in enumerate(levels):
+                    options: dict = dict(shape=level.shape, dtype=level.dtype, tile=(TIFF_TILE, TIFF_TILE),
+                                         photometric="rgb" if rgb else "minisblack", compression="zlib",
+                                         predictor=True, software=software if k == 0 else None)
+                    if pixel_size_um:
+                        per_cm = 1e4 / (pixel_size_um * 2**k)
+                        options.update(resolution=(per_cm, per_cm), resolutionunit="CENTIMETER")
+                    if k == 0:
+                        options["subifds"] = len(levels) - 1
+                        if ome:
+                            meta: dict = {"axes": "YXS" if rgb else "YX"}
+                            if pixel_size_um:
+                                meta.update(PhysicalSizeX=pixel_size_um, PhysicalSizeY=pixel_size_um,
+                                            PhysicalSizeXUnit="µm", PhysicalSizeYUnit="µm")
+                            options["metadata"] = meta
+                        else:
+                            options["metadata"] = None
+                    else:
+                        options["subfiletype"] = 1
+                        options["metadata"] = None
+                    tif.write(_tiles(level), **options)
+
+        atomic_write(path, write)
+    finally:
+        for level in levels[1:]:
+            level.close()
+        for p in scratch:
+            p.unlink(missing_ok=True)
+    return path

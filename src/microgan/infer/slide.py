@@ -1,0 +1,518 @@
+"""Whole slides: one image larger than memory, restored tile by tile, by one process or many, resumably.
+
+A slide (:mod:`microgan.data.slides`) is never decoded whole and its restoration is never held
+whole. It is restored in the same exact tiles as an image in memory (:mod:`microgan.infer.tiles`:
+the same canvas, reflected and padded by index; the same halos; the same kept centres), and the
+blind model's data-consistency step in the same regions (:func:`microgan.core.fourier.solve_block`),
+so the streamed result equals the in-memory one pixel for pixel. Four stages:
+
+1. **Survey** (rank 0): one pass over the slide, band by band, for what the whole image decides:
+   its normalization bounds (minimum, maximum; a histogram for the percentile normalizer) and the
+   texture profile that picks the window the PSF is fitted on (:func:`~microgan.infer.consistency.window_from_texture`).
+2. **Network**: the plan's tiles shared among the ranks; each tile reads its window of the slide,
+   runs, and writes its kept centre into a raw canvas beside the output (:class:`~microgan.data.pyramid.RawCanvas`).
+3. **Consistency** (blind models): rank 0 fits the PSF on the window from stage 1; then the
+   :data:`BLOCK`-px blocks of regions are shared among the ranks, each read from the slide and the
+   network canvas and written to a second canvas.
+4. **Pyramid** (rank 0): the finished canvas becomes a tiled, pyramidal BigTIFF
+   (:func:`~microgan.data.pyramid.write_pyramid`), and the work folder goes.
+
+**Resumable.** Everything lives in ``OUTPUT.parts/`` beside the output: ``job.json`` (what the run
+restores and how: the input's identity, the model's digest, the settings, the tile plan, the
+survey and the fit) and one manifest per rank, rewritten atomically after every tile, listing each
+finished tile with the CRC-32 of its pixels and the attempt that computed it. ``--resume`` checks
+the job is the same, re-reads every listed tile from the canvas and keeps those whose CRC matches,
+and computes only the rest: a ``kill -9`` costs at most the tiles in flight. The manifest of the
+whole run (every tile once, with its attempt) is kept beside the output as ``OUTPUT.tiles.json``.
+
+Memory: a tile's window of the slide, its pass (planned by :class:`~microgan.infer.planner.TilePlanner`
+within ``max_memory``), a block's windows, a band of the survey and of the pyramid: never the image.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from microgan.core.atomic import atomic_write_json
+from microgan.core.fourier import TILE, block_window, solve_block
+from microgan.core.ranks import RankPosition
+from microgan.data.normalize import AutoNormalizer, Normalizer, PercentileNormalizer
+from microgan.data.pyramid import RawCanvas, write_pyramid
+from microgan.data.slides import SlideSource, source_identity
+from microgan.errors import MicroGANError
+from microgan.infer.consistency import (
+    CONTEXT,
+    FIT_WINDOW,
+    TEXTURE_STEP,
+    PsfFit,
+    fit_psf,
+    kernel,
+    texture,
+    thumbnail,
+    window_from_texture,
+)
+from microgan.infer.tiles import Span, TilePlan
+
+#: Side of the consistency step's blocks (a multiple of its regions' TILE): what one process solves
+#: and writes at a time.
+BLOCK = 4 * TILE
+#: Rows of the slide the survey reads at a time (a multiple of the texture step).
+SURVEY_ROWS = 512
+#: Files of the work folder, and nothing else, are what ``--overwrite`` removes there.
+WORK_FILES = ("job.json", "network.raw", "consistency.raw")
+JOB_VERSION = 1
+
+#: progress(stage, done, total, megapixels done): how a front end shows a slide's progress
+Progress = Callable[[str, int, int, float], None]
+
+
+def work_folder(dst: Path) -> Path:
+    return dst.with_name(dst.name + ".parts")
+
+
+def tile_manifest(dst: Path) -> Path:
+    return dst.with_name(dst.name + ".tiles.json")
+
+
+@dataclass
+class SlideResult:
+    """What one restoration of a slide did: tiles computed by this rank (per stage), tiles found done."""
+
+    computed: Dict[str, int]
+    reused: Dict[str, int]
+    fit: Optional[PsfFit]
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------- survey
+
+
+def survey(source: SlideSource, normalizer: Normalizer, fit_needed: bool) -> Dict[str, Any]:
+    """One pass over the slide: ``low``/``high`` samples, percentile histogram where needed, and the
+    texture row profile (JSON-ready). The profile is what :func:`~microgan.infer.consistency.fit_window`
+    computes on the whole image, row for row: each band's last thumbnail row is differenced with the next."""
+    h, w = source.height, source.width
+    low, high = math.inf, -math.inf
+    percentile = isinstance(normalizer, PercentileNormalizer)
+    if percentile and source.dtype.kind == "f":
+        raise MicroGANError(f"{source.path}: the percentile normalizer needs every sample of a float slide at once: "
+                            "use --normalize auto or range")
+    hist = np.zeros(np.iinfo(source.dtype).max + 1, np.int64) if percentile else None
+    profile: List[float] = []
+    for r0 in range(0, h, SURVEY_ROWS):
+        r1 = min(r0 + SURVEY_ROWS, h)
+        band = source.read(r0, min(r1 + TEXTURE_STEP, h), 0, w)  # one more thumbnail row: the last row's difference
+        own = band[: r1 - r0]
+        low, high = min(low, float(own.min())), max(high, float(own.max()))
+        if source.dtype.kind == "f" and not np.isfinite(own).all():
+            raise MicroGANError(f"{source.path}: float slide holds NaN or Inf values (rows {r0}-{r1})")
+        if hist is not None:
+            hist += np.bincount(own.reshape(-1), minlength=hist.size)
+        if fit_needed:
+            bounds = normalizer.bounds(_probe_array(source, low, high)) if not percentile else (0.0, 1.0)
+            energy = texture(thumbnail(band, lambda a, b=bounds: normalizer.normalize(a, b)))
+            rows = -(-(r1 - r0) // TEXTURE_STEP)
+            profile.extend(float(v) for v in energy[:rows].sum(axis=1))
+        del band, own
+    found: Dict[str, Any] = {"low": low, "high": high}
+    if hist is not None:
+        found["percentiles"] = _percentiles(hist, [normalizer.pmin, normalizer.pmax])  # type: ignore[attr-defined]
+    found["profile"] = profile
+    return found
+
+
+def _percentiles(hist: np.ndarray, qs: List[float]) -> List[float]:
+    """np.percentile's linear interpolation of integer samples, from their histogram."""
+    cum = np.cumsum(hist)
+    n = int(cum[-1])
+    out = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        lo, frac = int(math.floor(pos)), pos - math.floor(pos)
+        a = int(np.searchsorted(cum, lo + 1))
+        b = int(np.searchsorted(cum, min(lo + 2, n)))
+        out.append(float(a + frac * (b - a)))
+    return out
+
+
+def _probe_array(source: SlideSource, low: float, high: float) -> np.ndarray:
+    """A 1x2 image with the slide's sample type, channels, minimum and maximum: all the auto and
+    range normalizers read of an image to map it."""
+    values = np.array([low, high], dtype=source.dtype).reshape(1, 2)
+    return values if source.channels == 1 else np.repeat(values[..., None], source.channels, axis=2)
+
+
+def slide_bounds(normalizer: Normalizer, source: SlideSource, found: Dict[str, Any]) -> Tuple[float, float]:
+    if "percentiles" in found:
+        return float(found["percentiles"][0]), float(found["percentiles"][1])
+    return normalizer.bounds(_probe_array(source, found["low"], found["high"]))
+
+
+def slide_normalizer(base: Normalizer, source: SlideSource) -> Normalizer:
+    """``auto`` with the top value the file declares (a 12-bit camera), as for files in memory."""
+    if isinstance(base, AutoNormalizer) and base.top is None and source.declared_top is not None:
+        return AutoNormalizer(top=source.declared_top)
+    return base
+
+
+def fit_region(source: SlideSource, normalizer: Normalizer, bounds: Tuple[float, float],
+               profile: List[float]) -> Tuple[Tuple[slice, slice], Tuple[int, int]]:
+    """The window the PSF is fitted on: :func:`~microgan.infer.consistency.fit_window` of the whole image."""
+    h, w = source.height, source.width
+    if h <= FIT_WINDOW + 2 * CONTEXT and w <= FIT_WINDOW + 2 * CONTEXT:
+        return (slice(0, h), slice(0, w)), (0, 0)
+
+    def columns(t0: int, t1: int) -> np.ndarray:
+        r0, r1 = t0 * TEXTURE_STEP, min(t1 * TEXTURE_STEP + TEXTURE_STEP, h)
+        band = source.read(r0, r1, 0, w)
+        return texture(thumbnail(band, lambda a: normalizer.normalize(a, bounds)))[: t1 - t0].sum(axis=0)
+
+    return window_from_texture((h, w), np.asarray(profile, np.float32), columns)
+
+
+# ---------------------------------------------------------------------------------------- the job
+
+
+def _settings(enhancer: Any, normalizer: Normalizer) -> Dict[str, Any]:
+    """What decides the restored pixels besides the input: a resumed run must match all of it."""
+    return {"model": enhancer.digest, "precision": enhancer.precision, "backend": enhancer.backend.candidate,
+            "consistency": bool(enhancer.consistency), "self_ensemble": bool(enhancer.self_ensemble),
+            "normalizer": normalizer.spec(), "halo": enhancer.halo, "edge_margin": enhancer.edge_margin,
+            "per_channel": bool(enhancer.per_channel)}
+
+
+def _spans(spans: List[Span]) -> List[List[int]]:
+    return [[s.start, s.stop, s.keep_start, s.keep_stop] for s in spans]
+
+
+def _plan_of(job: Dict[str, Any]) -> TilePlan:
+    return TilePlan([Span(*s) for s in job["plan"]["rows"]], [Span(*s) for s in job["plan"]["cols"]])
+
+
+def _blocks(h: int, w: int) -> List[Tuple[int, int, int, int]]:
+    return [(r0, min(r0 + BLOCK, h), c0, min(c0 + BLOCK, w)) for r0 in range(0, h, BLOCK) for c0 in range(0, w, BLOCK)]
+
+
+class Manifest:
+    """One rank's finished tiles: ``stage -> {index: [crc32, attempt]}``, rewritten atomically."""
+
+    def __init__(self, folder: Path, rank: int) -> None:
+        self.path = folder / f"tiles.rank{rank}.json"
+        self.entries: Dict[str, Dict[str, List[int]]] = {"network": {}, "consistency": {}}
+
+    def add(self, stage: str, index: int, crc: int, attempt: int) -> None:
+        self.entries[stage][str(index)] = [crc, attempt]
+        atomic_write_json(self.path, self.entries)
+
+    @staticmethod
+    def load_all(folder: Path) -> Dict[str, Dict[int, List[int]]]:
+        merged: Dict[str, Dict[int, List[int]]] = {"network": {}, "consistency": {}}
+        for path in sorted(folder.glob("tiles.rank*.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a manifest is replaced whole: an unreadable one is not ours to trust
+            for stage in merged:
+                for key, value in (doc.get(stage) or {}).items():
+                    merged[stage][int(key)] = [int(value[0]), int(value[1])]
+        return merged
+
+
+def _crc(block: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(block).tobytes())
+
+
+def _kept(plan: TilePlan, index: int, top: int, left: int, h: int, w: int) -> Optional[Tuple[int, int, int, int]]:
+    """The image rows and columns (r0, r1, c0, c1) tile ``index`` of ``plan`` keeps, None if only padding."""
+    r, c = plan.rows[index // len(plan.cols)], plan.cols[index % len(plan.cols)]
+    r0, r1 = max(r.keep_start, top) - top, min(r.keep_stop, top + h) - top
+    c0, c1 = max(c.keep_start, left) - left, min(c.keep_stop, left + w) - left
+    return (r0, r1, c0, c1) if r0 < r1 and c0 < c1 else None
+
+
+# ---------------------------------------------------------------------------------------- restore
+
+
+def restore_slide(enhancer: Any, source: SlideSource, dst: Path, ranks: RankPosition, *, resume: bool = False,
+                  overwrite: bool = False, progress: Optional[Progress] = None,
+                  stop_after: Optional[int] = None) -> SlideResult:
+    """Restore ``source`` into the pyramidal BigTIFF ``dst`` with every rank of ``ranks`` taking part
+    (see the module docstring). ``resume``: go on from ``dst.parts``; ``overwrite``: start again over
+    a partial run (and replace ``dst``). ``stop_after``: raise after this many tiles of this rank
+    (tests of an interrupted run)."""
+    started = time.perf_counter()
+    if getattr(enhancer, "takes_psf", False):
+        raise MicroGANError(f"{source.path}: a model told the PSF does not restore slides yet: use a blind model "
+                            "(the default) for slides")
+    folder = work_folder(dst)
+    base = enhancer.normalizer
+    normalizer = slide_normalizer(base, source)
+    enhancer.normalizer = normalizer
+    try:
+        job = ranks.broadcast(_decided(lambda: _start(enhancer, source, dst, folder, normalizer, resume, overwrite), ranks))
+        if isinstance(job, str):
+            raise MicroGANError(job)
+        result = _run(enhancer, source, dst, folder, job, ranks, progress, stop_after)
+    finally:
+        enhancer.normalizer = base
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _decided(work: Callable[[], Any], ranks: RankPosition) -> Any:
+    """Rank 0's answer (or its error, as a string every rank raises), None elsewhere."""
+    if not ranks.is_main:
+        return None
+    try:
+        return work()
+    except MicroGANError as exc:
+        return str(exc)
+
+
+def _start(enhancer: Any, source: SlideSource, dst: Path, folder: Path, normalizer: Normalizer,
+           resume: bool, overwrite: bool) -> Dict[str, Any]:
+    """Rank 0: the job to run, new or resumed; its files in place."""
+    settings = _settings(enhancer, normalizer)
+    identity = json.loads(source_identity(source.path))
+    job_path = folder / "job.json"
+    if folder.exists():
+        if resume and job_path.is_file():
+            job = json.loads(job_path.read_text())
+            if job.get("version") != JOB_VERSION or job.get("source") != identity:
+                raise MicroGANError(f"{folder}: a partial run of another input (or of this one before it changed): "
+                                    "--overwrite to start again")
+            if job.get("settings") != settings:
+                diff = sorted(k for k in settings if job["settings"].get(k) != settings[k])
+                raise MicroGANError(f"{folder}: the partial run used other settings ({', '.join(diff)}): resume "
+                                    "with the same model and options, or --overwrite to start again")
+            job["attempt"] = int(job["attempt"]) + 1
+            atomic_write_json(job_path, job)
+            return job
+        if not overwrite:
+            raise MicroGANError(f"{folder}: a partial restoration of this slide is there: --resume to finish it, "
+                                "--overwrite to start again")
+        _remove_work(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    found = survey(source, normalizer, enhancer.consistency)
+    bounds = slide_bounds(normalizer, source, found)
+    region = margins = None
+    if enhancer.consistency:
+        region, margins = fit_region(source, normalizer, bounds, found["profile"])
+    rows, top, cols, left = enhancer._canvas(source.height, source.width)
+    planes = 3 if (enhancer.channels == 1 and source.channels == 3) else 1
+    plan = enhancer.plan(len(rows), len(cols), planes, 0)
+    window = 2 * plan.tile_pixels * source.channels * source.dtype.itemsize  # a tile's window of the slide, in and out
+    plan = enhancer.plan(len(rows), len(cols), planes, window)
+    job = {"version": JOB_VERSION, "source": identity, "settings": settings, "attempt": 1,
+           "shape": list(source.shape), "dtype": source.dtype.str, "bounds": list(bounds),
+           "flat": found["low"] == found["high"], "plan": {"rows": _spans(plan.rows), "cols": _spans(plan.cols)},
+           "fit_region": None if region is None else [region[0].start, region[0].stop, region[1].start, region[1].stop],
+           "fit_margins": None if margins is None else list(margins), "fit": None}
+    RawCanvas(folder / "network.raw", source.shape, source.dtype, create=True).close()
+    atomic_write_json(job_path, job)
+    return job
+
+
+def _remove_work(folder: Path) -> None:
+    """Delete what a partial run of ours left (its known files and manifests), then the folder if empty."""
+    for name in WORK_FILES:
+        (folder / name).unlink(missing_ok=True)
+    for path in folder.glob("tiles.rank*.json"):
+        path.unlink()
+    for path in folder.glob("*.level*.raw"):
+        path.unlink()
+    try:
+        folder.rmdir()
+    except OSError:
+        raise MicroGANError(f"{folder}: holds files this run did not write: move them, then run again") from None
+
+
+def _verified(path: Path, source: SlideSource, entries: Dict[int, List[int]],
+              regions: Callable[[int], Optional[Tuple[int, int, int, int]]]) -> Dict[int, List[int]]:
+    """The manifest entries whose pixels on the canvas at ``path`` still have the CRC recorded."""
+    if not entries or not path.is_file():
+        return {}
+    kept = {}
+    with RawCanvas(path, source.shape, source.dtype) as canvas:
+        for index, (crc, attempt) in entries.items():
+            where = regions(index)
+            if where is not None and _crc(canvas.read(*where)) == crc:
+                kept[index] = [crc, attempt]
+    return kept
+
+
+def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[str, Any], ranks: RankPosition,
+         progress: Optional[Progress], stop_after: Optional[int]) -> SlideResult:
+    h, w = source.height, source.width
+    bounds = (float(job["bounds"][0]), float(job["bounds"][1]))
+    attempt = int(job["attempt"])
+    plan = _plan_of(job)
+    rows, top, cols, left = enhancer._canvas(h, w)
+    regions = lambda i: _kept(plan, i, top, left, h, w)  # noqa: E731
+    blocks = _blocks(h, w)
+    # what earlier attempts finished, re-read and checked; this rank's manifest starts from its share of it
+    done = Manifest.load_all(folder)
+    finished = {"network": _verified(folder / "network.raw", source, done["network"], regions),
+                "consistency": _verified(folder / "consistency.raw", source, done["consistency"], lambda i: blocks[i])}
+    manifest = Manifest(folder, ranks.rank)
+    own = _own(folder, ranks.rank)
+    manifest.entries = {stage: {str(k): v for k, v in own[stage].items() if finished[stage].get(k) == v} for stage in own}
+    computed = {"network": 0, "consistency": 0}
+    reused = {stage: len(entries) for stage, entries in finished.items()}
+    budget = [stop_after]
+
+    def tick() -> None:
+        if budget[0] is not None:
+            if budget[0] <= 0:
+                raise MicroGANError("stopped on request (stop_after)")
+            budget[0] -= 1
+
+    # stage 2: the network's tiles
+    network = RawCanvas(folder / "network.raw", source.shape, source.dtype)
+    try:
+        todo = [i for i in range(len(plan)) if i not in finished["network"] and regions(i) is not None]
+        mine = todo[ranks.rank :: ranks.world_size]
+        pixels = 0.0
+        for n, index in enumerate(mine):
+            tick()
+            r0, r1, c0, c1 = regions(index)
+            block = _network_tile(enhancer, source, plan, index, rows, top, cols, left, bounds, job["flat"])
+            network.write(r0, c0, block)
+            network.sync()
+            manifest.add("network", index, _crc(block), attempt)
+            computed["network"] += 1
+            pixels += (r1 - r0) * (c1 - c0) / 1e6
+            if progress:
+                progress("network", n + 1, len(mine), pixels)
+    finally:
+        network.close()
+    ranks.barrier()
+
+    # stage 3: the consistency step (a blind model's), rank 0 fitting the PSF first
+    fit = None
+    final = folder / "network.raw"
+    if enhancer.consistency and not job["flat"]:
+        fit = _fit(enhancer, source, folder, job, ranks, bounds)
+        if fit.informative:
+            final = folder / "consistency.raw"
+            if ranks.is_main and not final.exists():
+                RawCanvas(final, source.shape, source.dtype, create=True).close()
+            ranks.barrier()
+            computed["consistency"] = _consistency(enhancer, source, folder, fit, bounds, ranks, manifest, attempt,
+                                                   finished["consistency"], progress, tick)
+            ranks.barrier()
+
+    # stage 4: the pyramid, by rank 0
+    if ranks.is_main:
+        with RawCanvas(final, source.shape, source.dtype) as canvas:
+            if progress:
+                progress("pyramid", 0, 1, 0.0)
+            write_pyramid(dst, canvas, source.pixel_size_um, overwrite=True)
+        _keep_manifest(dst, folder, job, fit)
+        _remove_work(folder)
+    ranks.barrier()
+    return SlideResult(computed, reused, fit, 0.0)
+
+
+def _own(folder: Path, rank: int) -> Dict[str, Dict[int, List[int]]]:
+    path = folder / f"tiles.rank{rank}.json"
+    if not path.is_file():
+        return {"network": {}, "consistency": {}}
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"network": {}, "consistency": {}}
+    return {stage: {int(k): v for k, v in (doc.get(stage) or {}).items()} for stage in ("network", "consistency")}
+
+
+def _network_tile(enhancer: Any, source: SlideSource, plan: TilePlan, index: int, rows: np.ndarray, top: int,
+                  cols: np.ndarray, left: int, bounds: Tuple[float, float], flat: bool) -> np.ndarray:
+    """Tile ``index`` of ``plan`` run exactly as the in-memory pass runs it (``Enhancer._passes`` on the
+    same canvas indices, rebased onto the tile's window of the slide); its kept part, native samples."""
+    r, c = plan.rows[index // len(plan.cols)], plan.cols[index % len(plan.cols)]
+    tile_rows, tile_cols = rows[r.start : r.stop], cols[c.start : c.stop]
+    y0, y1 = int(tile_rows.min()), int(tile_rows.max()) + 1
+    x0, x1 = int(tile_cols.min()), int(tile_cols.max()) + 1
+    window = source.read(y0, y1, x0, x1)
+    h, w = source.height, source.width
+    k0, k1 = max(r.keep_start, top) - top, min(r.keep_stop, top + h) - top
+    j0, j1 = max(c.keep_start, left) - left, min(c.keep_stop, left + w) - left
+    if flat:  # a flat field is its own restoration (Enhancer.enhance)
+        return window[k0 - y0 : k1 - y0, j0 - x0 : j1 - x0].copy()
+    out = np.empty(window.shape, window.dtype)
+    one = TilePlan([r], [c])
+    enhancer._passes([window], one, [bounds], [out], rows - y0, top + y0, cols - x0, left + x0)
+    return out[k0 - y0 : k1 - y0, j0 - x0 : j1 - x0]
+
+
+def _fit(enhancer: Any, source: SlideSource, folder: Path, job: Dict[str, Any], ranks: RankPosition,
+         bounds: Tuple[float, float]) -> PsfFit:
+    """The PSF fitted on the job's window (rank 0, once per job; kept in job.json), on every rank."""
+
+    def fitted() -> Dict[str, Any]:
+        if job.get("fit"):
+            return job["fit"]
+        a, b, c, d = job["fit_region"]
+        to_unit = lambda v: enhancer.normalizer.normalize(v, bounds)  # noqa: E731
+        with RawCanvas(folder / "network.raw", source.shape, source.dtype) as network:
+            restored = network.read(a, b, c, d)
+        found = fit_psf(to_unit(restored), to_unit(source.read(a, b, c, d)), tuple(job["fit_margins"]))
+        job["fit"] = {"kind": found.kind, "width": found.width, "residual": found.residual, "informative": found.informative}
+        atomic_write_json(folder / "job.json", job)
+        return job["fit"]
+
+    doc = ranks.broadcast(_decided(fitted, ranks))
+    if isinstance(doc, str):
+        raise MicroGANError(doc)
+    job["fit"] = doc
+    return PsfFit(doc["kind"], doc["width"], kernel(doc["kind"], doc["width"]), doc["residual"], informative=doc["informative"])
+
+
+def _consistency(enhancer: Any, source: SlideSource, folder: Path, fit: PsfFit, bounds: Tuple[float, float],
+                 ranks: RankPosition, manifest: Manifest, attempt: int, finished: Dict[int, List[int]],
+                 progress: Optional[Progress], tick: Callable[[], None]) -> int:
+    """Stage 3 on this rank's share of the blocks not ``finished``: the blocks computed."""
+    h, w = source.height, source.width
+    norm = enhancer.normalizer
+    clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.bounded else (lambda v: v)
+    to_unit = lambda a: norm.normalize(a, bounds)  # noqa: E731
+    from_unit = lambda v, like: norm.denormalize(clip(v), like, bounds).astype(like.dtype, copy=False)  # noqa: E731
+    blocks = _blocks(h, w)
+    mine = [i for i in range(len(blocks)) if i not in finished][ranks.rank :: ranks.world_size]
+    out = RawCanvas(folder / "consistency.raw", source.shape, source.dtype)
+    network = RawCanvas(folder / "network.raw", source.shape, source.dtype)
+    pixels = 0.0
+    try:
+        for n, index in enumerate(mine):
+            tick()
+            block = blocks[index]
+            a, b, c, d = block_window(block, (h, w), fit.kernel)
+            y, prior = source.read(a, b, c, d), network.read(a, b, c, d)
+            result = solve_block(y, fit.kernel, fit.weight, prior, (a, c), (h, w), block, to_unit, from_unit)
+            out.write(block[0], block[2], result)
+            out.sync()
+            manifest.add("consistency", index, _crc(result), attempt)
+            pixels += result.shape[0] * result.shape[1] / 1e6
+            if progress:
+                progress("consistency", n + 1, len(mine), pixels)
+    finally:
+        out.close()
+        network.close()
+    return len(mine)
+
+
+def _keep_manifest(dst: Path, folder: Path, job: Dict[str, Any], fit: Optional[PsfFit]) -> None:
+    """``OUTPUT.tiles.json``: every tile of the run once, with the attempt that computed it."""
+    merged = Manifest.load_all(folder)
+    doc = {"source": job["source"], "settings": job["settings"], "attempts": job["attempt"],
+           "shape": job["shape"], "fit": job.get("fit"),
+           "tiles": {stage: {str(k): {"crc32": v[0], "attempt": v[1]} for k, v in sorted(entries.items())}
+                     for stage, entries in merged.items()}}
+    atomic_write_json(tile_manifest(dst), doc)
