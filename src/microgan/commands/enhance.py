@@ -9,17 +9,24 @@ structure (relative to the folder given on the command line).
 Under ``torchrun --nproc_per_node N -m microgan enhance ...`` the files are shared among the
 ranks (:mod:`microgan.infer.ranks`); outputs are written atomically and existing ones skipped, so
 rerunning a killed run resumes it.
+
+Whole slides (tiled TIFF/BigTIFF/OME-TIFF/SVS larger than an eighth of ``--max-memory``, OME-Zarr
+folders; ``--stream on`` for any TIFF) are streamed tile by tile into a pyramidal tiled BigTIFF
+(:mod:`microgan.infer.slide`), one slide at a time with every rank sharing its tiles; a killed
+slide goes on with ``--resume``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Set, Tuple
 
 from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, add_psf_options, bounded, memory_size, model_for, psf_argument
 from microgan.core.files import IMAGE_SUFFIXES
+from microgan.data.slides import is_zarr
 from microgan.errors import MicroGANError
 
 if TYPE_CHECKING:
@@ -74,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=8, metavar="N",
                    help="files read and restored together (equal sizes share a forward pass)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    p.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
+                   help="restore TIFF slides tile by tile into a pyramidal tiled BigTIFF, never holding the image: "
+                   "auto (default) for TIFFs larger than an eighth of --max-memory decoded and OME-Zarr folders; "
+                   "on: every TIFF input; off: never (images are decoded whole)")
+    p.add_argument("--resume", action="store_true",
+                   help="finish slides a killed run left half done (OUTPUT.parts/ beside the output), computing "
+                   "only the tiles its manifest does not list as written and verified")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (failures still shown)")
     p.set_defaults(func=run)
 
@@ -93,8 +107,16 @@ def _inside(path: Path, folder: Path) -> bool:
 def _folder_files(folder: Path, pattern: Optional[str], recursive: bool) -> Iterable[Path]:
     found = folder.rglob(pattern or "*") if recursive else folder.glob(pattern or "*")
     for path in sorted(found):
-        if path.is_file() and (pattern or path.suffix.lower() in IMAGE_SUFFIXES):
+        if path.is_file() and (pattern or path.suffix.lower() in IMAGE_SUFFIXES + SLIDE_ONLY):
             yield path
+
+
+#: Slide formats read only as slides (streamed); their restorations are written as ``.tif``.
+SLIDE_ONLY = (".svs", ".btf")
+
+
+def _output_suffix(suffix: str) -> str:
+    return ".tif" if suffix.lower() in SLIDE_ONLY + (".zarr",) else suffix
 
 
 def plan_jobs(
@@ -115,7 +137,7 @@ def plan_jobs(
     sources: Set[Path] = set()
 
     def add(src: Path, rel: Path) -> None:
-        dst = outdir / rel.parent / f"{rel.stem}{suffix}{rel.suffix}"
+        dst = outdir / rel.parent / f"{rel.stem}{suffix}{_output_suffix(rel.suffix)}"
         target = dst.resolve()
         sources.add(src.resolve())
         if target == src.resolve():
@@ -130,7 +152,7 @@ def plan_jobs(
 
     for item in inputs:
         path = Path(item)
-        if path.is_file():
+        if path.is_file() or is_zarr(path):
             add(path, Path(path.name))
         elif path.is_dir():
             root = path.resolve()
@@ -169,6 +191,30 @@ def _check_pattern(pattern: str) -> None:
         raise MicroGANError(f"--glob {pattern!r}: must be a pattern inside the input folders (no leading /, no '..')")
 
 
+def streamed(src: Path, mode: str, max_memory: Optional[int]) -> bool:
+    """Whether ``src`` is restored as a slide (:mod:`microgan.infer.slide`) under ``--stream mode``:
+    an OME-Zarr folder or an SVS/BigTIFF-only file always (they are only read as slides), a TIFF when
+    ``on``, or when ``auto`` and its first image decodes to more than an eighth of ``max_memory``."""
+    suffix = src.suffix.lower()
+    if mode == "off":
+        return False
+    if is_zarr(src) or suffix in SLIDE_ONLY:
+        return True
+    if suffix not in (".tif", ".tiff"):
+        return False
+    if mode == "on":
+        return True
+    from microgan.data.io import probe
+    from microgan.errors import ImageReadError
+
+    try:
+        info = probe(src)
+    except (ImageReadError, OSError):
+        return False  # reading it whole will say what is wrong with it
+    decoded = info.width * info.height * min(info.channels, 3) * max(info.bit_depth // 8, 1)
+    return decoded > (max_memory or 8 * 10**9) // 8
+
+
 def run(args: argparse.Namespace) -> int:
     from microgan.infer.pipeline import make_job
     from microgan.core.device import rank_device
@@ -190,12 +236,18 @@ def run(args: argparse.Namespace) -> int:
             raise MicroGANError(f"no input images {where} in {', '.join(args.inputs)}")
         decided = None
         if ranks.is_main:
-            jobs = [make_job(s, d) for s, d in plan.jobs if args.overwrite or not d.exists()]
-            decided = (jobs, share([job.nbytes for job in jobs], ranks.world_size))
-        jobs, shares = ranks.broadcast(decided)
+            todo = [(s, d) for s, d in plan.jobs if args.overwrite or not d.exists()]
+            slides = [(s, d) for s, d in todo if streamed(s, args.stream, args.max_memory)]
+            jobs = [make_job(s, d) for s, d in todo if (s, d) not in slides]
+            decided = (jobs, share([job.nbytes for job in jobs], ranks.world_size), slides)
+        jobs, shares, slides = ranks.broadcast(decided)
         mine = [jobs[i] for i in shares[ranks.rank]]
-        skipped = len(plan.jobs) - len(jobs)
-        done, failed = _restore(args, device, mine, ranks, plan.failed if ranks.is_main else [])
+        skipped = len(plan.jobs) - len(jobs) - len(slides)
+        session = _Session(args, device, ranks)
+        done, failed = session.files(mine, plan.failed if ranks.is_main else [])
+        for src, dst in slides:
+            ok = session.slide(src, dst)
+            done, failed = done + (ok and ranks.is_main), failed + (not ok and ranks.is_main)
         totals = ranks.gather((done, failed))
     finally:
         leave(ranks)
@@ -207,53 +259,138 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _restore(args: argparse.Namespace, device: torch.device, jobs: list, ranks, refused: list) -> Tuple[int, int]:
-    """This rank's share on ``device``: (files written, files failed), each failure printed as it happens."""
+class _Session:
+    """One rank's restorations: the Enhancer (built on first need), its files and its part of each slide."""
+
+    def __init__(self, args: argparse.Namespace, device: "torch.device", ranks) -> None:
+        self.args, self.device, self.ranks = args, device, ranks
+        self._enhancer = None
+
+    def enhancer(self, pixels: int = 0):
+        from microgan.infer import Enhancer
+
+        if self._enhancer is None:
+            args = self.args
+            psf = psf_argument(args)
+            self._enhancer = Enhancer.from_model(
+                model_for(args, psf), device=self.device, psf=psf, precision=args.precision,
+                tile=args.tile, halo=args.halo, normalizer=args.normalize, per_channel=args.per_channel,
+                backend=args.backend, max_memory=args.max_memory, self_ensemble=args.self_ensemble,
+                consistency=CONSISTENCY[args.consistency],
+            )
+            self._enhancer.prepare(pixels)
+        return self._enhancer
+
+    def files(self, jobs: list, refused: list) -> Tuple[int, int]:
+        """This rank's share of the files: (written, failed), each failure printed as it happens."""
+        from tqdm import tqdm
+
+        from microgan.core.atomic import stale_temporaries
+        from microgan.infer.consistency import describe
+        from microgan.infer.pipeline import restore_files
+
+        args, ranks = self.args, self.ranks
+        for src, reason in refused:
+            print(f"failed: {src}: {reason}", file=sys.stderr)
+        counts = {"done": 0, "failed": len(refused)}
+        if not jobs:  # loading a model only to skip every file would be slow for nothing
+            return counts["done"], counts["failed"]
+        for job in jobs:  # a run killed mid-write left these; this rank alone writes these outputs
+            for stale in stale_temporaries(job.dst):
+                stale.unlink(missing_ok=True)
+        with _notes_to(tqdm):
+            enhancer = self.enhancer(max(job.pixels for job in jobs))
+            with tqdm(total=len(jobs), unit="img", disable=args.quiet or not ranks.is_main, file=sys.stderr) as bar:
+
+                def note(src: Path, text: str) -> None:
+                    if not args.quiet:
+                        bar.write(f"note: {src}: {text}", file=sys.stderr)
+
+                def report(src: Path, reason: Optional[str]) -> None:
+                    if reason is None:
+                        counts["done"] += 1
+                    else:
+                        counts["failed"] += 1
+                        bar.write(f"failed: {src}: {reason}", file=sys.stderr)
+                    bar.update(1)
+
+                fits: list = []
+                restore_files(enhancer, jobs, report, batch=args.batch, overwrite=args.overwrite,
+                              max_bytes=(args.max_memory or 2**32) // 16, note=note,
+                              fitted=lambda _src, fit: fits.append(fit))
+                if fits and not args.quiet:  # what the user's optics look like, as a by-product
+                    bar.write(f"note: {describe(fits, told=enhancer.takes_psf)}", file=sys.stderr)
+        return counts["done"], counts["failed"]
+
+    def slide(self, src: Path, dst: Path) -> bool:
+        """Restore one slide with every rank; False (and one line) when it failed. Under torchrun a
+        failure part-way ends the run (the ranks must not drift apart): ``--resume`` goes on."""
+        from tqdm import tqdm
+
+        from microgan.core.atomic import stale_temporaries
+        from microgan.data.slides import describe_source, open_slide
+        from microgan.errors import ImageReadError
+        from microgan.infer.consistency import describe
+        from microgan.infer.slide import restore_slide
+
+        args, ranks = self.args, self.ranks
+        loud = ranks.is_main and not args.quiet
+        try:
+            source = open_slide(src)
+        except (ImageReadError, MicroGANError) as exc:
+            if ranks.is_main:
+                print(f"failed: {src}: {str(exc).removeprefix(f'{src}: ')}", file=sys.stderr)
+            return False
+        bars: dict = {}
+
+        def progress(stage: str, done: int, total: int, megapixels: float) -> None:
+            if not loud:
+                return
+            bar = bars.get(stage)
+            if bar is None:
+                for old in bars.values():
+                    old.close()
+                unit = {"network": "tile", "consistency": "block", "pyramid": "file"}[stage]
+                bar = bars[stage] = tqdm(total=total, unit=unit, desc=f"{src.name}: {stage}", file=sys.stderr)
+                bar.started = bar.format_dict["elapsed"]  # type: ignore[attr-defined]
+            bar.n = done
+            elapsed = bar.format_dict["elapsed"]
+            bar.set_postfix_str(f"{megapixels / max(elapsed, 1e-9):.2f} MP/s" if megapixels else "", refresh=False)
+            bar.refresh()
+
+        try:
+            with source, _notes_to(tqdm):
+                if loud:
+                    print(f"slide: {src}: {describe_source(source)}", file=sys.stderr)
+                    for text in source.notes:
+                        print(f"note: {src}: {text}", file=sys.stderr)
+                for stale in stale_temporaries(dst) if ranks.is_main else ():
+                    stale.unlink(missing_ok=True)
+                result = restore_slide(self.enhancer(), source, dst, ranks, resume=args.resume,
+                                       overwrite=args.overwrite, progress=progress)
+        except (ImageReadError, MicroGANError) as exc:
+            if ranks.distributed:
+                raise
+            print(f"failed: {src}: {str(exc).removeprefix(f'{src}: ')}", file=sys.stderr)
+            return False
+        finally:
+            for bar in bars.values():
+                bar.close()
+        if loud:
+            tiles = sum(result.computed.values())
+            reused = sum(result.reused.values())
+            fit = f"; {describe([result.fit])}" if result.fit is not None else ""
+            print(f"slide: {dst}: {tiles} tiles computed here{f', {reused} reused from the partial run' if reused else ''}"
+                  f" in {result.seconds:.0f} s ({source.height * source.width / 1e6 / result.seconds:.2f} MP/s){fit}",
+                  file=sys.stderr)
+        return True
+
+
+@contextlib.contextmanager
+def _notes_to(tqdm) -> Iterator[None]:
+    """Warnings (the planner's and the normalizer's notes) printed as ``note:`` lines above any bar."""
     import warnings
 
-    from tqdm import tqdm
-
-    from microgan.core.atomic import stale_temporaries
-    from microgan.infer import Enhancer
-    from microgan.infer.consistency import describe
-    from microgan.infer.pipeline import restore_files
-
-    for src, reason in refused:
-        print(f"failed: {src}: {reason}", file=sys.stderr)
-    counts = {"done": 0, "failed": len(refused)}
-    if not jobs:  # loading a model only to skip every file would be slow for nothing
-        return counts["done"], counts["failed"]
-    for job in jobs:  # a run killed mid-write left these; this rank alone writes these outputs
-        for stale in stale_temporaries(job.dst):
-            stale.unlink(missing_ok=True)
-    psf = psf_argument(args)
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_a, **_k: tqdm.write(f"note: {message}", file=sys.stderr)
-        enhancer = Enhancer.from_model(
-            model_for(args, psf), device=device, psf=psf, precision=args.precision,
-            tile=args.tile, halo=args.halo, normalizer=args.normalize, per_channel=args.per_channel,
-            backend=args.backend, max_memory=args.max_memory, self_ensemble=args.self_ensemble,
-            consistency=CONSISTENCY[args.consistency],
-        )
-        enhancer.prepare(max(job.pixels for job in jobs))
-        with tqdm(total=len(jobs), unit="img", disable=args.quiet or not ranks.is_main, file=sys.stderr) as bar:
-
-            def note(src: Path, text: str) -> None:
-                if not args.quiet:
-                    bar.write(f"note: {src}: {text}", file=sys.stderr)
-
-            def report(src: Path, reason: Optional[str]) -> None:
-                if reason is None:
-                    counts["done"] += 1
-                else:
-                    counts["failed"] += 1
-                    bar.write(f"failed: {src}: {reason}", file=sys.stderr)
-                bar.update(1)
-
-            fits: list = []
-            restore_files(enhancer, jobs, report, batch=args.batch, overwrite=args.overwrite,
-                          max_bytes=(args.max_memory or 2**32) // 16, note=note,
-                          fitted=lambda _src, fit: fits.append(fit))
-            if fits and not args.quiet:  # what the user's optics look like, as a by-product
-                bar.write(f"note: {describe(fits, told=enhancer.takes_psf)}", file=sys.stderr)
-    return counts["done"], counts["failed"]
+        yield

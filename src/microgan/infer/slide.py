@@ -95,37 +95,60 @@ class SlideResult:
 
 
 def survey(source: SlideSource, normalizer: Normalizer, fit_needed: bool) -> Dict[str, Any]:
-    """One pass over the slide: ``low``/``high`` samples, percentile histogram where needed, and the
-    texture row profile (JSON-ready). The profile is what :func:`~microgan.infer.consistency.fit_window`
-    computes on the whole image, row for row: each band's last thumbnail row is differenced with the next."""
-    h, w = source.height, source.width
+    """The slide's ``low``/``high`` samples, its percentiles where the normalizer needs them, and (for
+    the PSF fit) the texture row profile, JSON-ready. The profile is what
+    :func:`~microgan.infer.consistency.fit_window` computes on the whole image, row for row (each
+    band's last thumbnail row differenced with the next); it needs the normalization bounds, so it
+    takes a second pass unless the sample type alone decides them (8-bit data, ``range``)."""
     low, high = math.inf, -math.inf
     percentile = isinstance(normalizer, PercentileNormalizer)
     if percentile and source.dtype.kind == "f":
         raise MicroGANError(f"{source.path}: the percentile normalizer needs every sample of a float slide at once: "
                             "use --normalize auto or range")
     hist = np.zeros(np.iinfo(source.dtype).max + 1, np.int64) if percentile else None
+    fixed = _type_bounds(normalizer, source)
     profile: List[float] = []
-    for r0 in range(0, h, SURVEY_ROWS):
-        r1 = min(r0 + SURVEY_ROWS, h)
-        band = source.read(r0, min(r1 + TEXTURE_STEP, h), 0, w)  # one more thumbnail row: the last row's difference
-        own = band[: r1 - r0]
+    for band, own, r0 in _bands(source):
         low, high = min(low, float(own.min())), max(high, float(own.max()))
         if source.dtype.kind == "f" and not np.isfinite(own).all():
-            raise MicroGANError(f"{source.path}: float slide holds NaN or Inf values (rows {r0}-{r1})")
+            raise MicroGANError(f"{source.path}: float slide holds NaN or Inf values (rows {r0}-{r0 + len(own)})")
         if hist is not None:
             hist += np.bincount(own.reshape(-1), minlength=hist.size)
-        if fit_needed:
-            bounds = normalizer.bounds(_probe_array(source, low, high)) if not percentile else (0.0, 1.0)
-            energy = texture(thumbnail(band, lambda a, b=bounds: normalizer.normalize(a, b)))
-            rows = -(-(r1 - r0) // TEXTURE_STEP)
-            profile.extend(float(v) for v in energy[:rows].sum(axis=1))
-        del band, own
+        if fit_needed and fixed is not None:
+            profile.extend(_row_texture(band, own, normalizer, fixed))
     found: Dict[str, Any] = {"low": low, "high": high}
     if hist is not None:
         found["percentiles"] = _percentiles(hist, [normalizer.pmin, normalizer.pmax])  # type: ignore[attr-defined]
+    if fit_needed and fixed is None:
+        bounds = slide_bounds(normalizer, source, found)
+        for band, own, _ in _bands(source):
+            profile.extend(_row_texture(band, own, normalizer, bounds))
     found["profile"] = profile
     return found
+
+
+def _bands(source: SlideSource):
+    """(band with one more thumbnail row below it, the band's own rows, first row), top to bottom."""
+    h, w = source.height, source.width
+    for r0 in range(0, h, SURVEY_ROWS):
+        r1 = min(r0 + SURVEY_ROWS, h)
+        band = source.read(r0, min(r1 + TEXTURE_STEP, h), 0, w)
+        yield band, band[: r1 - r0], r0
+
+
+def _row_texture(band: np.ndarray, own: np.ndarray, normalizer: Normalizer, bounds: Tuple[float, float]) -> List[float]:
+    energy = texture(thumbnail(band, lambda a: normalizer.normalize(a, bounds)))
+    return [float(v) for v in energy[: -(-len(own) // TEXTURE_STEP)].sum(axis=1)]
+
+
+def _type_bounds(normalizer: Normalizer, source: SlideSource) -> Optional[Tuple[float, float]]:
+    """The bounds when the sample type alone decides them (the same for the darkest and the
+    brightest possible slide), else None."""
+    if isinstance(normalizer, PercentileNormalizer) or source.dtype.kind == "f":
+        return None
+    top = float(np.iinfo(source.dtype).max)
+    dark, bright = (normalizer.bounds(_probe_array(source, v, v)) for v in (0.0, top))
+    return dark if dark == bright else None
 
 
 def _percentiles(hist: np.ndarray, qs: List[float]) -> List[float]:
