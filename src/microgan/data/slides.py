@@ -156,7 +156,7 @@ def _open_tiff(path: Path) -> SlideSource:
         if photometric not in ("RGB", "YCBCR", "MINISBLACK"):
             raise ImageReadError(f"{path}: photometric {photometric} does not stream (RGB, YCbCr or gray slides do)")
         height, width, channels, samples = _check_array(path, level.shape, level.axes, level.dtype)
-        if level.axes not in ("YX", "YXS"):
+        if level.axes not in ("YX", "YXS", "SYX"):
             raise ImageReadError(f"{path}: a slide of axes {level.axes} {tuple(level.shape)}: only one 2-D gray or RGB plane streams")
         size = path.stat().st_size
         for p in level.pages:
@@ -169,7 +169,9 @@ def _open_tiff(path: Path) -> SlideSource:
         zarr = _zarr()
         handle = series.aszarr(level=0)
         array = zarr.open(handle, mode="r")
-        if array.ndim == 2 and channels != 1:
+        if level.axes == "SYX":  # RGB stored as separate planes
+            array = _ChannelsLast(array, "CYX")
+        elif array.ndim == 2 and channels != 1:
             raise ImageReadError(f"{path}: level 0 decodes to shape {array.shape}, not the {level.axes} it declares")
         source = SlideSource(path, height, width, channels, np.dtype(level.dtype), _tiff_pixel_size(tif, page),
                              declared_top(tif, page, np.dtype(level.dtype)), notes, array, min(samples, 3), handle)
