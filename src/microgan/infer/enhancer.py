@@ -357,8 +357,10 @@ class Enhancer:
 
     # ------------------------------------------------------------------ passes
 
-    def _canvas(self, height: int, width: int) -> Tuple[np.ndarray, int, np.ndarray, int]:
-        """(row indices, rows padded before, column indices, columns padded before) of the padded canvas."""
+    def canvas(self, height: int, width: int) -> Tuple[np.ndarray, int, np.ndarray, int]:
+        """(row indices, rows padded before, column indices, columns padded before) of the padded canvas
+        of an image of ``height`` x ``width``: the image pixel each canvas pixel is (public for
+        :mod:`microgan.infer.slide`, which runs the same canvas a tile at a time)."""
         rows, top = padding_index(torch.tensor(height), self.multiple, self.min_size, self.edge_margin)
         cols, left = padding_index(torch.tensor(width), self.multiple, self.min_size, self.edge_margin)
         return rows.numpy(), int(top), cols.numpy(), int(left)
@@ -373,7 +375,7 @@ class Enhancer:
         ``bounds``: each array's normalization bounds when it is a window of a larger image (the
         image's, so the window maps its values as the whole image does); default: its own."""
         height, width = arrays[0].shape[:2]
-        rows, top, cols, left = self._canvas(height, width)
+        rows, top, cols, left = self.canvas(height, width)
         outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
         held = reserve + sum(o.nbytes for o in outputs)  # outputs fill up page by page: count them now
         planes = sum(self._planes(a) for a in arrays)
@@ -386,14 +388,16 @@ class Enhancer:
         # learnt only from plain passes: the cache serves enhancers with and without the ensemble
         observe = self.planner.observes(plan)
         with PeakMeter(self.device) if observe else contextlib.nullcontext() as meter:
-            self._passes(arrays, plan, bounds, outputs, rows, top, cols, left, psf_inputs)
+            self.run_tiles(arrays, plan, bounds, outputs, rows, top, cols, left, psf_inputs)
         if observe and meter.growth is not None:
             self.planner.learn_bytes_per_pixel(meter.growth - sum(o.nbytes for o in outputs), plan.tile_pixels * planes)
         return outputs
 
-    def _passes(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int, psf_inputs=None) -> None:
+    def run_tiles(self, arrays, plan: TilePlan, bounds, outputs, rows, top: int, cols, left: int, psf_inputs=None) -> None:
         """Run every tile of ``plan`` and write its kept part into ``outputs`` (each tile's batch
-        completed with the same tile of ``psf_inputs`` for a model told the PSF)."""
+        completed with the same tile of ``psf_inputs`` for a model told the PSF). ``rows``/``cols``
+        index ``arrays`` and ``top``/``left`` say where ``arrays`` start on the canvas: a slide passes
+        the canvas indices rebased onto the window it read, and a one-tile plan."""
         height, width = arrays[0].shape[:2]
         for r, c in plan:
             # kept part, clipped to the image (padding is computed but never written back)

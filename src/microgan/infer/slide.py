@@ -219,7 +219,7 @@ def _plan_of(job: Dict[str, Any]) -> TilePlan:
     return TilePlan([Span(*s) for s in job["plan"]["rows"]], [Span(*s) for s in job["plan"]["cols"]])
 
 
-def _blocks(h: int, w: int) -> List[Tuple[int, int, int, int]]:
+def _consistency_blocks(h: int, w: int) -> List[Tuple[int, int, int, int]]:
     return [(r0, min(r0 + BLOCK, h), c0, min(c0 + BLOCK, w)) for r0 in range(0, h, BLOCK) for c0 in range(0, w, BLOCK)]
 
 
@@ -328,7 +328,7 @@ def _start(enhancer: Any, source: SlideSource, dst: Path, folder: Path, normaliz
     region = margins = None
     if enhancer.consistency:
         region, margins = fit_region(source, normalizer, bounds, found["profile"])
-    rows, top, cols, left = enhancer._canvas(source.height, source.width)
+    rows, top, cols, left = enhancer.canvas(source.height, source.width)
     planes = 3 if (enhancer.channels == 1 and source.channels == 3) else 1
     plan = enhancer.plan(len(rows), len(cols), planes, 0)
     window = 2 * plan.tile_pixels * source.channels * source.dtype.itemsize  # a tile's window of the slide, in and out
@@ -377,9 +377,9 @@ def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[
     bounds = (float(job["bounds"][0]), float(job["bounds"][1]))
     attempt = int(job["attempt"])
     plan = _plan_of(job)
-    rows, top, cols, left = enhancer._canvas(h, w)
+    rows, top, cols, left = enhancer.canvas(h, w)
     regions = lambda i: _kept(plan, i, top, left, h, w)  # noqa: E731
-    blocks = _blocks(h, w)
+    blocks = _consistency_blocks(h, w)
     # what earlier attempts finished, re-read and checked; this rank's manifest starts from its share of it
     done = Manifest.load_all(folder)
     finished = {"network": _verified(folder / "network.raw", source, done["network"], regions),
@@ -457,7 +457,7 @@ def _own(folder: Path, rank: int) -> Dict[str, Dict[int, List[int]]]:
 
 def _network_tile(enhancer: Any, source: SlideSource, plan: TilePlan, index: int, rows: np.ndarray, top: int,
                   cols: np.ndarray, left: int, bounds: Tuple[float, float], flat: bool) -> np.ndarray:
-    """Tile ``index`` of ``plan`` run exactly as the in-memory pass runs it (``Enhancer._passes`` on the
+    """Tile ``index`` of ``plan`` run exactly as the in-memory pass runs it (``Enhancer.run_tiles`` on the
     same canvas indices, rebased onto the tile's window of the slide); its kept part, native samples."""
     r, c = plan.rows[index // len(plan.cols)], plan.cols[index % len(plan.cols)]
     tile_rows, tile_cols = rows[r.start : r.stop], cols[c.start : c.stop]
@@ -471,7 +471,7 @@ def _network_tile(enhancer: Any, source: SlideSource, plan: TilePlan, index: int
         return window[k0 - y0 : k1 - y0, j0 - x0 : j1 - x0].copy()
     out = np.empty(window.shape, window.dtype)
     one = TilePlan([r], [c])
-    enhancer._passes([window], one, [bounds], [out], rows - y0, top + y0, cols - x0, left + x0)
+    enhancer.run_tiles([window], one, [bounds], [out], rows - y0, top + y0, cols - x0, left + x0)
     return out[k0 - y0 : k1 - y0, j0 - x0 : j1 - x0]
 
 
@@ -507,7 +507,7 @@ def _consistency(enhancer: Any, source: SlideSource, folder: Path, fit: PsfFit, 
     clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.bounded else (lambda v: v)
     to_unit = lambda a: norm.normalize(a, bounds)  # noqa: E731
     from_unit = lambda v, like: norm.denormalize(clip(v), like, bounds).astype(like.dtype, copy=False)  # noqa: E731
-    blocks = _blocks(h, w)
+    blocks = _consistency_blocks(h, w)
     mine = [i for i in range(len(blocks)) if i not in finished][ranks.rank :: ranks.world_size]
     out = RawCanvas(folder / "consistency.raw", source.shape, source.dtype)
     network = RawCanvas(folder / "network.raw", source.shape, source.dtype)
