@@ -65,6 +65,24 @@ def test_a_streamed_slide_is_a_pyramid_equal_to_the_in_memory_result(
     assert np.array_equal(tifffile.imread(tmp_path / "s" / "t.tif"), expected)
 
 
+def test_an_ome_zarr_slide_is_restored_into_an_ome_zarr(tmp_path: Path, save_tiny_generator: Callable[..., Path]) -> None:
+    zarr = pytest.importorskip("zarr")
+    model = str(save_tiny_generator(tmp_path / "m.safetensors"))
+    a = _image(300, 280, seed=4)
+    root = zarr.open_group(str(tmp_path / "s.ome.zarr"), mode="w", zarr_format=2)
+    root.create_array("0", data=a, chunks=(64, 64, 3))
+    root.attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"},
+                                                             {"name": "c", "type": "channel"}],
+                                  "datasets": [{"path": "0"}]}]
+    tifffile.imwrite(tmp_path / "s.tif", a, photometric="rgb")
+    common = ("--model", model, "--backend", "torch", "--tile", "96")
+    assert main(["enhance", str(tmp_path / "s.ome.zarr"), "-o", str(tmp_path / "z"), *common]) == 0
+    assert main(["enhance", str(tmp_path / "s.tif"), "-o", str(tmp_path / "m"), "--stream", "off", *common]) == 0
+    out = zarr.open_group(str(tmp_path / "z" / "s.ome.zarr"), mode="r")
+    assert len(out.attrs["multiscales"][0]["datasets"]) == 2
+    assert np.array_equal(np.asarray(out["0"][:]), tifffile.imread(tmp_path / "m" / "s.tif"))
+
+
 def test_a_damaged_slide_fails_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                              save_tiny_generator: Callable[..., Path]) -> None:
     model = str(save_tiny_generator(tmp_path / "m.safetensors"))

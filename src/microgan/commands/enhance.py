@@ -12,8 +12,8 @@ rerunning a killed run resumes it.
 
 Whole slides (tiled TIFF/BigTIFF/OME-TIFF/SVS larger than an eighth of ``--max-memory``, OME-Zarr
 folders; ``--stream on`` for any TIFF) are streamed tile by tile into a pyramidal tiled BigTIFF
-(:mod:`microgan.infer.slide`), one slide at a time with every rank sharing its tiles; a killed
-slide goes on with ``--resume``.
+(:mod:`microgan.infer.slide`; an OME-Zarr into an OME-Zarr), one slide at a time with every rank
+sharing its tiles; a killed slide goes on with ``--resume``.
 """
 from __future__ import annotations
 
@@ -111,12 +111,13 @@ def _folder_files(folder: Path, pattern: Optional[str], recursive: bool) -> Iter
             yield path
 
 
-#: Slide formats read only as slides (streamed); their restorations are written as ``.tif``.
+#: Slide formats read only as slides (streamed); their restorations are written as ``.tif`` (an
+#: OME-Zarr's as an OME-Zarr).
 SLIDE_ONLY = (".svs", ".btf")
 
 
 def _output_suffix(suffix: str) -> str:
-    return ".tif" if suffix.lower() in SLIDE_ONLY + (".zarr",) else suffix
+    return ".tif" if suffix.lower() in SLIDE_ONLY else suffix
 
 
 def plan_jobs(
@@ -376,11 +377,12 @@ class _Session:
         finally:
             for bar in bars.values():
                 bar.close()
+        everyone = ranks.gather(sum(result.computed.values()))  # every rank got here: the slide is done
         if loud:
-            tiles = sum(result.computed.values())
+            tiles = sum(everyone)
             reused = sum(result.reused.values())
             fit = f"; {describe([result.fit])}" if result.fit is not None else ""
-            print(f"slide: {dst}: {tiles} tiles computed here{f', {reused} reused from the partial run' if reused else ''}"
+            print(f"slide: {dst}: {tiles} tiles computed{f', {reused} reused from the partial run' if reused else ''}"
                   f" in {result.seconds:.0f} s ({source.height * source.width / 1e6 / result.seconds:.2f} MP/s){fit}",
                   file=sys.stderr)
         return True

@@ -9,6 +9,8 @@ tiled BigTIFF (deflate with a horizontal predictor, lossless) with a pyramid of 
 in SubIFDs (what tifffile, napari, QuPath and OpenSlide-style viewers read as levels), the pixel
 size kept on every level; each level is computed band by band from the one above it on disk, and
 the file is written under a temporary name and renamed (an interrupted run leaves no half slide).
+An output named ``*.zarr`` is an OME-Zarr (v0.4: zarr format 2, ``yxc`` axes, one array per level,
+chunks of a tile, zstd-compressed by Blosc), written into a temporary folder and renamed likewise.
 """
 from __future__ import annotations
 
@@ -136,7 +138,7 @@ def _reduce(source: RawCanvas, path: Path) -> RawCanvas:
 def write_pyramid(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float] = None, overwrite: bool = False,
                   software: str = "microgan") -> Path:
     """Write ``canvas`` as a pyramidal tiled BigTIFF at ``path`` (see the module docstring); an OME-TIFF
-    (with ``PhysicalSizeX/Y``) when the name ends in ``.ome.tif(f)``."""
+    (with ``PhysicalSizeX/Y``) when the name ends in ``.ome.tif(f)``, an OME-Zarr when it ends in ``.zarr``."""
     import tifffile
 
     from microgan.errors import MicroGANError
@@ -144,6 +146,8 @@ def write_pyramid(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float] 
     path = Path(path)
     if path.exists() and not overwrite:
         raise MicroGANError(f"{path}: already exists (pass overwrite to replace it)")
+    if path.suffix.lower() == ".zarr":
+        return _write_ome_zarr(path, canvas, pixel_size_um)
     shapes = level_shapes(canvas.shape)
     levels = [canvas]
     scratch: List[Path] = []
@@ -182,6 +186,56 @@ def write_pyramid(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float] 
     finally:
         for level in levels[1:]:
             level.close()
+        for p in scratch:
+            p.unlink(missing_ok=True)
+    return path
+
+
+def _write_ome_zarr(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float]) -> Path:
+    """The canvas and its 2x2-mean levels as an OME-Zarr 0.4 group (see the module docstring),
+    each level written band by band from the one above it."""
+    import shutil
+
+    import zarr
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    rgb = canvas.channels == 3
+    root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+    shapes = level_shapes(canvas.shape)
+    datasets = []
+    source = canvas
+    scratch: List[Path] = []
+    try:
+        for k, shape in enumerate(shapes):
+            chunks = (TIFF_TILE, TIFF_TILE) + ((3,) if rgb else ())
+            array = root.create_array(str(k), shape=shape, chunks=chunks, dtype=canvas.dtype,
+                                      compressors=[{"id": "blosc", "cname": "zstd", "clevel": 3, "shuffle": 1}])
+            h, w = shape[:2]
+            for r0 in range(0, h, BAND_ROWS):
+                array[r0 : min(r0 + BAND_ROWS, h)] = source.read(r0, min(r0 + BAND_ROWS, h), 0, w)
+            scale = [(pixel_size_um or 1.0) * 2**k] * 2 + ([1.0] if rgb else [])
+            datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": scale}]})
+            if k + 1 < len(shapes):
+                scratch.append(canvas.path.with_name(f"{canvas.path.stem}.level{k + 1}.raw"))
+                reduced = _reduce(source, scratch[-1])
+                if source is not canvas:
+                    source.close()
+                source = reduced
+        unit = {"unit": "micrometer"} if pixel_size_um else {}
+        axes = [{"name": "y", "type": "space", **unit}, {"name": "x", "type": "space", **unit}]
+        if rgb:
+            axes.append({"name": "c", "type": "channel"})
+        root.attrs["multiscales"] = [{"version": "0.4", "name": path.stem, "axes": axes, "datasets": datasets}]
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if source is not canvas:
+            source.close()
         for p in scratch:
             p.unlink(missing_ok=True)
     return path
