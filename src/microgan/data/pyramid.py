@@ -2,8 +2,8 @@
 
 A restored slide is produced in rectangles, in any order and by several processes at once, and it
 may be larger than memory. It goes first into a :class:`RawCanvas`: a flat file of the image's
-native samples, row after row, which any process writes any rectangle of with positioned writes
-(``os.pwrite``; no memory map, so the pages a run writes never count as its resident memory).
+native samples, row after row, which any process writes any rectangle of (seek and write, unbuffered; no memory map, so the pages
+a run writes never count as its resident memory).
 When every rectangle is in, :func:`write_pyramid` turns the canvas into the file a user opens: a
 tiled BigTIFF (deflate with a horizontal predictor, lossless) with a pyramid of 2x2-mean levels
 in SubIFDs (what tifffile, napari, QuPath and OpenSlide-style viewers read as levels), the pixel
@@ -44,7 +44,7 @@ class RawCanvas:
                 fh.truncate(size)  # sparse: disk is used as rectangles arrive
         elif not self.path.is_file() or self.path.stat().st_size != size:
             raise ValueError(f"{self.path}: not a canvas of {self.shape} {self.dtype}")
-        self._fd = os.open(self.path, os.O_RDWR)
+        self._file = open(self.path, "r+b", buffering=0)
 
     @property
     def pixel_bytes(self) -> int:
@@ -55,43 +55,47 @@ class RawCanvas:
         block = np.ascontiguousarray(block, dtype=self.dtype)
         rows, cols = block.shape[:2]
         if c0 == 0 and cols == self.shape[1]:
-            os.pwrite(self._fd, block.tobytes(), r0 * self.row_bytes)
+            self._put(block, r0 * self.row_bytes)
             return
         for i in range(rows):
-            os.pwrite(self._fd, block[i].tobytes(), (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
+            self._put(block[i], (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
+
+    def _put(self, data: np.ndarray, offset: int) -> None:
+        self._file.seek(offset)
+        view = memoryview(data.reshape(-1).view(np.uint8))
+        while view:
+            view = view[self._file.write(view) :]
 
     def read(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """Rows ``r0:r1``, columns ``c0:c1`` (within the canvas)."""
         out = np.empty((r1 - r0, c1 - c0) + self.shape[2:], self.dtype)
         if c0 == 0 and c1 == self.shape[1]:
-            _read_exactly(self._fd, memoryview(out.reshape(-1).view(np.uint8)), r0 * self.row_bytes)
+            self._get(out, r0 * self.row_bytes)
             return out
         for i in range(r1 - r0):
-            _read_exactly(self._fd, memoryview(out[i].reshape(-1).view(np.uint8)), (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
+            self._get(out[i], (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
         return out
 
+    def _get(self, out: np.ndarray, offset: int) -> None:
+        self._file.seek(offset)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        while view:
+            n = self._file.readinto(view)
+            if not n:
+                raise OSError(f"{self.path}: short read at offset {offset}")
+            view = view[n:]
+
     def sync(self) -> None:
-        os.fsync(self._fd)
+        os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._file.close()
 
     def __enter__(self) -> "RawCanvas":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _read_exactly(fd: int, view: memoryview, offset: int) -> None:
-    done = 0
-    while done < len(view):
-        n = os.preadv(fd, [view[done:]], offset + done)
-        if n <= 0:
-            raise OSError(f"short read at offset {offset + done}")
-        done += n
 
 
 def half(band: np.ndarray) -> np.ndarray:
