@@ -45,6 +45,19 @@ def _descendants(pid: int) -> List[int]:
     return found
 
 
+def _kill_when(run: subprocess.Popen, ready: Callable[[], bool], seconds: float = 240) -> None:
+    """Wait until ``ready()`` (or the run ends, or ``seconds`` pass), then kill -9 the launcher and every rank."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and run.poll() is None and not ready():
+        time.sleep(0.02)
+    for pid in _descendants(run.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    run.communicate()
+
+
 def _mtimes(folder: Path) -> Dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if not p.name.startswith(".")}
 
@@ -106,16 +119,7 @@ def test_a_run_killed_mid_way_resumes_without_redoing_finished_files(tmp_path: P
     _images(tmp_path / "in", total, 200, seed=1)
     out = tmp_path / "out"
     args = (str(tmp_path / "in"), "-o", str(out), "--model", model, "--backend", "torch", "--batch", "1")
-    run = _torchrun(*args)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and run.poll() is None and len(_mtimes(out) if out.is_dir() else {}) < 2:
-        time.sleep(0.02)
-    for pid in _descendants(run.pid):  # kill -9 the launcher and both ranks
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    run.communicate()
+    _kill_when(_torchrun(*args), lambda: len(_mtimes(out) if out.is_dir() else {}) >= 2)
     finished = _mtimes(out)
     assert 0 < len(finished) < total, "the run was not caught mid-way"
     for name in finished:  # whatever carries a final name is complete

@@ -3,9 +3,6 @@ refusals; a 2-rank torchrun killed with SIGKILL half way and resumed."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +13,7 @@ import tifffile
 from microgan.cli import main
 from microgan.infer.slide import tile_manifest, work_folder
 
-from tests.commands.test_enhance_ranks import _descendants, _slow_generator, _torchrun
+from tests.commands.test_enhance_ranks import _kill_when, _slow_generator, _torchrun
 
 
 def _slide(path: Path, a: np.ndarray, **kw) -> Path:
@@ -110,15 +107,7 @@ def test_two_ranks_killed_half_way_resume_to_the_uninterrupted_result(tmp_path: 
                 pass
         return total
 
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and run.poll() is None and listed() < 4:
-        time.sleep(0.05)
-    for pid in _descendants(run.pid):  # kill -9 the launcher and both ranks
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    run.communicate()
+    _kill_when(run, lambda: listed() >= 4)
     before = listed()
     assert before >= 4 and not dst.exists(), "the run was not caught half way"
     rerun = _torchrun(str(path), "-o", str(tmp_path / "o"), *common, "--resume")
