@@ -55,3 +55,32 @@ def test_cancel_stops_at_the_next_network_pass(tmp_path: Path, save_tiny_generat
         _run(enhancer, np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8), rgb=True, cancel=cancel)
     assert len(passes) == 1  # many tiles, one pass: the hook that set cancel, then the stop
     assert len(enhancer.pass_hooks) == 1  # the plugin removed its own hook
+
+
+def test_the_region_in_view_of_a_multiscale_slide_is_restored_as_in_the_whole(tmp_path: Path, save_tiny_generator) -> None:
+    from napari.components import ViewerModel
+
+    from microgan.napari.restore import CONTEXT, restore_window, view_window
+
+    enhancer = Enhancer.from_model(save_tiny_generator(tmp_path / "t.safetensors"), device="cpu", precision="fp32",
+                                   tile=None, consistency=False)
+    rng = np.random.default_rng(1)
+    level0 = rng.integers(0, 256, (400, 300, 3), dtype=np.uint8)
+    layer = ViewerModel().add_image([level0, level0[::2, ::2]], multiscale=True, rgb=True)
+    layer.corner_pixels = np.array([[10, 60], [80, 149]])  # in level 1's pixels: zoomed out
+    data, window = view_window(layer)
+    factor = layer.downsample_factors[layer.data_level]
+    assert data is level0 and window == (10 * factor[0], 80 * factor[0] + 1, 60 * factor[1], 149 * factor[1] + 1)
+    steps = restore_window(enhancer, data, window, True, threading.Event())
+    try:
+        while True:
+            next(steps)
+    except StopIteration as stop:
+        piece = stop.value
+    r0, r1, c0, c1 = window
+    assert piece.shape == (r1 - r0, c1 - c0, 3) and CONTEXT >= enhancer.halo
+    whole = enhancer.enhance(level0)
+    np.testing.assert_array_equal(piece, whole[r0:r1, c0:c1])  # the context covers the network's reach
+    layer3 = ViewerModel().add_image(np.zeros((2, 30, 30), np.uint8))
+    with pytest.raises(MicroGANError, match="3 dimensions"):
+        view_window(layer3)

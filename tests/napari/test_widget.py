@@ -73,6 +73,27 @@ def test_restores_an_rgb_layer_aligned_with_its_input(viewer, qtbot) -> None:
     assert widget.status.value == "restored 'smear'" and widget.run_button.enabled
 
 
+def test_a_multiscale_slide_restores_the_region_in_view_placed_over_it(viewer, qtbot, tmp_path, save_tiny_generator) -> None:
+    checkpoint = save_tiny_generator(tmp_path / "t.safetensors")
+    level0 = np.random.default_rng(2).integers(0, 256, (300, 360, 3), dtype=np.uint8)
+    layer = viewer.add_image([level0, level0[::2, ::2]], name="slide", multiscale=True, rgb=True,
+                             scale=(0.5, 0.5), translate=(3.0, 1.0))
+    widget = _dock(viewer)
+    widget.model.value, widget.checkpoint.value = FILE_CHOICE, checkpoint
+    widget.consistency.value = False
+    factor = layer.downsample_factors[layer.data_level].astype(int)
+    layer.corner_pixels = np.array([[40, 100], [120, 200]]) // factor  # what the canvas shows, in its level's pixels
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    restored = viewer.layers[-1]
+    r0, r1, c0, c1 = restored.metadata["window"]
+    assert restored.name == f"slide (MicroGAN, rows {r0}-{r1}, columns {c0}-{c1})", widget.status.value
+    assert (r0, c0) == tuple(np.array([40, 100]) // factor * factor) and restored.data.shape == (r1 - r0, c1 - c0, 3)
+    np.testing.assert_array_equal(restored.translate, np.array([3.0, 1.0]) + 0.5 * np.array([r0, c0]))
+    enhancer = Enhancer.from_model(checkpoint, device="cpu", precision="fp32", consistency=False)
+    np.testing.assert_array_equal(restored.data, enhancer.enhance(level0)[r0:r1, c0:c1])
+
+
 def test_gray_16bit_stack_with_a_checkpoint_file_fixed_tiles_and_self_ensemble(viewer, qtbot, tmp_path, save_tiny_generator) -> None:
     checkpoint = save_tiny_generator(tmp_path / "gray.safetensors", in_channels=1)
     stack = np.random.default_rng(0).integers(0, 65536, (3, 70, 90), dtype=np.uint16)

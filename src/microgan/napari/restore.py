@@ -6,6 +6,11 @@ image is restored by :meth:`microgan.infer.Enhancer.enhance`, the same call ``mi
 makes, so the plugin never computes anything the command line would not. An alpha channel is
 carried over unchanged.
 
+A layer too large to restore at once (a multiscale slide, or any layer with *only the region in view*
+ticked) is restored where the user is looking: :func:`view_window` reads the part of the
+full-resolution level the canvas shows, :func:`restore_window` restores it as an image of its own with
+:data:`CONTEXT` px of the slide around it (cut off again), and the widget places it over the layer.
+
 Cancelling: :func:`restore_planes` is a generator that yields after every image, and a hook the
 Enhancer calls before every network pass (``Enhancer.pass_hooks``, whichever backend runs the
 network: PyTorch or ONNX Runtime) raises :class:`Cancelled` once ``cancel`` is set, so a cancel also
@@ -84,3 +89,37 @@ def restore_planes(
     if alpha.size:
         restored = np.concatenate([restored, alpha], axis=-1)
     return restored.reshape(lead + restored.shape[1:])
+
+
+#: Pixels of the layer read around a view window and restored with it, then cut off: more than the
+#: network's reach (48 px for MicroGAN's U-Net), so the window's edges see what they see in the slide.
+CONTEXT = 64
+
+
+def view_window(layer: Any) -> Tuple[Any, Tuple[int, int, int, int]]:
+    """(full-resolution data, (r0, r1, c0, c1)): the part of a 2-D image layer in view, in the pixels
+    of its full-resolution level (a multiscale layer shows a coarser level when zoomed out)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    if layer.ndim != 2:
+        raise MicroGANError(f"layer '{layer.name}' has {layer.ndim} dimensions: the region in view is restored for 2-D images")
+    corners = np.asarray(layer.corner_pixels, dtype=np.float64)
+    if layer.multiscale:
+        corners = corners * np.asarray(layer.downsample_factors[layer.data_level], dtype=np.float64)
+    h, w = int(data.shape[0]), int(data.shape[1])
+    r0, c0 = (max(int(np.floor(v)), 0) for v in corners[0])
+    r1, c1 = min(int(np.ceil(corners[1][0])) + 1, h), min(int(np.ceil(corners[1][1])) + 1, w)
+    if r1 <= r0 or c1 <= c0:
+        raise MicroGANError(f"layer '{layer.name}' is not in view: pan to it first")
+    return data, (r0, r1, c0, c1)
+
+
+def restore_window(enhancer: Any, data: Any, window: Tuple[int, int, int, int], rgb: bool,
+                   cancel: threading.Event) -> Generator[Tuple[int, int], None, np.ndarray]:
+    """Restore ``window`` (r0, r1, c0, c1) of a 2-D layer's ``data`` (numpy, dask or zarr: only the
+    window and its :data:`CONTEXT` are read), as :func:`restore_planes` restores a layer."""
+    r0, r1, c0, c1 = window
+    h, w = int(data.shape[0]), int(data.shape[1])
+    a0, a1, b0, b1 = max(r0 - CONTEXT, 0), min(r1 + CONTEXT, h), max(c0 - CONTEXT, 0), min(c1 + CONTEXT, w)
+    piece = np.ascontiguousarray(np.asarray(data[a0:a1, b0:b1]))
+    restored = yield from restore_planes(enhancer, piece, rgb, cancel)
+    return restored[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]

@@ -23,7 +23,7 @@ from microgan.core.checkpoint import BUNDLED_DEFAULT
 from microgan.core.psf import resolve_psf
 from microgan.errors import MicroGANError
 from microgan.infer.enhancer import trained_blind
-from microgan.napari.restore import Cancelled, bundled_models, restore_planes
+from microgan.napari.restore import Cancelled, bundled_models, restore_planes, restore_window, view_window
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ class RestoreWidget(Container):
                                     "images, unchanged on noisy ones); for a model told the PSF, a solve with that PSF "
                                     "where its output does not yet explain the input; models trained on one known "
                                     "blur skip it")
+        self.region = CheckBox(text="only the region in view", value=False,
+                               tooltip="restore the part of the image the canvas shows (at full resolution), "
+                               "placed over it: for slides too large to restore at once (multiscale layers "
+                               "always restore the region in view)")
         self.psf = LineEdit(label="PSF", value="",
                             tooltip="for a model told the PSF (microgan-psf): gauss:SIGMA, gauss:SX,SY,ANGLE, disk:R, "
                             "airy:R (px) or a PSF image file; empty: the model estimates it per image")
@@ -73,7 +77,7 @@ class RestoreWidget(Container):
         self.status = Label(value="")
         super().__init__(widgets=[
             self.image, self.model, self.checkpoint, self.device, self.precision, self.tiling,
-            self.tile_size, self.ensemble, self.consistency, self.psf, self.run_button, self.cancel_button, self.progress, self.status,
+            self.tile_size, self.ensemble, self.consistency, self.region, self.psf, self.run_button, self.cancel_button, self.progress, self.status,
         ])
         self.model.changed.connect(lambda value: setattr(self.checkpoint, "visible", value == FILE_CHOICE))
         self.tiling.changed.connect(lambda value: setattr(self.tile_size, "enabled", value == "fixed"))
@@ -125,17 +129,18 @@ class RestoreWidget(Container):
         try:
             if layer is None:
                 raise MicroGANError("no image layer selected: open an image (or File > Open Sample > MicroGAN)")
-            if layer.multiscale:
-                raise MicroGANError(f"layer '{layer.name}' is multiscale: open its full-resolution level as a layer")
+            window = view_window(layer) if layer.multiscale or self.region.value else None
             options = self._options()
         except MicroGANError as exc:
             self._fail(exc)
             return
         self._cancel.clear()
+        data = layer.data if window is None else window[0]
         # errors must be connected here: an unconnected `errored` is re-raised in the GUI thread
-        self.worker = create_worker(self._work, layer.data, layer.rgb, options, _start_thread=False, _connect={
+        self.worker = create_worker(self._work, data, layer.rgb, options, None if window is None else window[1],
+                                    _start_thread=False, _connect={
             "yielded": self._on_progress,
-            "returned": lambda result: self._on_done(layer, options, result),
+            "returned": lambda result: self._on_done(layer, options, result, None if window is None else window[1]),
             "errored": self._on_error,
             "finished": self._on_finished,
         })
@@ -167,9 +172,11 @@ class RestoreWidget(Container):
         enhancer.set_psf(options["psf"])  # a blind model told a PSF: one clear error
         return enhancer
 
-    def _work(self, data: Any, rgb: bool, options: Dict[str, Any]):
+    def _work(self, data: Any, rgb: bool, options: Dict[str, Any], window: Optional[Tuple[int, int, int, int]]):
         """Worker body (generator: napari can stop it between yields)."""
         enhancer = self._enhancer(options)
+        if window is not None:
+            return (yield from restore_window(enhancer, data, window, rgb, self._cancel))
         return (yield from restore_planes(enhancer, data, rgb, self._cancel))
 
     # ------------------------------------------------------------------ results (GUI thread)
@@ -181,20 +188,27 @@ class RestoreWidget(Container):
             self.progress.value = done
             self.status.value = f"restored {done} of {total} images"
 
-    def _on_done(self, layer: Image, options: Dict[str, Any], restored: np.ndarray) -> None:
+    def _on_done(self, layer: Image, options: Dict[str, Any], restored: np.ndarray,
+                 window: Optional[Tuple[int, int, int, int]] = None) -> None:
+        scale = np.asarray(layer.scale, dtype=np.float64)
+        translate = np.asarray(layer.translate, dtype=np.float64)
+        if window is not None:  # the window's first pixel sits where the layer shows it
+            translate = translate + scale[-2:] * np.array([window[0], window[2]], dtype=np.float64)
         self.viewer.add_image(
             restored,
-            name=f"{layer.name} (MicroGAN)",
+            name=f"{layer.name} (MicroGAN)" if window is None else
+                 f"{layer.name} (MicroGAN, rows {window[0]}-{window[1]}, columns {window[2]}-{window[3]})",
             rgb=layer.rgb,
             scale=layer.scale,
-            translate=layer.translate,
+            translate=translate,
             rotate=layer.rotate,
             shear=layer.shear,
             affine=layer.affine,
             contrast_limits=layer.contrast_limits,
             colormap=layer.colormap,
             gamma=layer.gamma,
-            metadata={"microgan": {k: str(v) for k, v in options.items()}, "restored_from": layer.name},
+            metadata={"microgan": {k: str(v) for k, v in options.items()}, "restored_from": layer.name,
+                      **({} if window is None else {"window": list(window)})},
         )
         self.image.value = layer  # napari selects the new layer; the next run is most often on the input again
         self.progress.native.setRange(0, 1)
