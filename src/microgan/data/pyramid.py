@@ -99,17 +99,22 @@ class RawCanvas:
 
 
 def half(band: np.ndarray) -> np.ndarray:
-    """The 2x2 mean of a band (an odd last row or column averaged with itself), in its sample type."""
+    """The 2x2 mean of a band (an odd last row or column averaged with itself), in its sample type
+    (integers rounded half up). Sums are taken in a wider type on the quarter-sized result only: a
+    band of a 100,000 px wide slide is not copied into floats."""
     h, w = band.shape[:2]
-    x = band.astype(np.float32)
-    if h % 2:
-        x = np.concatenate([x, x[-1:]], axis=0)
-    if w % 2:
-        x = np.concatenate([x, x[:, -1:]], axis=1)
-    x = 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+    if h % 2 or w % 2:
+        band = np.pad(band, ((0, h % 2), (0, w % 2)) + ((0, 0),) * (band.ndim - 2), mode="edge")
+    parts = (band[0::2, 0::2], band[1::2, 0::2], band[0::2, 1::2], band[1::2, 1::2])
     if band.dtype.kind == "u":
-        x = np.clip(np.rint(x), 0, np.iinfo(band.dtype).max)
-    return x.astype(band.dtype)
+        total = parts[0].astype(np.uint32)
+        for part in parts[1:]:
+            total += part
+        return ((total + 2) // 4).astype(band.dtype)
+    total = parts[0].astype(np.float32)
+    for part in parts[1:]:
+        total += part
+    return (total * 0.25).astype(band.dtype)
 
 
 def level_shapes(shape: Tuple[int, ...]) -> List[Tuple[int, ...]]:
