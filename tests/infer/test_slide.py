@@ -161,7 +161,7 @@ def test_percentile_bounds_from_the_histogram_equal_numpys() -> None:
     rng = np.random.default_rng(5)
     values = rng.integers(0, 4000, 10_001).astype(np.uint16)
     hist = np.bincount(values, minlength=65536)
-    assert slide_module._percentiles(hist, [1.0, 99.8, 50.0]) == pytest.approx(list(np.percentile(values, [1.0, 99.8, 50.0])))
+    assert slide_module._percentiles(hist, [1.0, 99.8, 50.0, 37.3]) == list(np.percentile(values, [1.0, 99.8, 50.0, 37.3]))
 
 
 def test_a_model_told_the_psf_is_refused_for_slides(tmp_path: Path) -> None:

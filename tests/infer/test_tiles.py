@@ -58,3 +58,29 @@ def test_fixed_grid_keeps_tiles_within_the_side() -> None:
     assert max(r.extent for r in plan.rows) <= 1024 and max(c.extent for c in plan.cols) <= 1024
     fewer = fixed_grid(3072, 4096, 48, 8, 8, 1024 + 512)
     assert len(fewer) < len(plan)
+
+
+def test_the_pruned_grid_search_equals_the_exhaustive_one() -> None:
+    """plan_grid skips row counts by bounds; the grid it returns is the one trying every count finds."""
+    import random
+
+    from microgan.infer.tiles import TilePlan, _axis_options, plan_grid
+
+    def exhaustive(h: int, w: int, halo: int, m: int, me: int, limit: int) -> TilePlan:
+        rows, cols = list(_axis_options(h, halo, m, me)), list(_axis_options(w, halo, m, me))
+        best = None
+        for ny, rs in rows:
+            for nx, cs in cols:
+                if max(s.extent for s in rs) * max(s.extent for s in cs) <= limit:
+                    plan = TilePlan(rs, cs)
+                    if best is None or (plan.computed_pixels, ny * nx) < best[0]:
+                        best = ((plan.computed_pixels, ny * nx), plan)
+                    break
+        return best[1] if best else TilePlan(rows[-1][1], cols[-1][1])
+
+    rng = random.Random(0)
+    for _ in range(100):
+        m, halo = rng.choice([4, 8, 16]), rng.choice([8, 24, 48, 64])
+        h, w = (-(-rng.randint(16, 900) // m) * m for _ in range(2))
+        limit = rng.choice([(4 * halo) ** 2, 65536, rng.randint(500, 2_000_000)])
+        assert plan_grid(h, w, halo, m, 16, limit) == exhaustive(h, w, halo, m, 16, limit), (h, w, halo, m, limit)

@@ -336,11 +336,17 @@ class _Session:
 
         args, ranks = self.args, self.ranks
         loud = ranks.is_main and not args.quiet
+        source, reason = None, None
         try:
             source = open_slide(src)
-        except (ImageReadError, MicroGANError) as exc:
+        except (ImageReadError, MicroGANError, OSError) as exc:
+            reason = str(exc).removeprefix(f"{src}: ")
+        reasons = [r for r in ranks.gather(reason) if r is not None]  # every rank opened it, or none goes on
+        if reasons:
+            if source is not None:
+                source.close()
             if ranks.is_main:
-                print(f"failed: {src}: {str(exc).removeprefix(f'{src}: ')}", file=sys.stderr)
+                print(f"failed: {src}: {reasons[0]}", file=sys.stderr)
             return False
         bars: dict = {}
 
@@ -369,9 +375,9 @@ class _Session:
                     stale.unlink(missing_ok=True)
                 result = restore_slide(self.enhancer(), source, dst, ranks, resume=args.resume,
                                        overwrite=args.overwrite, progress=progress)
-        except (ImageReadError, MicroGANError) as exc:
-            if ranks.distributed:
-                raise
+        except (ImageReadError, MicroGANError, OSError, ValueError) as exc:
+            if ranks.distributed:  # the ranks must not drift apart: the run ends here (--resume goes on)
+                raise MicroGANError(f"{src}: {str(exc).removeprefix(f'{src}: ')}") from None
             print(f"failed: {src}: {str(exc).removeprefix(f'{src}: ')}", file=sys.stderr)
             return False
         finally:

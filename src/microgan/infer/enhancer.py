@@ -198,6 +198,13 @@ class Enhancer:
             self._backend = self._build_backend()
         return self._backend
 
+    def use_backend(self, candidate: str) -> None:
+        """Run passes with ``candidate`` (``backend.candidate`` of another Enhancer of this model):
+        the ranks restoring one slide must all run the backend rank 0 raced, or its tiles would mix
+        two runtimes' rounding."""
+        if self._backend is None or self._backend.candidate != candidate:
+            self._backend = build_candidate(candidate, self.generator, self.meta, self.device, self.precision, self.digest)
+
     @property
     def backend_name(self) -> str:
         """``torch`` or ``onnxruntime`` (``backend.candidate`` adds PyTorch's layout)."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import zlib
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from microgan.core.atomic import atomic_write_json
+from microgan.core.atomic import atomic_write, atomic_write_json, stale_temporaries
 from microgan.core.fourier import TILE, block_window, solve_block
 from microgan.core.ranks import RankPosition
 from microgan.data.normalize import AutoNormalizer, Normalizer, PercentileNormalizer
@@ -94,7 +95,7 @@ class SlideResult:
 # ---------------------------------------------------------------------------------------- survey
 
 
-def survey(source: SlideSource, normalizer: Normalizer, fit_needed: bool) -> Dict[str, Any]:
+def survey(source: SlideSource, normalizer: Normalizer, fit_needed: bool, max_memory: Optional[int] = None) -> Dict[str, Any]:
     """The slide's ``low``/``high`` samples, its percentiles where the normalizer needs them, and (for
     the PSF fit) the texture row profile, JSON-ready. The profile is what
     :func:`~microgan.infer.consistency.fit_window` computes on the whole image, row for row (each
@@ -108,12 +109,14 @@ def survey(source: SlideSource, normalizer: Normalizer, fit_needed: bool) -> Dic
     hist = np.zeros(np.iinfo(source.dtype).max + 1, np.int64) if percentile else None
     fixed = _type_bounds(normalizer, source)
     profile: List[float] = []
-    for band, own, r0 in _bands(source):
+    rows = _band_rows(source, max_memory)
+    for band, own, r0 in _bands(source, rows):
         low, high = min(low, float(own.min())), max(high, float(own.max()))
         if source.dtype.kind == "f" and not np.isfinite(own).all():
             raise MicroGANError(f"{source.path}: float slide holds NaN or Inf values (rows {r0}-{r0 + len(own)})")
         if hist is not None:
-            hist += np.bincount(own.reshape(-1), minlength=hist.size)
+            for k in range(0, len(own), 16):  # bincount counts through 8-byte integers: a few rows at a time
+                hist += np.bincount(own[k : k + 16].reshape(-1), minlength=hist.size)
         if fit_needed and fixed is not None:
             profile.extend(_row_texture(band, own, normalizer, fixed))
     found: Dict[str, Any] = {"low": low, "high": high}
@@ -121,17 +124,25 @@ def survey(source: SlideSource, normalizer: Normalizer, fit_needed: bool) -> Dic
         found["percentiles"] = _percentiles(hist, [normalizer.pmin, normalizer.pmax])  # type: ignore[attr-defined]
     if fit_needed and fixed is None:
         bounds = slide_bounds(normalizer, source, found)
-        for band, own, _ in _bands(source):
+        for band, own, _ in _bands(source, rows):
             profile.extend(_row_texture(band, own, normalizer, bounds))
     found["profile"] = profile
     return found
 
 
-def _bands(source: SlideSource):
+def _band_rows(source: SlideSource, max_memory: Optional[int]) -> int:
+    """Rows the survey reads at a time: :data:`SURVEY_ROWS`, fewer where a band of that many rows would
+    take more than a 32nd of the budget (a 100,000 px wide slide), a multiple of the texture step."""
+    row = source.width * source.channels * source.dtype.itemsize
+    fits = int((max_memory or 8 * 10**9) // 32 // max(row, 1))
+    return max(TEXTURE_STEP, min(SURVEY_ROWS, fits) // TEXTURE_STEP * TEXTURE_STEP)
+
+
+def _bands(source: SlideSource, rows: int = SURVEY_ROWS):
     """(band with one more thumbnail row below it, the band's own rows, first row), top to bottom."""
     h, w = source.height, source.width
-    for r0 in range(0, h, SURVEY_ROWS):
-        r1 = min(r0 + SURVEY_ROWS, h)
+    for r0 in range(0, h, rows):
+        r1 = min(r0 + rows, h)
         band = source.read(r0, min(r1 + TEXTURE_STEP, h), 0, w)
         yield band, band[: r1 - r0], r0
 
@@ -159,9 +170,11 @@ def _percentiles(hist: np.ndarray, qs: List[float]) -> List[float]:
     for q in qs:
         pos = q / 100.0 * (n - 1)
         lo, frac = int(math.floor(pos)), pos - math.floor(pos)
-        a = int(np.searchsorted(cum, lo + 1))
-        b = int(np.searchsorted(cum, min(lo + 2, n)))
-        out.append(float(a + frac * (b - a)))
+        a = float(np.searchsorted(cum, lo + 1))
+        b = float(np.searchsorted(cum, min(lo + 2, n)))
+        # numpy's linear interpolation, term for term (its result's last bit decides bounds that must match)
+        out.append(float(np.float64(b) - np.float64(b - a) * np.float64(1.0 - frac)) if frac >= 0.5
+                   else float(np.float64(a) + np.float64(b - a) * np.float64(frac)))
     return out
 
 
@@ -224,27 +237,48 @@ def _consistency_blocks(h: int, w: int) -> List[Tuple[int, int, int, int]]:
 
 
 class Manifest:
-    """One rank's finished tiles: ``stage -> {index: [crc32, attempt]}``, rewritten atomically."""
+    """One rank's finished tiles, one JSON line each (``[stage, index, crc32, attempt]``), appended and
+    fsynced after the tile's pixels are: a kill leaves at most a torn last line, which is ignored (and
+    that tile computed again). A new attempt starts the file afresh, atomically, from the entries
+    rank 0 verified."""
 
     def __init__(self, folder: Path, rank: int) -> None:
-        self.path = folder / f"tiles.rank{rank}.json"
-        self.entries: Dict[str, Dict[str, List[int]]] = {"network": {}, "consistency": {}}
+        self.path = folder / f"tiles.rank{rank}.jsonl"
+        self._file: Any = None
+
+    def start(self, entries: List[List[Any]]) -> None:
+        text = "".join(json.dumps(e) + "\n" for e in entries)
+        atomic_write(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        self._file = open(self.path, "a", encoding="utf-8")
 
     def add(self, stage: str, index: int, crc: int, attempt: int) -> None:
-        self.entries[stage][str(index)] = [crc, attempt]
-        atomic_write_json(self.path, self.entries)
+        self._file.write(json.dumps([stage, index, crc, attempt]) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     @staticmethod
     def load_all(folder: Path) -> Dict[str, Dict[int, List[int]]]:
+        """Every rank's entries (any world size an earlier attempt had); for a tile listed twice, the
+        latest attempt's."""
         merged: Dict[str, Dict[int, List[int]]] = {"network": {}, "consistency": {}}
-        for path in sorted(folder.glob("tiles.rank*.json")):
+        for path in sorted(folder.glob("tiles.rank*.jsonl")):
             try:
-                doc = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue  # a manifest is replaced whole: an unreadable one is not ours to trust
-            for stage in merged:
-                for key, value in (doc.get(stage) or {}).items():
-                    merged[stage][int(key)] = [int(value[0]), int(value[1])]
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    stage, index, crc, attempt = json.loads(line)
+                    entries = merged[stage]
+                except (ValueError, TypeError, KeyError):
+                    continue  # a torn last line: that tile is computed again
+                if int(index) not in entries or int(attempt) >= entries[int(index)][1]:
+                    entries[int(index)] = [int(crc), int(attempt)]
         return merged
 
 
@@ -266,42 +300,53 @@ def _kept(plan: TilePlan, index: int, top: int, left: int, h: int, w: int) -> Op
 def restore_slide(enhancer: Any, source: SlideSource, dst: Path, ranks: RankPosition, *, resume: bool = False,
                   overwrite: bool = False, progress: Optional[Progress] = None,
                   stop_after: Optional[int] = None) -> SlideResult:
-    """Restore ``source`` into the pyramidal BigTIFF ``dst`` with every rank of ``ranks`` taking part
-    (see the module docstring). ``resume``: go on from ``dst.parts``; ``overwrite``: start again over
-    a partial run (and replace ``dst``). ``stop_after``: raise after this many tiles of this rank
-    (tests of an interrupted run)."""
+    """Restore ``source`` into the pyramidal BigTIFF (or OME-Zarr) ``dst`` with every rank of ``ranks``
+    taking part (see the module docstring). ``resume``: go on from ``dst.parts``; ``overwrite``: start
+    again over a partial run (and replace ``dst``). ``stop_after``: raise after this many tiles of this
+    rank (tests of an interrupted run). Every rank must call it; every rank raises the same error."""
     started = time.perf_counter()
     if getattr(enhancer, "takes_psf", False):
         raise MicroGANError(f"{source.path}: a model told the PSF does not restore slides yet: use a blind model "
                             "(the default) for slides")
+    if enhancer.tile is None or (enhancer.tile == "auto" and enhancer.max_memory is None):
+        raise MicroGANError(f"{source.path}: a slide is restored in tiles within a memory budget: give --max-memory "
+                            "(not off) or --tile N (not off)")
+    enhancer.check(_probe_array(source, 0, 0))  # an RGB slide on a gray model, a sample type it cannot take
     folder = work_folder(dst)
     base = enhancer.normalizer
     normalizer = slide_normalizer(base, source)
     enhancer.normalizer = normalizer
     try:
-        job = ranks.broadcast(_decided(lambda: _start(enhancer, source, dst, folder, normalizer, resume, overwrite), ranks))
-        if isinstance(job, str):
-            raise MicroGANError(job)
-        result = _run(enhancer, source, dst, folder, job, ranks, progress, stop_after)
+        # rank 0's backend on every rank: a slide's tiles from one runtime, as one process would compute them
+        enhancer.use_backend(_agreed(lambda: enhancer.backend.candidate, ranks))
+        job = _agreed(lambda: _start(enhancer, source, dst, folder, normalizer, resume, overwrite), ranks)
+        result = _run(enhancer, source, dst, folder, job, ranks, progress, stop_after, overwrite)
     finally:
         enhancer.normalizer = base
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _decided(work: Callable[[], Any], ranks: RankPosition) -> Any:
-    """Rank 0's answer (or its error, as a string every rank raises), None elsewhere."""
-    if not ranks.is_main:
-        return None
-    try:
-        return work()
-    except MicroGANError as exc:
-        return str(exc)
+def _agreed(work: Callable[[], Any], ranks: RankPosition) -> Any:
+    """Rank 0's ``work()`` on every rank; its error (one of ours, or the file system's) raised on every rank."""
+    answer = None
+    if ranks.is_main:
+        try:
+            answer = (None, work())
+        except MicroGANError as exc:
+            answer = (str(exc), None)
+        except (OSError, ValueError) as exc:  # a full disk, an unwritable folder: one line on every rank
+            answer = (f"{type(exc).__name__}: {exc}", None)
+    error, value = ranks.broadcast(answer)
+    if error is not None:
+        raise MicroGANError(error)
+    return value
 
 
 def _start(enhancer: Any, source: SlideSource, dst: Path, folder: Path, normalizer: Normalizer,
            resume: bool, overwrite: bool) -> Dict[str, Any]:
-    """Rank 0: the job to run, new or resumed; its files in place."""
+    """Rank 0: the job to run, new or resumed; its files in place. Nothing is written before the
+    survey has passed (a refused slide leaves no work folder)."""
     settings = _settings(enhancer, normalizer)
     identity = json.loads(source_identity(source.path))
     job_path = folder / "job.json"
@@ -318,12 +363,11 @@ def _start(enhancer: Any, source: SlideSource, dst: Path, folder: Path, normaliz
             job["attempt"] = int(job["attempt"]) + 1
             atomic_write_json(job_path, job)
             return job
-        if not overwrite:
+        if job_path.is_file() and not overwrite:
             raise MicroGANError(f"{folder}: a partial restoration of this slide is there: --resume to finish it, "
                                 "--overwrite to start again")
-        _remove_work(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    found = survey(source, normalizer, enhancer.consistency)
+        _remove_work(folder)  # ours, killed before its job was written, or given up with --overwrite
+    found = survey(source, normalizer, enhancer.consistency, enhancer.max_memory)
     bounds = slide_bounds(normalizer, source, found)
     region = margins = None
     if enhancer.consistency:
@@ -338,17 +382,22 @@ def _start(enhancer: Any, source: SlideSource, dst: Path, folder: Path, normaliz
            "flat": found["low"] == found["high"], "plan": {"rows": _spans(plan.rows), "cols": _spans(plan.cols)},
            "fit_region": None if region is None else [region[0].start, region[0].stop, region[1].start, region[1].stop],
            "fit_margins": None if margins is None else list(margins), "fit": None}
+    folder.mkdir(parents=True, exist_ok=True)
     RawCanvas(folder / "network.raw", source.shape, source.dtype, create=True).close()
     atomic_write_json(job_path, job)
     return job
 
 
 def _remove_work(folder: Path) -> None:
-    """Delete what a partial run of ours left (its known files and manifests), then the folder if empty."""
-    for name in WORK_FILES:
-        (folder / name).unlink(missing_ok=True)
-    for path in folder.glob("tiles.rank*.json"):
-        path.unlink()
+    """Delete what a partial run of ours left (its known files, manifests, scratch levels and the
+    temporaries a kill left mid-write), then the folder; refuse if anything else is in it."""
+    if not folder.is_dir():
+        return
+    ours = [folder / name for name in WORK_FILES] + sorted(folder.glob("tiles.rank*.jsonl"))
+    for path in ours:
+        for stale in stale_temporaries(path):
+            stale.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
     for path in folder.glob("*.level*.raw"):
         path.unlink()
     try:
@@ -372,7 +421,7 @@ def _verified(path: Path, source: SlideSource, entries: Dict[int, List[int]],
 
 
 def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[str, Any], ranks: RankPosition,
-         progress: Optional[Progress], stop_after: Optional[int]) -> SlideResult:
+         progress: Optional[Progress], stop_after: Optional[int], overwrite: bool) -> SlideResult:
     h, w = source.height, source.width
     bounds = (float(job["bounds"][0]), float(job["bounds"][1]))
     attempt = int(job["attempt"])
@@ -380,13 +429,23 @@ def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[
     rows, top, cols, left = enhancer.canvas(h, w)
     regions = lambda i: _kept(plan, i, top, left, h, w)  # noqa: E731
     blocks = _consistency_blocks(h, w)
-    # what earlier attempts finished, re-read and checked; this rank's manifest starts from its share of it
-    done = Manifest.load_all(folder)
-    finished = {"network": _verified(folder / "network.raw", source, done["network"], regions),
-                "consistency": _verified(folder / "consistency.raw", source, done["consistency"], lambda i: blocks[i])}
+    wanted = {"network": [i for i in range(len(plan)) if regions(i) is not None], "consistency": list(range(len(blocks)))}
+
+    def check_done() -> Dict[str, Dict[int, List[int]]]:
+        """Rank 0, while no rank writes: what earlier attempts finished, re-read and verified, kept in
+        rank 0's manifest alone (the other ranks start theirs empty)."""
+        done = Manifest.load_all(folder)
+        verified = {"network": _verified(folder / "network.raw", source, done["network"], regions),
+                    "consistency": _verified(folder / "consistency.raw", source, done["consistency"], lambda i: blocks[i])}
+        for path in folder.glob("tiles.rank*.jsonl"):
+            path.unlink()
+        Manifest(folder, 0).start([[stage, i, *v] for stage, entries in verified.items() for i, v in sorted(entries.items())])
+        return verified
+
+    finished = _agreed(check_done, ranks)
     manifest = Manifest(folder, ranks.rank)
-    own = _own(folder, ranks.rank)
-    manifest.entries = {stage: {str(k): v for k, v in own[stage].items() if finished[stage].get(k) == v} for stage in own}
+    manifest.start([[stage, i, *v] for stage, entries in finished.items() for i, v in sorted(entries.items())]
+                   if ranks.is_main else [])
     computed = {"network": 0, "consistency": 0}
     reused = {stage: len(entries) for stage, entries in finished.items()}
     budget = [stop_after]
@@ -397,62 +456,66 @@ def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[
                 raise MicroGANError("stopped on request (stop_after)")
             budget[0] -= 1
 
-    # stage 2: the network's tiles
-    network = RawCanvas(folder / "network.raw", source.shape, source.dtype)
+    def complete(stage: str) -> None:
+        """Rank 0: every tile of ``stage`` is listed (no rank skipped one), before what reads them."""
+        missing = set(wanted[stage]) - set(Manifest.load_all(folder)[stage])
+        if missing:
+            raise MicroGANError(f"{folder}: {len(missing)} {stage} tiles were not written (first: {min(missing)}): "
+                                "--resume to compute them")
+
     try:
-        todo = [i for i in range(len(plan)) if i not in finished["network"] and regions(i) is not None]
-        mine = todo[ranks.rank :: ranks.world_size]
-        pixels = 0.0
-        for n, index in enumerate(mine):
-            tick()
-            r0, r1, c0, c1 = regions(index)
-            block = _network_tile(enhancer, source, plan, index, rows, top, cols, left, bounds, job["flat"])
-            network.write(r0, c0, block)
-            network.sync()
-            manifest.add("network", index, _crc(block), attempt)
-            computed["network"] += 1
-            pixels += (r1 - r0) * (c1 - c0) / 1e6
-            if progress:
-                progress("network", n + 1, len(mine), pixels)
+        # stage 2: the network's tiles
+        with RawCanvas(folder / "network.raw", source.shape, source.dtype) as network:
+            todo = [i for i in wanted["network"] if i not in finished["network"]]
+            mine = todo[ranks.rank :: ranks.world_size]
+            pixels = 0.0
+            for n, index in enumerate(mine):
+                tick()
+                r0, r1, c0, c1 = regions(index)
+                block = _network_tile(enhancer, source, plan, index, rows, top, cols, left, bounds, job["flat"])
+                network.write(r0, c0, block)
+                network.sync()
+                manifest.add("network", index, _crc(block), attempt)
+                computed["network"] += 1
+                pixels += (r1 - r0) * (c1 - c0) / 1e6
+                if progress:
+                    progress("network", n + 1, len(mine), pixels)
+        ranks.barrier()
+        _agreed(lambda: complete("network"), ranks)
+
+        # stage 3: the consistency step (a blind model's), rank 0 fitting the PSF first
+        fit = None
+        final = folder / "network.raw"
+        if enhancer.consistency and not job["flat"]:
+            fit = _fit(enhancer, source, folder, job, ranks, bounds)
+            if fit.informative:
+                final = folder / "consistency.raw"
+
+                def canvas() -> None:
+                    if not final.exists():
+                        RawCanvas(final, source.shape, source.dtype, create=True).close()
+
+                _agreed(canvas, ranks)
+                computed["consistency"] = _consistency(enhancer, source, folder, fit, bounds, ranks, manifest, attempt,
+                                                       finished["consistency"], progress, tick)
+                ranks.barrier()
+                _agreed(lambda: complete("consistency"), ranks)
     finally:
-        network.close()
-    ranks.barrier()
+        manifest.close()
 
-    # stage 3: the consistency step (a blind model's), rank 0 fitting the PSF first
-    fit = None
-    final = folder / "network.raw"
-    if enhancer.consistency and not job["flat"]:
-        fit = _fit(enhancer, source, folder, job, ranks, bounds)
-        if fit.informative:
-            final = folder / "consistency.raw"
-            if ranks.is_main and not final.exists():
-                RawCanvas(final, source.shape, source.dtype, create=True).close()
-            ranks.barrier()
-            computed["consistency"] = _consistency(enhancer, source, folder, fit, bounds, ranks, manifest, attempt,
-                                                   finished["consistency"], progress, tick)
-            ranks.barrier()
-
-    # stage 4: the pyramid, by rank 0
-    if ranks.is_main:
+    # stage 4: the pyramid, by rank 0 (its errors raised on every rank)
+    def pyramid() -> None:
+        if dst.exists() and not overwrite:
+            raise MicroGANError(f"{dst}: appeared while the slide was restored: --overwrite to replace it")
         with RawCanvas(final, source.shape, source.dtype) as canvas:
             if progress:
                 progress("pyramid", 0, 1, 0.0)
             write_pyramid(dst, canvas, source.pixel_size_um, overwrite=True)
         _keep_manifest(dst, folder, job, fit)
         _remove_work(folder)
-    ranks.barrier()
+
+    _agreed(pyramid, ranks)
     return SlideResult(computed, reused, fit, 0.0)
-
-
-def _own(folder: Path, rank: int) -> Dict[str, Dict[int, List[int]]]:
-    path = folder / f"tiles.rank{rank}.json"
-    if not path.is_file():
-        return {"network": {}, "consistency": {}}
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"network": {}, "consistency": {}}
-    return {stage: {int(k): v for k, v in (doc.get(stage) or {}).items()} for stage in ("network", "consistency")}
 
 
 def _network_tile(enhancer: Any, source: SlideSource, plan: TilePlan, index: int, rows: np.ndarray, top: int,
@@ -491,9 +554,7 @@ def _fit(enhancer: Any, source: SlideSource, folder: Path, job: Dict[str, Any], 
         atomic_write_json(folder / "job.json", job)
         return job["fit"]
 
-    doc = ranks.broadcast(_decided(fitted, ranks))
-    if isinstance(doc, str):
-        raise MicroGANError(doc)
+    doc = _agreed(fitted, ranks)
     job["fit"] = doc
     return PsfFit(doc["kind"], doc["width"], kernel(doc["kind"], doc["width"]), doc["residual"], informative=doc["informative"])
 

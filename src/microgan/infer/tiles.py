@@ -15,6 +15,7 @@ pixels within a per-pass pixel budget is the one with the fewest cuts that fits
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple
 
@@ -133,21 +134,27 @@ def plan_grid(height: int, width: int, halo: int, multiple: int, min_extent: int
     """The grid whose largest tile fits ``max_pixels`` and that computes the fewest pixels in all
     (ties: fewer tiles). When not even the smallest tiles fit, the smallest tiles.
 
-    Row counts are tried fewest first, skipping those whose rows are so tall that only columns
-    narrower than four halos would fit (a budget that small is refused by the planner), and the
-    search stops once even a single column of that many rows (``height + 2 * halo * (rows - 1)``
-    computed rows across the whole width) would compute more than the best grid found: on a
-    30,000 px slide that is a few dozen of its thousands of counts."""
+    Row counts are tried fewest first. Two bounds skip what cannot win, without changing the answer
+    (a slide's axis has thousands of counts, and a plan needs a few dozen): ``ny`` rows compute at
+    least ``height + 2 * halo * (ny - 1)`` rows, and columns no wider than ``cap`` number at least
+    ``width / cap``, so a row count whose bound already exceeds the cost of a grid known to fit (the
+    best so far, or the square tiles of :func:`fixed_grid`) is passed over, and once even one
+    column would exceed it, the search ends."""
     rows = _Options(height, halo, multiple, min_extent)
     cols = _Options(width, halo, multiple, min_extent)
-    narrowest = max(min(4 * halo, width), min_extent)  # a column must keep at least what it recomputes
+    side = math.isqrt(max(max_pixels, 0))
+    seed = fixed_grid(height, width, halo, multiple, min_extent, side) if side else None
+    bound = seed.computed_pixels if seed is not None and seed.tile_pixels <= max_pixels else math.inf
     best: Optional[Tuple[Tuple[int, int], TilePlan]] = None
     for ny, row_spans in rows:
-        if best is not None and (height + 2 * halo * (ny - 1)) * width > best[0][0]:
+        least_rows = height + 2 * halo * (ny - 1)
+        known = min(bound, best[0][0]) if best is not None else bound
+        if least_rows * width > known:
             break
         th = max(s.extent for s in row_spans)
-        if th * narrowest > max_pixels:
-            continue  # only columns narrower than their halos would fit: never the cheapest
+        cap = max_pixels // th
+        if cap < 1 or least_rows * (width + 2 * halo * (math.ceil(width / cap) - 1)) > known:
+            continue  # the columns that would fit under rows this tall cost more than a grid that fits
         for nx, col_spans in cols:  # the fewest columns that fit are the cheapest for this row count
             if th * max(s.extent for s in col_spans) <= max_pixels:
                 plan = TilePlan(row_spans, col_spans)
