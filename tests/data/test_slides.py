@@ -57,6 +57,20 @@ def test_resolution_tags_give_the_pixel_size_and_alpha_is_dropped(tmp_path: Path
         assert np.array_equal(slide.read(0, 64, 0, 80), a[..., :3])
 
 
+def test_large_segments_are_read_in_place_when_uncompressed_and_refused_when_compressed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgan.data import slides
+
+    monkeypatch.setattr(slides, "MAX_SEGMENT", 1000)
+    a = _rgb(300, 200, seed=7)
+    tifffile.imwrite(tmp_path / "u.tif", a, photometric="rgb")  # one uncompressed strip
+    with open_slide(tmp_path / "u.tif") as slide:
+        assert np.array_equal(slide.read(10, 300, 50, 199), a[10:, 50:199])
+    tifffile.imwrite(tmp_path / "c.tif", a, photometric="rgb", compression="zlib", rowsperstrip=300)
+    with pytest.raises(ImageReadError, match="c.tif: stored in compressed strips .* save it tiled .*--stream off"):
+        open_slide(tmp_path / "c.tif")
+
+
 def test_rgb_in_separate_planes_is_read_as_rgb(tmp_path: Path) -> None:
     a = _rgb(50, 70, seed=6)
     tifffile.imwrite(tmp_path / "p.tif", np.moveaxis(a, -1, 0), tile=(32, 32), photometric="rgb", planarconfig="separate")

@@ -195,7 +195,8 @@ def _check_pattern(pattern: str) -> None:
 def streamed(src: Path, mode: str, max_memory: Optional[int]) -> bool:
     """Whether ``src`` is restored as a slide (:mod:`microgan.infer.slide`) under ``--stream mode``:
     an OME-Zarr folder or an SVS/BigTIFF-only file always (they are only read as slides), a TIFF when
-    ``on``, or when ``auto`` and its first image decodes to more than an eighth of ``max_memory``."""
+    ``on``, or when ``auto`` and its first image decodes to more than an eighth of ``max_memory`` and
+    its layout streams (tiles or small strips, or uncompressed data in one piece)."""
     suffix = src.suffix.lower()
     if mode == "off":
         return False
@@ -213,7 +214,15 @@ def streamed(src: Path, mode: str, max_memory: Optional[int]) -> bool:
     except (ImageReadError, OSError):
         return False  # reading it whole will say what is wrong with it
     decoded = info.width * info.height * min(info.channels, 3) * max(info.bit_depth // 8, 1)
-    return decoded > (max_memory or 8 * 10**9) // 8
+    if decoded <= (max_memory or 8 * 10**9) // 8:
+        return False
+    from microgan.data.slides import open_slide
+
+    try:  # a layout that cannot stream (compressed strips of the whole image) is read whole, as before
+        open_slide(src).close()
+    except (ImageReadError, OSError):
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:

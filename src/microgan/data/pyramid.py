@@ -32,19 +32,29 @@ BAND_ROWS = 2 * TIFF_TILE
 class RawCanvas:
     """An (H, W[, C]) image of one sample type in a flat file, read and written a rectangle at a time."""
 
-    def __init__(self, path: Path, shape: Tuple[int, ...], dtype: Any, create: bool = False) -> None:
+    def __init__(self, path: Path, shape: Tuple[int, ...], dtype: Any, create: bool = False, offset: int = 0,
+                 readonly: bool = False) -> None:
         self.path = Path(path)
         self.shape = tuple(int(n) for n in shape)
         self.dtype = np.dtype(dtype)
         self.channels = 1 if len(self.shape) == 2 else self.shape[2]
         self.row_bytes = self.shape[1] * self.channels * self.dtype.itemsize
+        self.offset = int(offset)  # where the pixels start (an uncompressed TIFF's one strip: read-only)
         size = self.shape[0] * self.row_bytes
         if create:
             with open(self.path, "wb") as fh:
                 fh.truncate(size)  # sparse: disk is used as rectangles arrive
-        elif not self.path.is_file() or self.path.stat().st_size != size:
+        elif not self.path.is_file() or self.path.stat().st_size < self.offset + size or \
+                (not readonly and self.path.stat().st_size != size):
             raise ValueError(f"{self.path}: not a canvas of {self.shape} {self.dtype}")
-        self._file = open(self.path, "r+b", buffering=0)
+        self._file = open(self.path, "rb" if readonly else "r+b", buffering=0)
+
+    def __getitem__(self, key: Tuple[slice, slice]) -> np.ndarray:
+        """``canvas[r0:r1, c0:c1]`` (what a slide source reads through)."""
+        rows, cols = key
+        r0, r1, _ = rows.indices(self.shape[0])
+        c0, c1, _ = cols.indices(self.shape[1])
+        return self.read(r0, max(r1, r0), c0, max(c1, c0))
 
     @property
     def pixel_bytes(self) -> int:
@@ -61,7 +71,7 @@ class RawCanvas:
             self._put(block[i], (r0 + i) * self.row_bytes + c0 * self.pixel_bytes)
 
     def _put(self, data: np.ndarray, offset: int) -> None:
-        self._file.seek(offset)
+        self._file.seek(self.offset + offset)
         view = memoryview(data.reshape(-1).view(np.uint8))
         while view:
             view = view[self._file.write(view) :]
@@ -77,7 +87,7 @@ class RawCanvas:
         return out
 
     def _get(self, out: np.ndarray, offset: int) -> None:
-        self._file.seek(offset)
+        self._file.seek(self.offset + offset)
         view = memoryview(out.reshape(-1).view(np.uint8))
         while view:
             n = self._file.readinto(view)

@@ -31,6 +31,9 @@ from microgan.errors import ImageReadError
 
 #: Suffixes of files that may be slides (a plain ``.tif`` too: it is streamed when it is large).
 SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".btf", ".zarr")
+#: Largest decoded tile or strip a slide may have: every region read decodes whole segments, so an
+#: image stored as one strip would be decoded whole for every tile (uncompressed ones are read in place).
+MAX_SEGMENT = 64 * 2**20
 #: Sample types a slide may hold (as :func:`microgan.data.io.read_image` reads).
 SAMPLE_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
@@ -83,6 +86,10 @@ class SlideSource:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        tif = getattr(self, "_tif", None)
+        if tif is not None:
+            tif.close()
+            self._tif = None
 
     def __enter__(self) -> "SlideSource":
         return self
@@ -166,12 +173,23 @@ def _open_tiff(path: Path) -> SlideSource:
             if ends and max(ends) > size:
                 bad = next(i for i, (o, n) in enumerate(zip(p.dataoffsets, p.databytecounts)) if n and o + n > size)
                 raise ImageReadError(f"{path}: truncated TIFF: tile {bad} of level 0 runs past the end of the file")
-        zarr = _zarr()
-        handle = series.aszarr(level=0)
-        array = zarr.open(handle, mode="r")
+        segment = _segment_bytes(page, width, samples)
+        if segment > MAX_SEGMENT and page.is_memmappable and level.axes in ("YX", "YXS") and len(level.pages) == 1:
+            from microgan.data.pyramid import RawCanvas  # uncompressed, in one piece: read rows in place
+
+            handle = RawCanvas(path, level.shape, level.dtype, offset=int(page.dataoffsets[0]), readonly=True)
+            array = handle
+        elif segment > MAX_SEGMENT:
+            kind = "tiles" if page.is_tiled else "strips"
+            raise ImageReadError(f"{path}: stored in compressed {kind} of {segment / 2**20:.0f} MiB each, decoded whole for "
+                                 "every region: save it tiled (e.g. 512 px tiles) to stream it, or restore it in memory "
+                                 "(--stream off)")
+        else:
+            handle = series.aszarr(level=0)
+            array = _zarr().open(handle, mode="r")
         if level.axes == "SYX":  # RGB stored as separate planes
             array = _ChannelsLast(array, "CYX")
-        elif array.ndim == 2 and channels != 1:
+        elif len(array.shape) == 2 and channels != 1:
             raise ImageReadError(f"{path}: level 0 decodes to shape {array.shape}, not the {level.axes} it declares")
         source = SlideSource(path, height, width, channels, np.dtype(level.dtype), _tiff_pixel_size(tif, page),
                              declared_top(tif, page, np.dtype(level.dtype)), notes, array, min(samples, 3), handle)
@@ -184,6 +202,15 @@ def _open_tiff(path: Path) -> SlideSource:
         raise ImageReadError(f"{path}: cannot open level 0 for region reads ({type(exc).__name__}: {exc})") from None
     _probe(source)
     return source
+
+
+def _segment_bytes(page: Any, width: int, samples: int) -> int:
+    """Decoded bytes of the page's largest tile or strip."""
+    itemsize = np.dtype(page.dtype).itemsize
+    if page.is_tiled:
+        return int(page.tilelength) * int(page.tilewidth) * samples * itemsize
+    rows = min(int(page.rowsperstrip or page.imagelength), int(page.imagelength))
+    return rows * width * samples * itemsize
 
 
 def _probe(source: SlideSource) -> None:
@@ -215,6 +242,15 @@ def _tiff_pixel_size(tif: Any, page: Any) -> Optional[float]:
 
 
 def _open_zarr(path: Path) -> SlideSource:
+    try:
+        return _open_zarr_level(path)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - metadata that is not what OME-Zarr says: one line
+        raise ImageReadError(f"{path}: unreadable OME-Zarr metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _open_zarr_level(path: Path) -> SlideSource:
     zarr = _zarr()
     try:
         group = zarr.open(str(path), mode="r")
@@ -281,7 +317,12 @@ def describe_source(source: SlideSource) -> str:
 
 
 def source_identity(path: Path) -> str:
-    """What identifies the input a resumable run started from: path, size and modification time
-    (of every file in a zarr folder's level-0 metadata, for a folder)."""
+    """What identifies the input a resumable run started from: path, size and modification time; for
+    a zarr folder, of its metadata files and of every file of level 0's first chunk row (rewriting
+    chunks in place elsewhere goes unseen: a folder has no one modification time)."""
     stat = path.stat()
-    return json.dumps({"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    doc: dict = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if path.is_dir():
+        meta = sorted(p for p in path.rglob("*") if p.name in (".zarray", ".zattrs", ".zgroup", "zarr.json"))
+        doc["metadata"] = [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in meta]
+    return json.dumps(doc)
