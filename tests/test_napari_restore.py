@@ -70,7 +70,7 @@ def test_the_region_in_view_of_a_multiscale_slide_is_restored_as_in_the_whole(tm
     layer.corner_pixels = np.array([[10, 60], [80, 149]])  # in level 1's pixels: zoomed out
     data, window = view_window(layer)
     factor = layer.downsample_factors[layer.data_level]
-    assert data is level0 and window == (10 * factor[0], 80 * factor[0] + 1, 60 * factor[1], 149 * factor[1] + 1)
+    assert data is level0 and window == (10 * factor[0], 81 * factor[0], 60 * factor[1], 150 * factor[1])
     steps = restore_window(enhancer, data, window, True, threading.Event())
     try:
         while True:

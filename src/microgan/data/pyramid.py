@@ -9,8 +9,8 @@ tiled BigTIFF (deflate with a horizontal predictor, lossless) with a pyramid of 
 in SubIFDs (what tifffile, napari, QuPath and OpenSlide-style viewers read as levels), the pixel
 size kept on every level; each level is computed band by band from the one above it on disk, and
 the file is written under a temporary name and renamed (an interrupted run leaves no half slide).
-An output named ``*.zarr`` is an OME-Zarr (v0.4: zarr format 2, ``yxc`` axes, one array per level,
-chunks of a tile, zstd-compressed by Blosc), written into a temporary folder and renamed likewise.
+An output named ``*.zarr`` is an OME-Zarr (v0.4: zarr format 2, ``cyx`` or ``yx`` axes, one array per
+level, chunks of a tile, zstd-compressed by Blosc), written into a temporary folder and renamed likewise.
 """
 from __future__ import annotations
 
@@ -210,13 +210,23 @@ def write_pyramid(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float] 
     return path
 
 
+def _ours(path: Path) -> bool:
+    """Whether an existing ``*.zarr`` folder holds only what :func:`_write_ome_zarr` writes."""
+    return path.is_dir() and all(p.name in (".zattrs", ".zgroup", "zarr.json") or p.name.isdigit() for p in path.iterdir())
+
+
 def _write_ome_zarr(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float]) -> Path:
-    """The canvas and its 2x2-mean levels as an OME-Zarr 0.4 group (see the module docstring),
-    each level written band by band from the one above it."""
+    """The canvas and its 2x2-mean levels as an OME-Zarr 0.4 group (see the module docstring; RGB as
+    ``cyx``, the order NGFF asks for), each level written band by band from the one above it. An
+    existing output is replaced only when it holds nothing but such a group."""
     import shutil
 
     import zarr
 
+    from microgan.errors import MicroGANError
+
+    if path.exists() and not _ours(path):
+        raise MicroGANError(f"{path}: exists and holds files this tool did not write: move it, then run again")
     tmp = path.with_name(f".{path.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     rgb = canvas.channels == 3
@@ -227,13 +237,18 @@ def _write_ome_zarr(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float
     scratch: List[Path] = []
     try:
         for k, shape in enumerate(shapes):
-            chunks = (TIFF_TILE, TIFF_TILE) + ((3,) if rgb else ())
-            array = root.create_array(str(k), shape=shape, chunks=chunks, dtype=canvas.dtype,
-                                      compressors=[{"id": "blosc", "cname": "zstd", "clevel": 3, "shuffle": 1}])
             h, w = shape[:2]
+            stored = (3, h, w) if rgb else (h, w)
+            chunks = (3, TIFF_TILE, TIFF_TILE) if rgb else (TIFF_TILE, TIFF_TILE)
+            array = root.create_array(str(k), shape=stored, chunks=chunks, dtype=canvas.dtype,
+                                      compressors=[{"id": "blosc", "cname": "zstd", "clevel": 3, "shuffle": 1}])
             for r0 in range(0, h, BAND_ROWS):
-                array[r0 : min(r0 + BAND_ROWS, h)] = source.read(r0, min(r0 + BAND_ROWS, h), 0, w)
-            scale = [(pixel_size_um or 1.0) * 2**k] * 2 + ([1.0] if rgb else [])
+                band = source.read(r0, min(r0 + BAND_ROWS, h), 0, w)
+                if rgb:
+                    array[:, r0 : r0 + len(band)] = np.moveaxis(band, -1, 0)
+                else:
+                    array[r0 : r0 + len(band)] = band
+            scale = ([1.0] if rgb else []) + [(pixel_size_um or 1.0) * 2**k] * 2
             datasets.append({"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": scale}]})
             if k + 1 < len(shapes):
                 scratch.append(canvas.path.with_name(f"{canvas.path.stem}.level{k + 1}.raw"))
@@ -242,9 +257,8 @@ def _write_ome_zarr(path: Path, canvas: RawCanvas, pixel_size_um: Optional[float
                     source.close()
                 source = reduced
         unit = {"unit": "micrometer"} if pixel_size_um else {}
-        axes = [{"name": "y", "type": "space", **unit}, {"name": "x", "type": "space", **unit}]
-        if rgb:
-            axes.append({"name": "c", "type": "channel"})
+        axes = ([{"name": "c", "type": "channel"}] if rgb else []) + \
+            [{"name": "y", "type": "space", **unit}, {"name": "x", "type": "space", **unit}]
         root.attrs["multiscales"] = [{"version": "0.4", "name": path.stem, "axes": axes, "datasets": datasets}]
         if path.exists():
             shutil.rmtree(path)

@@ -91,6 +91,9 @@ def restore_planes(
     return restored.reshape(lead + restored.shape[1:])
 
 
+#: Most pixels of the full-resolution image restored as the region in view (zoomed out on a slide, the
+#: view holds all of it: the user is asked to zoom in).
+MAX_VIEW_PIXELS = 64 * 10**6
 #: Pixels of the layer read around a view window and restored with it, then cut off: more than the
 #: network's reach (48 px for MicroGAN's U-Net), so the window's edges see what they see in the slide.
 CONTEXT = 64
@@ -103,13 +106,17 @@ def view_window(layer: Any) -> Tuple[Any, Tuple[int, int, int, int]]:
     if layer.ndim != 2:
         raise MicroGANError(f"layer '{layer.name}' has {layer.ndim} dimensions: the region in view is restored for 2-D images")
     corners = np.asarray(layer.corner_pixels, dtype=np.float64)
-    if layer.multiscale:
-        corners = corners * np.asarray(layer.downsample_factors[layer.data_level], dtype=np.float64)
+    factor = np.asarray(layer.downsample_factors[layer.data_level], dtype=np.float64) if layer.multiscale else np.ones(2)
     h, w = int(data.shape[0]), int(data.shape[1])
-    r0, c0 = (max(int(np.floor(v)), 0) for v in corners[0])
-    r1, c1 = min(int(np.ceil(corners[1][0])) + 1, h), min(int(np.ceil(corners[1][1])) + 1, w)
+    r0, c0 = (max(int(np.floor(v * f)), 0) for v, f in zip(corners[0], factor))
+    # the last pixel shown at a coarse level covers ``factor`` pixels of the full one
+    r1, c1 = (min(int(np.ceil((v + 1) * f)), n) for v, f, n in zip(corners[1], factor, (h, w)))
     if r1 <= r0 or c1 <= c0:
         raise MicroGANError(f"layer '{layer.name}' is not in view: pan to it first")
+    if (r1 - r0) * (c1 - c0) > MAX_VIEW_PIXELS:
+        raise MicroGANError(f"the region of '{layer.name}' in view is {(r1 - r0) * (c1 - c0) / 1e6:.0f} MP at full "
+                            f"resolution: zoom in (at most {MAX_VIEW_PIXELS / 1e6:.0f} MP are restored at a time), or "
+                            "restore the whole slide with microgan enhance")
     return data, (r0, r1, c0, c1)
 
 
