@@ -26,7 +26,7 @@ from microgan.core.atomic import atomic_write
 #: Side of the output's tiles, and the smallest level side the pyramid goes down to.
 TIFF_TILE = 256
 #: Rows of a canvas read at a time when building levels and writing tiles (bounded memory).
-BAND_ROWS = 2 * TIFF_TILE
+BAND_ROWS = TIFF_TILE
 
 
 class RawCanvas:
