@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,11 +43,12 @@ def descendants(pid: int) -> list:
 
 
 def listed(parts: Path) -> int:
+    """Network tiles the ranks' manifests list (one JSON line a tile)."""
     total = 0
-    for manifest in parts.glob("tiles.rank*.json"):
+    for manifest in parts.glob("tiles.rank*.jsonl"):
         try:
-            total += len(json.loads(manifest.read_text())["network"])
-        except (OSError, ValueError, KeyError):
+            total += sum(1 for line in manifest.read_text().splitlines() if line.startswith('["network"'))
+        except OSError:
             pass
     return total
 
@@ -61,6 +63,8 @@ def main() -> None:
     slide = work / f"resume{args.side}.tif"
     if not slide.exists():
         make_slide(slide, args.side, blur=2.6)
+    for old in ("two-ranks", "one-rank"):
+        shutil.rmtree(work / old, ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "microgan",
                 "enhance", str(slide), "-o", str(work / "two-ranks"), "--stream", "on"]

@@ -398,7 +398,7 @@ class _Session:
             reused = sum(result.reused.values())
             fit = f"; {describe([result.fit])}" if result.fit is not None else ""
             print(f"slide: {dst}: {tiles} tiles computed{f', {reused} reused from the partial run' if reused else ''}"
-                  f" in {result.seconds:.0f} s ({source.height * source.width / 1e6 / result.seconds:.2f} MP/s){fit}",
+                  f" in {result.seconds:.0f} s{'' if reused else f' ({source.height * source.width / 1e6 / result.seconds:.2f} MP/s)'}{fit}",
                   file=sys.stderr)
         return True
 
