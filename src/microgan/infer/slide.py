@@ -19,10 +19,11 @@ so the streamed result equals the in-memory one pixel for pixel. Four stages:
 
 **Resumable.** Everything lives in ``OUTPUT.parts/`` beside the output: ``job.json`` (what the run
 restores and how: the input's identity, the model's digest, the settings, the tile plan, the
-survey and the fit) and one manifest per rank, rewritten atomically after every tile, listing each
-finished tile with the CRC-32 of its pixels and the attempt that computed it. ``--resume`` checks
-the job is the same, re-reads every listed tile from the canvas and keeps those whose CRC matches,
-and computes only the rest: a ``kill -9`` costs at most the tiles in flight. The manifest of the
+survey and the fit) and one manifest per rank, a line appended and fsynced after every tile (once its
+pixels are on disk), naming the tile, the CRC-32 of its pixels and the attempt that computed it.
+``--resume`` checks the job is the same; rank 0 re-reads every listed tile from the canvas, keeps
+those whose CRC matches and shares out the rest; before the consistency step and the pyramid it checks
+every tile is listed: a ``kill -9`` costs at most the tiles in flight. The manifest of the
 whole run (every tile once, with its attempt) is kept beside the output as ``OUTPUT.tiles.json``.
 
 Memory: a tile's window of the slide, its pass (planned by :class:`~microgan.infer.planner.TilePlanner`
