@@ -76,9 +76,9 @@ def make_batches(jobs: Sequence[Job], max_files: int, max_bytes: int) -> List[Li
     return batches
 
 
-def normalizer_for(base: Normalizer, image: Image) -> Normalizer:
+def normalizer_for(base: Normalizer, image: Any) -> Normalizer:
     """The normalizer an image gets: ``auto`` with the top value its file declares (a 12-bit camera's
-    TIFF: 4095, ``Image.declared_top``), else ``base`` itself."""
+    TIFF: 4095, ``Image.declared_top``, or a slide's, ``SlideSource.declared_top``), else ``base`` itself."""
     if isinstance(base, AutoNormalizer) and base.top is None and image.declared_top is not None:
         return AutoNormalizer(top=image.declared_top)
     return base

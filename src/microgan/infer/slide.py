@@ -45,7 +45,7 @@ import numpy as np
 from microgan.core.atomic import atomic_write, atomic_write_json, stale_temporaries
 from microgan.core.fourier import TILE, block_window, solve_block
 from microgan.core.ranks import RankPosition
-from microgan.data.normalize import AutoNormalizer, Normalizer, PercentileNormalizer
+from microgan.data.normalize import Normalizer, PercentileNormalizer
 from microgan.data.pyramid import RawCanvas, write_pyramid
 from microgan.data.slides import SlideSource, source_identity
 from microgan.errors import MicroGANError
@@ -60,6 +60,7 @@ from microgan.infer.consistency import (
     thumbnail,
     window_from_texture,
 )
+from microgan.infer.pipeline import normalizer_for
 from microgan.infer.tiles import Span, TilePlan
 
 #: Side of the consistency step's blocks (a multiple of its regions' TILE): what one process solves
@@ -192,13 +193,6 @@ def slide_bounds(normalizer: Normalizer, source: SlideSource, found: Dict[str, A
     return normalizer.bounds(_probe_array(source, found["low"], found["high"]))
 
 
-def slide_normalizer(base: Normalizer, source: SlideSource) -> Normalizer:
-    """``auto`` with the top value the file declares (a 12-bit camera), as for files in memory."""
-    if isinstance(base, AutoNormalizer) and base.top is None and source.declared_top is not None:
-        return AutoNormalizer(top=source.declared_top)
-    return base
-
-
 def fit_region(source: SlideSource, normalizer: Normalizer, bounds: Tuple[float, float],
                profile: List[float]) -> Tuple[Tuple[slice, slice], Tuple[int, int]]:
     """The window the PSF is fitted on: :func:`~microgan.infer.consistency.fit_window` of the whole image."""
@@ -315,7 +309,7 @@ def restore_slide(enhancer: Any, source: SlideSource, dst: Path, ranks: RankPosi
     enhancer.check(_probe_array(source, 0, 0))  # an RGB slide on a gray model, a sample type it cannot take
     folder = work_folder(dst)
     base = enhancer.normalizer
-    normalizer = slide_normalizer(base, source)
+    normalizer = normalizer_for(base, source)  # auto with the top value the file declares, as for files
     enhancer.normalizer = normalizer
     try:
         # rank 0's backend on every rank: a slide's tiles from one runtime, as one process would compute them
@@ -468,19 +462,13 @@ def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[
         # stage 2: the network's tiles
         with RawCanvas(folder / "network.raw", source.shape, source.dtype) as network:
             todo = [i for i in wanted["network"] if i not in finished["network"]]
-            mine = todo[ranks.rank :: ranks.world_size]
-            pixels = 0.0
-            for n, index in enumerate(mine):
-                tick()
-                r0, r1, c0, c1 = regions(index)
-                block = _network_tile(enhancer, source, plan, index, rows, top, cols, left, bounds, job["flat"])
-                network.write(r0, c0, block)
-                network.sync()
-                manifest.add("network", index, _crc(block), attempt)
-                computed["network"] += 1
-                pixels += (r1 - r0) * (c1 - c0) / 1e6
-                if progress:
-                    progress("network", n + 1, len(mine), pixels)
+
+            def tile(index: int) -> Tuple[int, int, np.ndarray]:
+                r0, _, c0, _ = regions(index)
+                return r0, c0, _network_tile(enhancer, source, plan, index, rows, top, cols, left, bounds, job["flat"])
+
+            computed["network"] = _compute("network", todo[ranks.rank :: ranks.world_size], tile, network, manifest,
+                                           attempt, progress, tick)
         ranks.barrier()
         _agreed(lambda: complete("network"), ranks)
 
@@ -560,6 +548,23 @@ def _fit(enhancer: Any, source: SlideSource, folder: Path, job: Dict[str, Any], 
     return PsfFit(doc["kind"], doc["width"], kernel(doc["kind"], doc["width"]), doc["residual"], informative=doc["informative"])
 
 
+def _compute(stage: str, mine: List[int], work: Callable[[int], Tuple[int, int, np.ndarray]], canvas: RawCanvas,
+             manifest: Manifest, attempt: int, progress: Optional[Progress], tick: Callable[[], None]) -> int:
+    """This rank's tiles of ``stage``: each computed (``work(index)`` -> first row, first column, pixels),
+    written, synced, then listed in the manifest (in that order: a listed tile is on disk)."""
+    pixels = 0.0
+    for n, index in enumerate(mine):
+        tick()
+        r0, c0, block = work(index)
+        canvas.write(r0, c0, block)
+        canvas.sync()
+        manifest.add(stage, index, _crc(block), attempt)
+        pixels += block.shape[0] * block.shape[1] / 1e6
+        if progress:
+            progress(stage, n + 1, len(mine), pixels)
+    return len(mine)
+
+
 def _consistency(enhancer: Any, source: SlideSource, folder: Path, fit: PsfFit, bounds: Tuple[float, float],
                  ranks: RankPosition, manifest: Manifest, attempt: int, finished: Dict[int, List[int]],
                  progress: Optional[Progress], tick: Callable[[], None]) -> int:
@@ -571,26 +576,16 @@ def _consistency(enhancer: Any, source: SlideSource, folder: Path, fit: PsfFit, 
     from_unit = lambda v, like: norm.denormalize(clip(v), like, bounds).astype(like.dtype, copy=False)  # noqa: E731
     blocks = _consistency_blocks(h, w)
     mine = [i for i in range(len(blocks)) if i not in finished][ranks.rank :: ranks.world_size]
-    out = RawCanvas(folder / "consistency.raw", source.shape, source.dtype)
-    network = RawCanvas(folder / "network.raw", source.shape, source.dtype)
-    pixels = 0.0
-    try:
-        for n, index in enumerate(mine):
-            tick()
+    with RawCanvas(folder / "consistency.raw", source.shape, source.dtype) as out, \
+            RawCanvas(folder / "network.raw", source.shape, source.dtype) as network:
+
+        def solved(index: int) -> Tuple[int, int, np.ndarray]:
             block = blocks[index]
             a, b, c, d = block_window(block, (h, w), fit.kernel)
             y, prior = source.read(a, b, c, d), network.read(a, b, c, d)
-            result = solve_block(y, fit.kernel, fit.weight, prior, (a, c), (h, w), block, to_unit, from_unit)
-            out.write(block[0], block[2], result)
-            out.sync()
-            manifest.add("consistency", index, _crc(result), attempt)
-            pixels += result.shape[0] * result.shape[1] / 1e6
-            if progress:
-                progress("consistency", n + 1, len(mine), pixels)
-    finally:
-        out.close()
-        network.close()
-    return len(mine)
+            return block[0], block[2], solve_block(y, fit.kernel, fit.weight, prior, (a, c), (h, w), block, to_unit, from_unit)
+
+        return _compute("consistency", mine, solved, out, manifest, attempt, progress, tick)
 
 
 def _keep_manifest(dst: Path, folder: Path, job: Dict[str, Any], fit: Optional[PsfFit]) -> None:
