@@ -29,8 +29,6 @@ import numpy as np
 
 from microgan.errors import ImageReadError
 
-#: Suffixes of files that may be slides (a plain ``.tif`` too: it is streamed when it is large).
-SLIDE_SUFFIXES = (".tif", ".tiff", ".svs", ".btf", ".zarr")
 #: Largest decoded tile or strip a slide may have: every region read decodes whole segments, so an
 #: image stored as one strip would be decoded whole for every tile (uncompressed ones are read in place).
 MAX_SEGMENT = 64 * 2**20
