@@ -368,7 +368,6 @@ class _Session:
                     old.close()
                 unit = {"network": "tile", "consistency": "block", "pyramid": "file"}[stage]
                 bar = bars[stage] = tqdm(total=total, unit=unit, desc=f"{src.name}: {stage}", file=sys.stderr)
-                bar.started = bar.format_dict["elapsed"]  # type: ignore[attr-defined]
             bar.n = done
             elapsed = bar.format_dict["elapsed"]
             bar.set_postfix_str(f"{megapixels / max(elapsed, 1e-9):.2f} MP/s" if megapixels else "", refresh=False)

@@ -241,9 +241,11 @@ class Manifest:
         self.path = folder / f"tiles.rank{rank}.jsonl"
         self._file: Any = None
 
-    def start(self, entries: List[List[Any]]) -> None:
-        text = "".join(json.dumps(e) + "\n" for e in entries)
-        atomic_write(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    def start(self, entries: Optional[List[List[Any]]]) -> None:
+        """Begin this attempt's file with ``entries`` (None: go on with the file as it is)."""
+        if entries is not None:
+            text = "".join(json.dumps(e) + "\n" for e in entries)
+            atomic_write(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         self._file = open(self.path, "a", encoding="utf-8")
 
     def add(self, stage: str, index: int, crc: int, attempt: int) -> None:
@@ -434,13 +436,14 @@ def _run(enhancer: Any, source: SlideSource, dst: Path, folder: Path, job: Dict[
                     "consistency": _verified(folder / "consistency.raw", source, done["consistency"], lambda i: blocks[i])}
         for path in folder.glob("tiles.rank*.jsonl"):
             path.unlink()
-        Manifest(folder, 0).start([[stage, i, *v] for stage, entries in verified.items() for i, v in sorted(entries.items())])
+        kept = Manifest(folder, 0)
+        kept.start([[stage, i, *v] for stage, entries in verified.items() for i, v in sorted(entries.items())])
+        kept.close()
         return verified
 
     finished = _agreed(check_done, ranks)
     manifest = Manifest(folder, ranks.rank)
-    manifest.start([[stage, i, *v] for stage, entries in finished.items() for i, v in sorted(entries.items())]
-                   if ranks.is_main else [])
+    manifest.start(None if ranks.is_main else [])  # rank 0's holds what check_done verified
     computed = {"network": 0, "consistency": 0}
     reused = {stage: len(entries) for stage, entries in finished.items()}
     budget = [stop_after]
