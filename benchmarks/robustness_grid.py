@@ -10,8 +10,13 @@ true PSF (an oracle, in their favour) and once with a PSF 30 % too wide (what a 
 their optics gets), and everything is scored on the test crops (``--self-ensemble`` adds each model
 averaged over the crops' eight rotations and mirror images, as ``NAME+x8``). ``--psf-model NAME=MODEL``
 adds a model told the PSF twice: ``NAME+psf`` told each cell's true PSF (as the oracle baselines are)
-and ``NAME`` estimating it per crop (blind). Writes OUT/<domain>/<cell>.json (the evaluate command's
-report) and OUT/grid.md, the table docs/results.md quotes.
+and ``NAME`` estimating it per crop (blind). ``--scale S`` is the grid of upscaling: each cell sampled
+by S after its blur (``gauss:1.5+down:2+noise:0.01``; the HR crops cut to multiples of S), the
+baselines enlarging the LR crop (bicubic or Lanczos, tuned) before deconvolving, plus the exact data
+term (``tikhonov``). Writes OUT/<domain>/<cell>.json (the evaluate command's report) and OUT/grid.md,
+the table docs/results.md quotes.
+
+    python benchmarks/robustness_grid.py --data bccd=PREP_BCCD --scale 2 --limit 60 --out runs/grid-x2
 """
 from __future__ import annotations
 
@@ -25,6 +30,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 BASELINES = ["identity", "wiener", "richardson-lucy", "unsharp"]
+#: Upscaling adds the exact data term with the sampling (microgan.infer.classical's ``tikhonov``): beside
+#: interpolation followed by deconvolution it would otherwise be a straw man.
+UPSCALING_BASELINES = BASELINES + ["tikhonov"]
 
 
 def _pairs(values: List[str], what: str) -> List[Tuple[str, str]]:
@@ -37,7 +45,8 @@ def _pairs(values: List[str], what: str) -> List[Tuple[str, str]]:
     return out
 
 
-def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool, object]], limit: int, tune_limit: int, scale: float) -> Dict:
+def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool, object]], limit: int, tune_limit: int, scale: float,
+             baselines: List[str]) -> Dict:
     """One cell's report; ``models``: (name, model, self-ensembled, psf: None or TRUE_PSF)."""
     from microgan.data.degrade.presets import parse_degradation_text
     from microgan.data.manifest import read_manifest
@@ -47,7 +56,7 @@ def run_cell(data: Path, cell: str, models: List[Tuple[str, str, bool, object]],
     records = read_manifest(data)
     source = CropSource(data, parse_degradation_text(cell), seed=0)
     methods = [model_method(name, ref, self_ensemble=ensembled, psf=psf) for name, ref, ensembled, psf in models]
-    tuned, tuning = tuned_baselines(source, select(records, "val", tune_limit), BASELINES, "val", psf_scale=scale)
+    tuned, tuning = tuned_baselines(source, select(records, "val", tune_limit), baselines, "val", psf_scale=scale)
     _, report = evaluate_and_report(source, select(records, "test", limit), methods + tuned, "test", tuning=tuning, sharpness=False)
     return report
 
@@ -82,6 +91,8 @@ def main() -> int:
     parser.add_argument("--tune-limit", type=int, default=24, help="val crops the baselines are tuned on (default 24)")
     parser.add_argument("--psf-scale", type=float, default=1.3, help="mis-specified PSF width factor (default 1.3)")
     parser.add_argument("--self-ensemble", action="store_true", help="also each model self-ensembled (x8), as NAME+x8")
+    parser.add_argument("--scale", type=int, default=1,
+                        help="upscaling: every cell sampled by this factor after its blur (down:S), the tikhonov baseline added")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -93,10 +104,13 @@ def main() -> int:
     models = [(name, ref, False, None) for name, ref in _pairs(args.model, "model")]
     for name, ref in _pairs(args.psf_model, "psf-model"):
         models += [(f"{name}+psf", ref, False, TRUE_PSF)] + ([] if args.told_only else [(name, ref, False, None)])
-    if not models:
+    if not models and args.scale == 1:
         sys.exit("give at least one --model or --psf-model")
     models += [(f"{name}{ENSEMBLE_SUFFIX}", ref, True, psf) for name, ref, _, psf in models if args.self_ensemble]
-    cells = args.cells or list(GRID)
+    from microgan.data.degrade.presets import with_sampling
+
+    cells = [with_sampling(cell, args.scale) for cell in (args.cells or list(GRID))]
+    baselines = UPSCALING_BASELINES if args.scale > 1 else BASELINES
     header = ["domain", "degradation", "blurred input", "best classical, true PSF", f"best classical, PSF x{args.psf_scale:g}"]
     header += [f"{name} (PSNR dB / SSIM)" for name, _, _, _ in models]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -104,7 +118,7 @@ def main() -> int:
     for domain, data in domains:
         for cell in cells:
             t0 = time.time()
-            report = run_cell(Path(data), cell, models, args.limit, args.tune_limit, args.psf_scale)
+            report = run_cell(Path(data), cell, models, args.limit, args.tune_limit, args.psf_scale, baselines)
             path = args.out / domain / (re.sub(r"[^A-Za-z0-9.]+", "_", cell) + ".json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=1) + "\n")

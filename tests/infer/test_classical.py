@@ -117,3 +117,37 @@ def test_degradation_errors():
         BASELINES.build({"type": "wiener", "iterations": 3})
     with pytest.raises(ConfigError, match="no validation crops"):
         tune("wiener", [])
+
+
+UPSCALE = {"type": "compose", "steps": [{"type": "blur", "sigma": 1.0}, {"type": "downsample", "factor": 2}]}
+
+
+@pytest.mark.parametrize("name", ["identity", "wiener", "richardson-lucy", "unsharp", "tikhonov"])
+def test_upscaling_baselines_return_the_hr_grid(name):
+    """A coarser LR crop is enlarged (bicubic or Lanczos, a tuned parameter) and deconvolved with the
+    PSF and the pixel's box; tikhonov solves the data term with the sampling: all give the HR shape."""
+    from microgan.data.degrade import build_degradation
+
+    hr = cells(3, size=48)
+    lr = build_degradation(UPSCALE)(hr)
+    assert lr.shape == (24, 24, 3)
+    points = grid_points(name, scale=2)
+    assert all(p.get("upsample") in ("bicubic", "lanczos") for p in points) != (name == "tikhonov")
+    out = BASELINES.build({"type": name, **points[0]})(lr, UPSCALE)
+    assert out.shape == hr.shape and out.dtype == hr.dtype
+
+
+def test_upscaling_baselines_restore_what_interpolation_lost():
+    from microgan.data.degrade import build_degradation
+
+    hr = cells(4, size=64)
+    lr = build_degradation(UPSCALE)(hr)
+    pairs = [(lr, hr, UPSCALE)]
+    scores = {name: tune(name, pairs).val_psnr for name in ("identity", "wiener", "tikhonov")}
+    assert scores["wiener"] > scores["identity"] + 1.0
+    assert scores["tikhonov"] > scores["identity"] + 1.0
+
+
+def test_tuning_refuses_mixed_scales():
+    with pytest.raises(ConfigError, match="different scales"):
+        tune("wiener", [(cells(0), cells(0), DEG), (cells(0, 24), cells(0), UPSCALE)])

@@ -117,6 +117,23 @@ def psf_argument(args: argparse.Namespace) -> Any:
     return args.psf
 
 
+#: The bundled upscaling model of each scale (issue 34): microgan-psf trained with the camera's sampling.
+UPSCALING_MODEL = "microgan-psf-x{scale}"
+
+
+def add_scale_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", type=int, choices=(1, 2, 4), default=None,
+                        help="upscale by this factor (output sides x2 or x4; needs the PSF): without --model the "
+                             f"bundled {UPSCALING_MODEL.format(scale='N')}; a --model must upscale by it "
+                             "(default: the model's own scale, 1 for every restoration model)")
+
+
 def model_for(args: argparse.Namespace, psf: Any) -> Any:
-    """``--model``, else the bundled PSF-aware model when a PSF is given, else None (the default)."""
-    return args.model if args.model is not None or psf is None else PSF_MODEL
+    """``--model``, else the bundled upscaling model of ``--scale`` (above 1), else the bundled PSF-aware
+    model when a PSF is given, else None (the default)."""
+    if args.model is not None:
+        return args.model
+    scale = getattr(args, "scale", None) or 1
+    if scale > 1:
+        return UPSCALING_MODEL.format(scale=scale)
+    return None if psf is None else PSF_MODEL

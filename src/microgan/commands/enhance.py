@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Set, Tuple
 
-from microgan.commands.argtypes import CONSISTENCY, add_consistency_option, add_psf_options, bounded, memory_size, model_for, psf_argument
+from microgan.commands.argtypes import (CONSISTENCY, add_consistency_option, add_psf_options, add_scale_option, bounded,
+                                       memory_size, model_for, psf_argument)
 from microgan.core.files import IMAGE_SUFFIXES
 from microgan.data.slides import is_zarr
 from microgan.errors import MicroGANError
@@ -88,6 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="finish slides a killed run left half done (OUTPUT.parts/ beside the output), computing "
                    "only the tiles its manifest does not list as written and verified")
+    add_scale_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (failures still shown)")
     p.set_defaults(func=run)
 
@@ -288,6 +290,8 @@ class _Session:
                 backend=args.backend, max_memory=args.max_memory, self_ensemble=args.self_ensemble,
                 consistency=CONSISTENCY[args.consistency],
             )
+            if args.scale is not None:
+                self._enhancer.require_scale(args.scale)
             self._enhancer.prepare(pixels)
         return self._enhancer
 

@@ -7,8 +7,9 @@ map through :func:`to_network` / :func:`from_network`, so the mapping is written
 
 A checkpoint records the contract its model was trained under (``meta["io"]``, :func:`contract_for`,
 written by training): the normalizer training used (``range``: the sample type's range), the
-network range, the image channels, and for a model told the PSF how it takes it (the channels
-:func:`microgan.core.physics.network_input` makes). :func:`contract_of` reads it back; a checkpoint
+network range, the image channels, for a model told the PSF how it takes it (the channels
+:func:`microgan.core.physics.network_input` makes), and the scale of its output (upscaling: the
+sampling its training degradation held; 1 for all other models and every older checkpoint). :func:`contract_of` reads it back; a checkpoint
 written before the record existed gets the contract every model had then, and says so.
 """
 from __future__ import annotations
@@ -60,7 +61,24 @@ def contract_for(config: Mapping[str, Any]) -> Dict[str, Any]:
         "network_range": list(NETWORK_RANGE),
         "image_channels": int(channels or 3),
         "psf_input": PSF_INPUT if takes_psf else None,
+        "scale": training_scale(config),
     }
+
+
+def training_scale(config: Mapping[str, Any]) -> int:
+    """How many times larger than its input a run config's model writes its output: the sampling of
+    its training degradation (``down:S``, :mod:`microgan.core.sampling`), 1 without one."""
+    spec = (config.get("data") or {}).get("degradation")
+    if not spec:
+        return 1
+    from microgan.data.degrade import build_degradation
+
+    return int(build_degradation(spec).scale)
+
+
+def model_scale(contract: Mapping[str, Any]) -> int:
+    """The output's scale a contract records (1 for every contract written before upscaling)."""
+    return int(contract.get("scale") or 1)
 
 
 def contract_of(meta: Mapping[str, Any]) -> Tuple[Dict[str, Any], bool]:

@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import Dataset
 
 from microgan.core.contract import from_network, to_network
+from microgan.core.sampling import crop_to_scale
 from microgan.data.augment import Augment, build_augment
 from microgan.data.degrade import Degradation, build_degradation
 from microgan.core.physics import network_input as physics_input
@@ -114,6 +115,12 @@ class PairedCropDataset(Dataset):
         self.degradation: Optional[Degradation] = build_degradation(degradation) if degradation else None
         self.augment: Augment = build_augment(augment)
         self.psf_input = bool(psf_input)
+        #: upscaling: the LR crop is this many times coarser (the degradation samples, ``down:S``); the
+        #: HR crop is cut to multiples of it and the LR crop enlarged onto its grid as ``lr``
+        self.scale = self.degradation.scale if self.degradation is not None else 1
+        if self.scale > 1 and not self.psf_input:
+            raise MicroGANError("a degradation that samples (down:S) trains a model told the PSF (unet-psf): "
+                                "its input is made on the fine grid by the physics")
         if self.psf_input and resize_to:
             raise MicroGANError("a model told the PSF trains at native crop sizes (resizing would change the blur)")
         if augment and self.degradation is None:
@@ -154,7 +161,8 @@ class PairedCropDataset(Dataset):
         """Each crop's ``(height, width)`` as the network sees it (from the manifest, no decoding)."""
         if self.resize_to:
             return [(self.resize_to, self.resize_to)] * len(self.records)
-        return [(int(r.h), int(r.w)) for r in self.records]
+        s = self.scale
+        return [(int(r.h) - int(r.h) % s, int(r.w) - int(r.w) % s) for r in self.records]
 
     def identity(self) -> Dict[str, Any]:
         """What this data set is, for checkpoint metadata: the folders with their source (from
@@ -212,16 +220,22 @@ class PairedCropDataset(Dataset):
             kernel = self._stored_psf(record) if self.psf_input else None
         else:
             rng = self._rng(key, record)
+            hr = np.ascontiguousarray(crop_to_scale(hr, self.scale))
+            if hr.shape[0] < self.scale or hr.shape[1] < self.scale:
+                raise ImageReadError(f"crop '{record.id}' ({root / record.hr_path}): smaller than the scale {self.scale}")
             if isinstance(key, tuple) and self.augment != Augment(flips=False):
                 hr = from_float(self.augment(to_float(hr), rng), hr.dtype) if hr.dtype.kind != "f" else self.augment(hr, rng)
             lr, kernel = self.degradation.apply(hr, rng)
-        if lr.shape != hr.shape:
+        if lr.shape[:2] != (hr.shape[0] // self.scale, hr.shape[1] // self.scale) or lr.shape[2:] != hr.shape[2:]:
             raise ImageReadError(f"crop '{record.id}': LR {lr.shape} and HR {hr.shape} differ in {root}")
-        sample: Dict[str, object] = {"lr": self._tensor(to_float(lr)), "hr": self._tensor(to_float(hr)), "id": record.id}
+        lr_tensor = self._tensor(to_float(lr))
+        sample: Dict[str, object] = {"lr": lr_tensor, "hr": self._tensor(to_float(hr)), "id": record.id}
         if self.psf_input:
-            image = from_network(sample["lr"].numpy().transpose(1, 2, 0))  # type: ignore[union-attr]
-            stack = physics_input(image, _DELTA if kernel is None else kernel)
+            image = from_network(lr_tensor.numpy().transpose(1, 2, 0))
+            stack = physics_input(image, _DELTA if kernel is None else kernel, scale=self.scale)
             sample["input"] = torch.from_numpy(np.ascontiguousarray(stack.transpose(2, 0, 1)))
+            if self.scale > 1:  # the LR crop as the HR grid sees it (the input's own scores, the sample images)
+                sample["lr"] = sample["input"][: lr_tensor.shape[0]].clone()
         return sample
 
 

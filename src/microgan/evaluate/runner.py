@@ -1,6 +1,7 @@
 """Run restoration methods over every crop of a split, at native size, and keep per-crop scores.
 
-A *method* is anything that maps an LR crop to a restored crop of the same shape and dtype: a trained
+A *method* is anything that maps an LR crop to a restored crop of the HR crop's shape (the same as the
+LR's, or ``scale`` times larger when the degradation samples: upscaling) and the LR's dtype: a trained
 generator (through :class:`microgan.infer.Enhancer`) or a classical baseline. The runner treats both
 the same way, so models and baselines are scored by the same code, on the same crops, in the same
 process, and their times are comparable. Non-blind baselines need the known PSF, so a method also
@@ -23,7 +24,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from microgan.data.degrade import Degradation, build_degradation
-from microgan.data.io import read_image
+from microgan.core.sampling import crop_to_scale, upsample
+from microgan.data.io import from_float, read_image, to_float
 from microgan.data.manifest import CropRecord
 from microgan.errors import MicroGANError
 from microgan.infer.classical import TuningResult, degradation_psf, parse_degradation
@@ -148,9 +150,15 @@ class CropSource:
         return str(self.prepared)
 
     def pair(self, record: CropRecord) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        """(LR array, HR array, degradation dict) of one manifest record, checked to match."""
+        """(LR array, HR array, degradation dict) of one manifest record, checked to match. A
+        degradation that samples (upscaling) is given the HR crop cut to multiples of its scale
+        (:func:`microgan.core.sampling.crop_to_scale`), and that cut HR crop is the truth."""
         hr = read_image(Path(self.prepared) / record.hr_path).array
         if self.degradation is not None:
+            scale = self.degradation.scale
+            hr = np.ascontiguousarray(crop_to_scale(hr, scale))
+            if hr.shape[0] < scale or hr.shape[1] < scale:
+                raise MicroGANError(f"{Path(self.prepared) / record.hr_path}: a crop smaller than the scale {scale}")
             rng = np.random.default_rng([self.seed, zlib.crc32(record.id.encode())])
             return self.degradation(hr, rng), hr, self.degradation.spec()
         lr = read_image(Path(self.prepared) / record.lr_path).array
@@ -173,17 +181,29 @@ def load_pair(data: Data, record: CropRecord) -> Tuple[np.ndarray, np.ndarray, D
     return as_source(data).pair(record)
 
 
-def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, Any], where: str) -> np.ndarray:
-    """Restore one crop; an error or a wrong-shaped result names the method and the crop's file."""
+def _restore_checked(method: Method, lr: np.ndarray, degradation: Mapping[str, Any], where: str,
+                     expected: Tuple[int, ...]) -> np.ndarray:
+    """Restore one crop; an error or a result not of the HR crop's shape (``expected``) and the
+    input's dtype names the method and the crop's file."""
     try:
         out = method.restore(lr, degradation)
     except MicroGANError as exc:
         raise type(exc)(f"{where}: method '{method.name}': {exc}") from None
-    if out.shape != lr.shape or out.dtype != lr.dtype:
+    if out.shape != expected or out.dtype != lr.dtype:
         raise MicroGANError(
             f"{where}: method '{method.name}' returned {out.shape} {out.dtype} for an input of {lr.shape} {lr.dtype}"
+            f" (expected {expected})"
         )
     return out
+
+
+def input_on_hr_grid(lr: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """The LR crop as the HR grid sees it, for the input's own scores: itself, or enlarged by bicubic
+    interpolation when it is coarser (upscaling), what any viewer shows."""
+    if lr.shape == hr.shape:
+        return lr
+    scale = hr.shape[0] // lr.shape[0]
+    return from_float(upsample(to_float(lr), scale, "bicubic"), lr.dtype)
 
 
 def evaluate(
@@ -202,18 +222,19 @@ def evaluate(
         raise MicroGANError(f"{source}: no crops in split '{split}'")
     if not methods:
         raise MicroGANError("nothing to evaluate: give at least one --model or --baselines")
-    lr0, _, deg0 = source.pair(records[0])
+    lr0, hr0, deg0 = source.pair(records[0])
     for method in methods:  # warm-up, untimed; fails fast on a model that cannot take this data
-        _restore_checked(method, lr0, deg0, str(source.prepared / records[0].hr_path))
+        _restore_checked(method, lr0, deg0, str(source.prepared / records[0].hr_path), hr0.shape)
     crops: List[CropScore] = []
     for record in progress(records) if progress else records:
         lr, hr, degradation = source.pair(record)
         score = CropScore(
-            id=record.id, height=hr.shape[0], width=hr.shape[1], label=record.label or "", psnr_input=psnr(lr, hr)
+            id=record.id, height=hr.shape[0], width=hr.shape[1], label=record.label or "",
+            psnr_input=psnr(input_on_hr_grid(lr, hr), hr),
         )
         for method in methods:
             start = time.perf_counter()
-            out = _restore_checked(method, lr, degradation, str(source.prepared / record.hr_path))
+            out = _restore_checked(method, lr, degradation, str(source.prepared / record.hr_path), hr.shape)
             score.time_s[method.name] = time.perf_counter() - start
             score.psnr[method.name] = psnr(out, hr)
             score.ssim[method.name] = ssim(out, hr)
@@ -235,7 +256,7 @@ def restore_examples(
     out: Dict[str, Dict[str, np.ndarray]] = {}
     for record in records:
         lr, hr, degradation = load_pair(prepared, record)
-        images = {"LR": lr}
+        images = {"LR": input_on_hr_grid(lr, hr)}
         images.update({m.name: m.restore(lr, degradation) for m in methods})
         images["HR"] = hr
         out[record.id] = images

@@ -18,6 +18,13 @@ padded image still creeps inward by about a radius per Richardson-Lucy iteration
 :data:`PAD_KERNELS` kernel widths, beyond which the result no longer changes (measured in
 docs/paper-notes.md). ``tests/evaluate/test_baselines.py`` shows the gain.
 
+Upscaling (a degradation that samples, ``down:S``): the LR crop is first enlarged to the HR grid by
+the ``upsample`` parameter's interpolation (bicubic or Lanczos, tuned like the rest), then deconvolved
+with the PSF convolved with the coarse pixel's box on the fine grid
+(:func:`microgan.core.sampling.pixel_kernel`): what a microscopist would run with a known PSF. The
+``tikhonov`` baseline instead solves the exact data term with the sampling
+(:mod:`microgan.core.fourier_sampled`): the strongest classical answer, there to keep models honest.
+
 Tuning (:func:`tune`): an exhaustive search of each baseline's small grid for the best mean PSNR on a
 subsample of the validation crops; the winner is then frozen for the test split.
 """
@@ -29,13 +36,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from scipy.signal import convolve2d
 from skimage.filters import unsharp_mask
 from skimage.restoration import richardson_lucy, unsupervised_wiener, wiener
 
 from microgan.data.degrade import build_degradation
 from microgan.data.io import from_float, to_float
 from microgan.errors import ConfigError
+from microgan.core.fourier import solve_regions
+from microgan.core.fourier_sampled import solve_sampled_regions
 from microgan.core.metrics import psnr
+from microgan.core.sampling import UPSAMPLERS, pixel_kernel, upsample
 from microgan.registry import BASELINES
 
 Degradation = Mapping[str, Any]
@@ -57,6 +68,11 @@ def parse_degradation(spec: Union[str, Degradation]) -> Dict[str, Any]:
     return dict(spec)
 
 
+def degradation_scale(spec: Degradation) -> int:
+    """How many times coarser the LR crop of a degradation spec is than its HR crop (1: the same grid)."""
+    return build_degradation(dict(spec)).scale
+
+
 def degradation_psf(spec: Degradation) -> np.ndarray:
     """The known 2-D PSF of a degradation spec (its blur steps' kernels; noise has none), exactly
     the kernel :mod:`microgan.data.degrade` applied: for the paper's blur the separable
@@ -71,15 +87,16 @@ class Baseline:
     """A classical restorer: ``baseline(lr, degradation) -> restored`` with the input's shape and dtype.
 
     Subclasses set :attr:`grid` (the values tuned on val) and implement :meth:`restore_channel` on
-    one float32 channel in [0, 1]; this class does the dtype conversion, the per-channel loop and the
-    reflect padding (when :attr:`needs_psf`)."""
+    one float32 channel in [0, 1]; this class does the dtype conversion, the enlargement of a coarser
+    LR crop (``upsample``, upscaling only), the per-channel loop and the reflect padding (when
+    :attr:`needs_psf`). The result has the HR crop's shape: the input's times the degradation's scale."""
 
     name: str = ""
     grid: Dict[str, Sequence[Any]] = {}
     needs_psf: bool = True
 
     def __init__(self, **params: Any) -> None:
-        unknown = set(params) - set(self.grid)
+        unknown = set(params) - set(self.grid) - {"upsample"}
         if unknown:
             raise ConfigError(f"baseline '{self.name}' has no parameter(s) {sorted(unknown)}; tunable: {sorted(self.grid)}")
         self.params = params
@@ -87,10 +104,20 @@ class Baseline:
     def restore_channel(self, channel: np.ndarray, psf: Optional[np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, lr: np.ndarray, degradation: Degradation) -> np.ndarray:
-        psf = degradation_psf(degradation) if self.needs_psf else None
-        pad = PAD_KERNELS * psf.shape[0] if psf is not None else 0
+    def _input(self, lr: np.ndarray, scale: int) -> np.ndarray:
+        """The LR crop as float32 on the HR grid (enlarged by ``upsample`` when it is coarser)."""
         image = to_float(lr)  # float32: half the memory traffic of float64, same PSNR to 0.01 dB
+        if scale == 1:
+            return image
+        return upsample(image, scale, str(self.params.get("upsample", "bicubic")))
+
+    def __call__(self, lr: np.ndarray, degradation: Degradation) -> np.ndarray:
+        scale = degradation_scale(degradation)
+        psf = degradation_psf(degradation) if self.needs_psf else None
+        if psf is not None and scale > 1:
+            psf = convolve2d(psf, pixel_kernel(scale))
+        pad = PAD_KERNELS * psf.shape[0] if psf is not None else 0
+        image = self._input(lr, scale)
         channels = image[..., None] if image.ndim == 2 else image
         out = np.empty_like(channels)
         for c in range(channels.shape[-1]):
@@ -113,7 +140,8 @@ class Identity(Baseline):
     needs_psf = False
 
     def __call__(self, lr: np.ndarray, degradation: Degradation) -> np.ndarray:
-        return lr.copy()
+        scale = degradation_scale(degradation)
+        return lr.copy() if scale == 1 else from_float(self._input(lr, scale), lr.dtype)
 
 
 @BASELINES.register("richardson-lucy")
@@ -171,9 +199,32 @@ class Unsharp(Baseline):
         )
 
 
-def grid_points(name: str) -> List[Dict[str, Any]]:
-    """Every parameter combination of a baseline's grid (one empty dict for a baseline with no grid)."""
-    grid = BASELINES.get(name).grid
+@BASELINES.register("tikhonov")
+class Tikhonov(Baseline):
+    """The exact quadratic data term with the known PSF (and the sampling, when upscaling) and a
+    gradient penalty, solved in the Fourier domain (:mod:`microgan.core.fourier`,
+    :mod:`microgan.core.fourier_sampled`) on the LR crop itself: no interpolation guesses the missing
+    pixels, the forward model does. ``weight`` trades sharpness for noise."""
+
+    name = "tikhonov"
+    grid = {"weight": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)}
+
+    def __call__(self, lr: np.ndarray, degradation: Degradation) -> np.ndarray:
+        scale = degradation_scale(degradation)
+        psf = degradation_psf(degradation)
+        weight = float(self.params.get("weight", 1e-3))
+        image = to_float(lr)
+        if scale == 1:
+            return from_float(solve_regions(image, psf, weight), lr.dtype)
+        return from_float(solve_sampled_regions(image, psf, weight, scale), lr.dtype)
+
+
+def grid_points(name: str, scale: int = 1) -> List[Dict[str, Any]]:
+    """Every parameter combination of a baseline's grid (one empty dict for a baseline with no grid);
+    upscaling (``scale`` > 1) adds the interpolation that enlarges the LR crop to baselines that take one."""
+    grid = dict(BASELINES.get(name).grid)
+    if scale > 1 and name != "tikhonov":
+        grid["upsample"] = tuple(UPSAMPLERS)
     keys = sorted(grid)
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
@@ -203,8 +254,11 @@ def tune(
     PSNR is still reported beside the others."""
     if not pairs:
         raise ConfigError(f"cannot tune baseline '{name}': no validation crops")
+    scales = {degradation_scale(deg) for _lr, _hr, deg in pairs}
+    if len(scales) > 1:
+        raise ConfigError(f"cannot tune baseline '{name}' on crops of different scales {sorted(scales)}")
     scores: List[Tuple[Dict[str, Any], float]] = []
-    for params in grid_points(name):
+    for params in grid_points(name, scales.pop()):
         baseline = BASELINES.build({"type": name, **params})
         score = float(np.mean([psnr(baseline(lr, deg), hr) for lr, hr, deg in pairs]))
         scores.append((params, score))

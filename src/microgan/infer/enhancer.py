@@ -40,11 +40,11 @@ import torch
 from torch import nn
 
 from microgan.core.checkpoint import load_generator
-from microgan.core.contract import NETWORK_RANGE, contract_of, from_network_, to_network_
+from microgan.core.contract import NETWORK_RANGE, contract_of, from_network_, model_scale, to_network_
 from microgan.core.device import DeviceLike, resolve_device, resolve_precision
 from microgan.core.geometry import ReceptiveField, model_channels, padded_size, size_multiple
 from microgan.core.fourier import solve_regions
-from microgan.core.physics import NOISE_SCALE, deconvolution, discrepancy_weight, estimate_noise
+from microgan.core.physics import NOISE_SCALE, consistent, deconvolution, discrepancy_weight, enlarged, estimate_noise
 from microgan.core.portable import OUTPUT_LIMIT, edge_margin, padding_index
 from microgan.core.psf import PsfLike, resolve_psf, second_moment_sigma
 from microgan.data.normalize import Normalizer, build_normalizer
@@ -89,6 +89,12 @@ class Enhancer:
     and the blur that maps its restoration back onto the input is fitted
     (:mod:`microgan.infer.consistency`). :attr:`fits` then holds the PSF each image was restored
     with (``kind`` ``given`` or the fitted family) and the noise read off it.
+
+    An upscaling model (:attr:`scale` > 1, trained with the camera's sampling ``down:S``) returns
+    images ``scale`` times larger: its network input is made on the fine grid (the image enlarged by
+    bicubic interpolation, the Tikhonov solve with PSF and sampling, :mod:`microgan.core.physics`), the
+    tiles run there, and the data-consistency solve uses the sampled forward model. It must be told
+    the PSF (estimating it from a coarse image is not done yet).
     """
 
     def __init__(
@@ -153,6 +159,10 @@ class Enhancer:
         if tuple(self.contract.get("network_range", ())) != NETWORK_RANGE:
             raise MicroGANError(f"the model maps values to {self.contract.get('network_range')}, not the "
                                 f"{list(NETWORK_RANGE)} this version of microgan runs (core.contract)")
+        #: upscaling: the output is this many times larger than the input (the model's training sampling)
+        self.scale = model_scale(self.contract)
+        if self.scale > 1 and not self.takes_psf:
+            raise MicroGANError(f"an upscaling model (x{self.scale}) must be told the PSF (unet-psf)")
         if not recorded and (self.meta or {}).get("config"):
             self._note("contract", f"{self.meta.get('path') or 'the checkpoint'} records no value contract (written "
                        "before 2026-12-07): the one every model had then is assumed (core.contract)")
@@ -176,6 +186,14 @@ class Enhancer:
         dev = resolve_device(device)
         net, meta = load_generator(model, dev)
         return cls(net, meta, device=dev, **kwargs)
+
+    def require_scale(self, scale: int) -> None:
+        """Refuse, in one line, a model that does not upscale by ``scale`` (``--scale``, ``scale=``)."""
+        if int(scale) != self.scale:
+            name = self.meta.get("path") or "the model"
+            does = f"upscales by {self.scale}" if self.scale > 1 else "restores at the input's size"
+            raise MicroGANError(f"{name} {does}, not by {scale}: give a model trained for x{scale} "
+                                f"(microgan-psf-x{scale}) or leave the scale out")
 
     def _note(self, key: str, message: str) -> None:
         if key not in self._noted:
@@ -416,7 +434,8 @@ class Enhancer:
             crops = [a[index] for a in arrays]
             batch = self._to_batch(crops, bounds)
             if psf_inputs is not None:
-                batch = self._with_psf_channels(batch, [(z[index], sigma) for z, sigma in psf_inputs])
+                batch = self._with_psf_channels(batch, [(part[0][index], part[1]) + tuple(p[index] for p in part[2:])
+                                                        for part in psf_inputs])
             y = dihedral_mean(self._pass, batch) if self.self_ensemble else self._pass(batch)
             y = y[:, :, r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start]
             likes = [crop[r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start] for crop in crops]
@@ -426,14 +445,18 @@ class Enhancer:
                 del y, batch, crops, likes
                 release_free_memory()  # so the next tile finds the room the plan counted on
 
-    def _with_psf_channels(self, batch: np.ndarray, parts: Sequence[Tuple[np.ndarray, float]]) -> np.ndarray:
+    def _with_psf_channels(self, batch: np.ndarray, parts: Sequence[Tuple[Any, ...]]) -> np.ndarray:
         """A model told the PSF: each image's tile (N, C, h, w) in [-1, 1] followed by its
         deconvolution channels (gray ones repeated for an RGB model) and its noise channel, the
-        channels :func:`microgan.core.physics.network_input` makes for training."""
+        channels :func:`microgan.core.physics.network_input` makes for training. A part of three
+        (upscaling): its third, the enlarged image in network units, replaces the tile's image channels
+        (the float interpolation training saw, not its rounding to the sample type)."""
         out = np.empty((batch.shape[0], self.net_channels) + batch.shape[2:], np.float32)
         c = self.channels
         out[:, :c] = batch
-        for i, (z, sigma) in enumerate(parts):
+        for i, (z, sigma, *image) in enumerate(parts):
+            if image:
+                out[i, :c] = image[0].transpose(2, 0, 1)
             out[i, c : 2 * c] = z.transpose(2, 0, 1)  # (1, h, w) broadcasts over an RGB model's channels
             out[i, 2 * c] = NOISE_SCALE * sigma
         return out
@@ -458,7 +481,7 @@ class Enhancer:
         self.check(array)
         if _constant(array):  # any blur of a flat field is the flat field: it is its own restoration
             self.fits = []
-            return array.copy()
+            return _flat(array, self.scale)
         if self.takes_psf:
             return self._told([array], reserve)[0]
         return self._consistent([array], self.run_network([array], reserve))[0]
@@ -469,7 +492,7 @@ class Enhancer:
         for array in arrays:
             self.check(array)
         if self.takes_psf:  # each image has its own network input: one by one
-            return _flat_kept(arrays, self._told(arrays, reserve))
+            return _flat_kept(arrays, self._told(arrays, reserve), self.scale)
         groups: Dict[Tuple[Any, ...], List[int]] = {}
         for i, array in enumerate(arrays):
             groups.setdefault((array.shape, array.dtype.str), []).append(i)
@@ -558,21 +581,35 @@ class Enhancer:
         norm = self.normalizer
         clip = (lambda v: np.clip(v, 0, 1, out=v)) if norm.bounded else (lambda v: v)
         results, self.fits = [], []
+        s = self.scale
+        if s > 1 and self.psf is None:
+            raise MicroGANError(f"an upscaling model (x{s}) needs the PSF of the images (--psf, psf=...): "
+                                "estimating it from a coarse image is not supported yet")
         for array in arrays:
             kernel, fit = self._kernel_for(array, reserve)
             bound = norm.bounds(array)
             to_unit = lambda a, b=bound: norm.normalize(a, b)  # noqa: E731
             sigma = estimate_noise(to_unit(array))  # at least NOISE_FLOOR; one float copy, freed before the passes
-            z = deconvolution(array, kernel, sigma, to_unit=to_unit)  # region by region from the native pixels
-            out = self.run_network([array], reserve + z.nbytes, [(z, sigma)])[0]
+            z = deconvolution(array, kernel, sigma, to_unit=to_unit, scale=s)  # region by region from the native pixels
+            if s == 1:
+                out = self.run_network([array], reserve + z.nbytes, [(z, sigma)])[0]
+            else:  # the tiles run on the fine grid: the enlarged image (exact floats, and natively for the output's type)
+                image = to_network_(enlarged(to_unit(array), s).reshape(z.shape[:2] + (-1,)))
+                fine = norm.denormalize(from_network_(image.copy()), array, bound).reshape(image.shape[:2] + array.shape[2:])
+                out = self.run_network([fine], reserve + z.nbytes + image.nbytes, [(z, sigma, image)], bounds=[bound])[0]
+                del image, fine
             del z
             lam = None
             if self.consistency:
                 region, margin = fit_window(array, to_unit)
-                lam = discrepancy_weight(to_unit(out[region]), to_unit(array[region]), kernel, sigma, margin)
-            if lam is not None:
+                fine_region = tuple(slice(r.start * s, r.stop * s) for r in region)
+                lam = discrepancy_weight(to_unit(out[fine_region]), to_unit(array[region]), kernel, sigma, margin, scale=s)
+            if lam is not None and s == 1:
                 out = solve_regions(array, kernel, lam, prior=out, to_unit=to_unit,
                                     from_unit=lambda v, like, b=bound: norm.denormalize(clip(v), like, b).astype(like.dtype, copy=False))
+            elif lam is not None:
+                out = norm.denormalize(clip(consistent(to_unit(array), kernel, lam, to_unit(out), s)), out, bound).astype(out.dtype, copy=False)
+                out = out.reshape((array.shape[0] * s, array.shape[1] * s) + array.shape[2:])
             results.append(out)
             used = fit if fit is not None else PsfFit("given", second_moment_sigma(kernel), kernel)
             self.fits.append(PsfFit(used.kind, used.width, kernel, sigma**2, informative=used.informative))
@@ -585,9 +622,16 @@ def _constant(array: np.ndarray) -> bool:
     return array.size > 0 and bool(array.min() == array.max())
 
 
-def _flat_kept(arrays: Sequence[np.ndarray], outputs: List[np.ndarray]) -> List[np.ndarray]:
+def _flat(array: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A flat field's restoration: itself, on the output's grid."""
+    if scale == 1:
+        return array.copy()
+    return np.full((array.shape[0] * scale, array.shape[1] * scale) + array.shape[2:], array.flat[0], array.dtype)
+
+
+def _flat_kept(arrays: Sequence[np.ndarray], outputs: List[np.ndarray], scale: int = 1) -> List[np.ndarray]:
     """Each flat input comes back as itself (see :func:`_constant`), the others as restored."""
-    return [array.copy() if _constant(array) else out for array, out in zip(arrays, outputs)]
+    return [_flat(array, scale) if _constant(array) else out for array, out in zip(arrays, outputs)]
 
 
 def trained_blind(meta: Mapping[str, Any]) -> bool:

@@ -5,6 +5,7 @@ spec that ``microgan prepare`` writes into ``manifest.csv`` and that a training 
 ``data.degradation`` holds. ``base`` has the contract (ranges drawn per call, PSFs, mis-specified
 copies) and the combinators (``compose``, ``random-choice``, ``maybe``, ``identity``); ``blur`` the
 paper's Gaussian, a random anisotropic Gaussian, defocus and an Airy pattern; ``noise`` Gaussian, Poisson and JPEG;
+``sample`` the camera's area sampling (``down:S``, upscaling's forward model);
 ``presets`` the named degradations of evaluation's robustness grid and the blind training pipeline.
 """
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Optional
 from microgan.data.degrade.base import Bounds, Compose, Degradation, Identity, Maybe, RandomChoice, Spec, build_degradation
 from microgan.data.degrade.blur import AiryBlur, Blur, DefocusBlur, GaussianBlur, disk_kernel, gaussian_kernel, opencv_sigma
 from microgan.data.degrade.noise import JPEG, GaussianNoise, PoissonNoise
+from microgan.data.degrade.sample import Downsample
 from microgan.errors import ConfigError
 
 __all__ = [
-    "AiryBlur", "Blur", "Bounds", "Compose", "DefocusBlur", "Degradation", "GaussianBlur", "GaussianNoise", "Identity", "JPEG",
+    "AiryBlur", "Blur", "Bounds", "Compose", "DefocusBlur", "Degradation", "Downsample", "GaussianBlur", "GaussianNoise", "Identity", "JPEG",
     "Maybe", "PoissonNoise", "RandomChoice", "Spec", "build_degradation", "disk_kernel", "gaussian_kernel",
     "opencv_sigma", "paper_degradation",
 ]

@@ -1,7 +1,9 @@
 """The degradation contract, parameters that may be ranges, and the combinators.
 
 A degradation maps an HR array to its LR partner: ``degradation(array, rng) -> array`` with the same
-shape and sample type, so HR and LR always pair pixel for pixel. Every randomness is drawn from the
+sample type and, unless it samples (:attr:`Degradation.scale` > 1, the ``downsample`` step of
+upscaling), the same shape, so HR and LR pair pixel for pixel; a sampling degradation divides each
+side by its scale (the HR sides must be multiples of it). Every randomness is drawn from the
 ``numpy.random.Generator`` passed in, so a crop's LR image is a function of its seed.
 
 A numeric parameter is either a number (fixed) or a ``[low, high]`` pair: then each call draws it
@@ -62,9 +64,15 @@ class Bounds:
 
 
 class Degradation:
-    """Base: ``degradation(array, rng) -> array`` of the same shape and sample type."""
+    """Base: ``degradation(array, rng) -> array`` of the same sample type and the shape divided by
+    :attr:`scale` (1: the same shape)."""
 
     name = ""
+
+    @property
+    def scale(self) -> int:
+        """How many times coarser the LR pixels are than the HR ones (1: none, the same grid)."""
+        return 1
 
     def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         raise NotImplementedError
@@ -125,22 +133,37 @@ class Compose(Degradation):
 
     def apply(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         kernels = []
+        sampled = False
         for step in self.steps:
             array, kernel = step.apply(array, rng)
             if kernel is not None:
+                _blur_on_fine_grid(sampled)
                 kernels.append(kernel)
+            sampled = sampled or step.scale > 1
         return array, _chain(kernels)
 
     def spec(self) -> Spec:
         return {"type": self.name, "steps": [s.spec() for s in self.steps]}
 
     @property
+    def scale(self) -> int:
+        return int(np.prod([s.scale for s in self.steps]))
+
+    @property
     def fixed(self) -> bool:
         return all(s.fixed for s in self.steps)
 
     def psf(self) -> Optional[np.ndarray]:
-        """The blurs' kernels convolved together (noise and compression have none)."""
-        return _chain([k for k in (s.psf() for s in self.steps) if k is not None])
+        """The blurs' kernels convolved together (noise and compression have none), on the HR grid."""
+        kernels = []
+        sampled = False
+        for step in self.steps:
+            kernel = step.psf()
+            if kernel is not None:
+                _blur_on_fine_grid(sampled)
+                kernels.append(kernel)
+            sampled = sampled or step.scale > 1
+        return _chain(kernels)
 
     def scaled(self, factor: float) -> "Degradation":
         return Compose([s.scaled(factor) for s in self.steps])
@@ -161,6 +184,12 @@ class RandomChoice(Degradation):
         if w.shape != (len(self.options),) or (w < 0).any() or w.sum() <= 0:
             raise ConfigError(f"random-choice weights must be {len(self.options)} non-negative numbers, got {weights!r}")
         self.weights = w / w.sum()
+        if len({o.scale for o in self.options}) > 1:
+            raise ConfigError(f"random-choice options must share one scale (the LR shape), got {[o.scale for o in self.options]}")
+
+    @property
+    def scale(self) -> int:
+        return self.options[0].scale
 
     def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         return self.apply(array, rng)[0]
@@ -191,6 +220,12 @@ class Maybe(Degradation):
         if not 0.0 <= float(p) <= 1.0:
             raise ConfigError(f"maybe: p must lie in [0, 1], got {p!r}")
         self.step, self.p = build_degradation(step), float(p)
+        if self.step.scale != 1 and self.p != 1.0:
+            raise ConfigError("maybe: a sampling step cannot be applied at random (the LR shape would vary)")
+
+    @property
+    def scale(self) -> int:
+        return self.step.scale
 
     def __call__(self, array: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
         return self.apply(array, rng)[0]
@@ -220,6 +255,12 @@ def build_degradation(spec: Union[Degradation, Spec]) -> Degradation:
     if isinstance(spec, Degradation):
         return spec
     return DEGRADATIONS.build(spec)
+
+
+def _blur_on_fine_grid(sampled: bool) -> None:
+    """A blur after the sampling would act on the coarse grid, where no PSF of the HR image lives."""
+    if sampled:
+        raise ConfigError("a blur step must come before the sampling (down:S): the PSF acts on the finer grid")
 
 
 def _chain(kernels: Sequence[np.ndarray]) -> Optional[np.ndarray]:

@@ -5,7 +5,9 @@ prepared folder serves every degradation. TEXT is one of
 
 * a compact chain of steps joined by ``+``: ``paper`` (the paper's 15x15 Gaussian, sigma 2.6),
   ``gauss:S`` (Gaussian blur, sigma S px), ``defocus:R`` (disk of radius R px), ``noise:S``
-  (Gaussian noise, S of the full range), ``poisson:PEAK``, ``jpeg:Q``; e.g. ``gauss:1.5+noise:0.01``;
+  (Gaussian noise, S of the full range), ``poisson:PEAK``, ``jpeg:Q``, ``down:S`` (the camera's area
+  sampling by S, after the blur and before the noise: ``gauss:1.5+down:2+noise:0.01``); e.g.
+  ``gauss:1.5+noise:0.01``;
 * a JSON spec (``{"type": "blur", "sigma": 2, "anisotropy": 1.5, "angle": 30}``).
 
 :data:`GRID` is the fixed set every model and baseline is measured on (docs/results.md): the
@@ -20,6 +22,7 @@ from typing import Callable, Dict, List
 from microgan.data.degrade.base import Compose, Degradation, build_degradation
 from microgan.data.degrade.blur import Blur, DefocusBlur, GaussianBlur
 from microgan.data.degrade.noise import JPEG, GaussianNoise, PoissonNoise
+from microgan.data.degrade.sample import Downsample
 from microgan.errors import ConfigError
 
 GRID = (
@@ -39,6 +42,7 @@ _STEPS: Dict[str, Callable[[float], Degradation]] = {
     "noise": lambda v: GaussianNoise(sigma=v),
     "poisson": lambda v: PoissonNoise(peak=v),
     "jpeg": lambda v: JPEG(quality=v),
+    "down": lambda v: Downsample(factor=v),
 }
 
 
@@ -54,6 +58,24 @@ def _step(token: str) -> Degradation:
     except ValueError:
         raise ConfigError(f"degradation step '{token}': '{value}' is not a number") from None
     return _STEPS[kind](number)
+
+
+#: Steps that blur: the sampling of upscaling comes after the last of them (and before any noise).
+_BLURS = ("paper", "gauss", "defocus")
+
+
+def with_sampling(text: str, scale: int) -> str:
+    """A compact grid cell with the camera's sampling by ``scale`` inserted after its last blur step:
+    ``gauss:1.5+noise:0.01`` -> ``gauss:1.5+down:2+noise:0.01`` (the grid's cells at x2 and x4).
+    ``scale`` 1 returns the cell as it is."""
+    if scale == 1:
+        return text
+    tokens = [t.strip() for t in text.split("+") if t.strip()]
+    blurs = [i for i, t in enumerate(tokens) if t.partition(":")[0] in _BLURS]
+    if not blurs:
+        raise ConfigError(f"degradation '{text}' has no blur step to sample after")
+    tokens.insert(blurs[-1] + 1, f"down:{scale:d}")
+    return "+".join(tokens)
 
 
 def parse_degradation_text(text: str) -> Degradation:
