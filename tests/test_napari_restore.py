@@ -84,3 +84,42 @@ def test_the_region_in_view_of_a_multiscale_slide_is_restored_as_in_the_whole(tm
     layer3 = ViewerModel().add_image(np.zeros((2, 30, 30), np.uint8))
     with pytest.raises(MicroGANError, match="3 dimensions"):
         view_window(layer3)
+
+
+class _Doubler:
+    """An upscaling enhancer's interface: each image twice as large (nearest neighbour)."""
+
+    scale = 2
+    pass_hooks: list = []
+
+    def check(self, plane) -> None:
+        pass
+
+    def enhance(self, plane):
+        return plane.repeat(2, axis=0).repeat(2, axis=1)
+
+
+def test_an_upscaling_model_gives_a_larger_layer_that_overlays_the_input() -> None:
+    import threading
+
+    from microgan.napari.restore import overlay, restore_planes, restore_window
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 255, (2, 6, 5, 4), dtype=np.uint8)  # a stack of RGBA images
+    gen = restore_planes(_Doubler(), data, True, threading.Event())
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(gen)
+    out = done.value.value
+    assert out.shape == (2, 12, 10, 4) and np.array_equal(out[1, 3, 5], data[1, 1, 2])  # alpha carried over too
+    window = restore_window(_Doubler(), data[0, ..., 0], (1, 4, 2, 5), False, threading.Event())
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(window)
+    assert np.array_equal(done.value.value, data[0, 1:4, 2:5, 0].repeat(2, 0).repeat(2, 1))
+    scale, translate = overlay([1.0, 0.5, 0.5], [10.0, 3.0, 4.0], 2)
+    assert np.allclose(scale, [1.0, 0.25, 0.25])
+    # fine pixel 0's centre lies a quarter of a coarse pixel before the coarse pixel 0's centre
+    assert np.allclose(translate, [10.0, 3.0 - 0.125, 4.0 - 0.125])
+    # the last fine pixel's centre mirrors it: the fine layer covers exactly the coarse one
+    assert translate[1] + scale[1] * 11 == pytest.approx(3.0 + 0.5 * 5 + 0.125)

@@ -1,4 +1,5 @@
-"""What the napari widget runs: a layer's data in, its restoration out, same shape and type.
+"""What the napari widget runs: a layer's data in, its restoration out, same shape and type (an
+upscaling model's: its image axes ``scale`` times longer, :func:`overlay`).
 
 No Qt here, so it is testable on its own and the widget stays a thin shell. A napari image layer
 may hold one image or a stack of them (z, t, ... before y, x, and before the RGB(A) axis); each 2-D
@@ -79,15 +80,16 @@ def restore_planes(
     planes, lead, alpha = split_planes(data, rgb)
     for plane in planes:
         enhancer.check(plane)
-    restored = np.empty_like(planes)
+    scale = int(getattr(enhancer, "scale", 1))  # an upscaling model: each image `scale` times larger
+    restored = np.empty((planes.shape[0], planes.shape[1] * scale, planes.shape[2] * scale) + planes.shape[3:], planes.dtype)
     with stoppable(enhancer, cancel):
         for i, plane in enumerate(planes):
             if cancel.is_set():
                 raise Cancelled()
             restored[i] = enhancer.enhance(np.ascontiguousarray(plane))
             yield i + 1, len(planes)
-    if alpha.size:
-        restored = np.concatenate([restored, alpha], axis=-1)
+    if alpha.size:  # carried over, each pixel's value spread over the pixels that replace it
+        restored = np.concatenate([restored, alpha.repeat(scale, axis=1).repeat(scale, axis=2)], axis=-1)
     return restored.reshape(lead + restored.shape[1:])
 
 
@@ -129,4 +131,18 @@ def restore_window(enhancer: Any, data: Any, window: Tuple[int, int, int, int], 
     a0, a1, b0, b1 = max(r0 - CONTEXT, 0), min(r1 + CONTEXT, h), max(c0 - CONTEXT, 0), min(c1 + CONTEXT, w)
     piece = np.ascontiguousarray(np.asarray(data[a0:a1, b0:b1]))
     restored = yield from restore_planes(enhancer, piece, rgb, cancel)
-    return restored[r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]
+    s = int(getattr(enhancer, "scale", 1))
+    return restored[s * (r0 - a0) : s * (r1 - a0), s * (c0 - b0) : s * (c1 - b0)]
+
+
+def overlay(scale: Any, translate: Any, factor: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(scale, translate) of a layer restored ``factor`` times finer than the layer of ``scale`` and
+    ``translate`` so that it lies exactly over it: its pixels ``factor`` times smaller along the last two
+    axes (y, x), and its first pixel's centre where it sits inside the layer's first pixel
+    (``(0.5 / factor - 0.5)`` of a layer pixel from that pixel's centre)."""
+    scale = np.asarray(scale, dtype=np.float64).copy()
+    translate = np.asarray(translate, dtype=np.float64).copy()
+    if factor > 1:
+        translate[-2:] += scale[-2:] * (0.5 / factor - 0.5)
+        scale[-2:] /= factor
+    return scale, translate

@@ -23,7 +23,7 @@ from microgan.core.checkpoint import BUNDLED_DEFAULT
 from microgan.core.psf import resolve_psf
 from microgan.errors import MicroGANError
 from microgan.infer.enhancer import trained_blind
-from microgan.napari.restore import Cancelled, bundled_models, restore_planes, restore_window, view_window
+from microgan.napari.restore import Cancelled, bundled_models, overlay, restore_planes, restore_window, view_window
 
 log = logging.getLogger(__name__)
 
@@ -193,13 +193,17 @@ class RestoreWidget(Container):
         scale = np.asarray(layer.scale, dtype=np.float64)
         translate = np.asarray(layer.translate, dtype=np.float64)
         if window is not None:  # the window's first pixel sits where the layer shows it
-            translate = translate + scale[-2:] * np.array([window[0], window[2]], dtype=np.float64)
+            translate = translate.copy()
+            translate[-2:] += scale[-2:] * np.array([window[0], window[2]], dtype=np.float64)
+        width = (window[3] - window[2]) if window is not None else np.shape(layer.data)[-1 - int(layer.rgb)]
+        factor = int(restored.shape[-1 - int(layer.rgb)]) // max(int(width), 1)  # an upscaling model's output
+        scale, translate = overlay(scale, translate, factor)
         self.viewer.add_image(
             restored,
             name=f"{layer.name} (MicroGAN)" if window is None else
                  f"{layer.name} (MicroGAN, rows {window[0]}-{window[1]}, columns {window[2]}-{window[3]})",
             rgb=layer.rgb,
-            scale=layer.scale,
+            scale=scale,
             translate=translate,
             rotate=layer.rotate,
             shear=layer.shear,
