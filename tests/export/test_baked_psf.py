@@ -187,3 +187,28 @@ def test_bioimageio_package_of_a_model_told_the_psf(psf_checkpoint: Path, tmp_pa
     baked = BakedPsfGenerator(_net(), gaussian_kernel(1.5), 0.01)
     assert rdf["outputs"][0]["axes"][2]["halo"] >= baked.radius
     assert "PSF: built in: gauss:1.5" in readme and "noise 0.01" in readme
+
+
+@pytest.mark.parametrize("scale,shape", [(2, (40, 52)), (4, (23, 17))])
+def test_the_baked_upscaler_is_the_told_upscaling_enhancer(scale, shape) -> None:
+    """An upscaling model baked: the transposed-convolution form of the sampled solve and PyTorch's
+    bicubic enlargement compute what the Enhancer computes with Fourier transforms and OpenCV."""
+    from microgan.core.contract import contract_for
+    from microgan.core.fourier_sampled import sampled_tikhonov_filter
+
+    kernel = gaussian_kernel(1.5)
+    weight = physics.deconvolution_weight(0.01)
+    taps, radius = sampled_tikhonov_filter(kernel, weight, scale)
+    assert taps.shape == (2 * radius + scale,) * 2
+    degradation = {"type": "compose", "steps": [{"type": "blur", "sigma": 1.0}, {"type": "downsample", "factor": scale}]}
+    config = {"name": "tiny-psf-x", "generator": SPEC, "data": {"degradation": degradation}}
+    meta = {"config": config, "io": contract_for(config)}
+    net, y = _net(), _image(shape)
+    noise = physics.estimate_noise(y)
+    baked = BakedPsfGenerator(net, kernel, noise, scale=scale)
+    told = Enhancer(net, meta, device="cpu", precision="fp32", consistency=False, normalizer="range", tile=None,
+                    backend="torch", psf=kernel).enhance(y)
+    assert told.shape == (shape[0] * scale, shape[1] * scale, 3)
+    with torch.no_grad():
+        out = baked(torch.from_numpy(y.transpose(2, 0, 1)[None] * 2 - 1))[0].numpy().transpose(1, 2, 0)
+    assert np.abs(np.clip((out + 1) / 2, 0, 1) - told).max() * 255 < 0.5

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from scipy import fft as sfft
 
-from microgan.core.fourier import TILE, halo_for, planes, reflect_index
+from microgan.core.fourier import FILTER_RADII, FILTER_TAIL, TILE, halo_for, planes, reflect_index
 from microgan.core.sampling import area_mean, check_scale
 
 #: The gradient penalty's weight on the mean, relative to ``w``: the data alone set the mean.
@@ -122,3 +122,34 @@ def sampled_residual(u: np.ndarray, y: np.ndarray, kernel: np.ndarray, scale: in
     mr, mc = margin
     diff = diff[mr : diff.shape[0] - mr, mc : diff.shape[1] - mc]
     return float(np.mean(np.square(diff, dtype=np.float64)))
+
+
+def sampled_tikhonov_filter(kernel: np.ndarray, weight: float, scale: int) -> Tuple[np.ndarray, int]:
+    """The Tikhonov solve with the sampling (:func:`solve_sampled` without a prior) as one transposed
+    convolution of stride ``scale``: ``(taps, radius)``, taps (2 radius + scale) px square, float32. The solve
+    is linear and commutes with a shift of one coarse pixel (``scale`` fine ones), so it is exactly
+    ``x[s i + j - radius] += y[i] taps[j]`` (PyTorch's ``conv_transpose2d``): the fine response to one
+    coarse pixel, cut at the smallest of :data:`microgan.core.fourier.FILTER_RADII` fine px that leaves
+    at most :data:`~microgan.core.fourier.FILTER_TAIL` of its absolute mass out, each of the ``scale^2``
+    phases renormalised to sum 1 (a flat image stays flat). Raises ValueError when even the largest cut
+    leaves more."""
+    scale = check_scale(scale)
+    side = -(-max(4 * FILTER_RADII[-1], 4 * max(kernel.shape)) // scale)
+    centre = side // 2
+    delta = np.zeros((side, side, 1), np.float32)
+    delta[centre, centre] = 1.0
+    response = solve_sampled(delta, kernel, weight, scale)[..., 0].astype(np.float64)
+    origin = scale * centre
+    total = float(np.abs(response).sum())
+    for radius in FILTER_RADII:
+        cut = response[origin - radius : origin + radius + scale, origin - radius : origin + radius + scale]
+        left = 1.0 - float(np.abs(cut).sum()) / total
+        if left <= FILTER_TAIL:
+            taps = cut.copy()
+            for a in range(scale):  # fine phase a gets the taps j with (j - radius) = a (mod scale)
+                for b in range(scale):
+                    rows = slice((a + radius) % scale, None, scale)
+                    cols = slice((b + radius) % scale, None, scale)
+                    taps[rows, cols] /= taps[rows, cols].sum()
+            return taps.astype(np.float32), radius
+    raise ValueError(f"its deconvolution reaches beyond {FILTER_RADII[-1]} px ({left:.1%} of it lies further out)")

@@ -10,6 +10,11 @@ states (``--noise``), since a tile cannot read the whole image's noise. The expo
 network alone after that: no data-consistency step (it needs a search per image), as for every
 exported model.
 
+An upscaling model (``microgan-psf-x2``, ``-x4``: its contract's ``scale``) is baked the same way on the fine
+grid: the Tikhonov solve with the sampling is a transposed convolution of stride ``scale``
+(:func:`microgan.core.fourier_sampled.sampled_tikhonov_filter`), the image channels the input enlarged by
+bicubic interpolation (PyTorch's equals OpenCV's), and the graph returns an image ``scale`` times larger.
+
 It takes any size and pads for its network itself, after the deconvolution, as ``enhance --psf``
 pads the network's input: on a whole image it computes what ``enhance --psf --consistency off``
 computes with that noise level (within the cut filter's 0.1 %). Because it pads each input itself,
@@ -22,9 +27,11 @@ from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from microgan.core.fourier import tikhonov_filter
+from microgan.core.fourier_sampled import sampled_tikhonov_filter
 from microgan.core.geometry import size_multiple
 from microgan.core.physics import NOISE_FLOOR, NOISE_SCALE, deconvolution_weight
 from microgan.core.portable import EDGE_MARGIN, padding_index, reflected
@@ -41,7 +48,7 @@ class BakedPsfGenerator(nn.Module):
     noise level ``noise`` (float, [0, 1] units) built in. Takes and returns ``(N, C, H, W)`` in
     network units, as every plain generator does, so the export treats it as one."""
 
-    def __init__(self, network: nn.Module, kernel: np.ndarray, noise: float = DEFAULT_NOISE) -> None:
+    def __init__(self, network: nn.Module, kernel: np.ndarray, noise: float = DEFAULT_NOISE, scale: int = 1) -> None:
         super().__init__()
         if not getattr(network, "takes_psf", False):
             raise MicroGANError("only a model told the PSF (such as microgan-psf) has a PSF to build in")
@@ -56,28 +63,47 @@ class BakedPsfGenerator(nn.Module):
         self.pads_itself = True
         self.network_multiple, self.network_min_size = size_multiple(network)
         self.noise = max(float(noise), float(NOISE_FLOOR))
+        #: the output is this many times larger than the input (an upscaling model's contract)
+        self.scale = int(scale)
+        c = self.image_channels
         try:
-            taps = tikhonov_filter(kernel, deconvolution_weight(self.noise))
+            if self.scale == 1:
+                taps = tikhonov_filter(kernel, deconvolution_weight(self.noise))
+                self.radius = taps.shape[0] // 2
+            else:
+                taps, self.radius = sampled_tikhonov_filter(kernel, deconvolution_weight(self.noise), self.scale)
         except ValueError as exc:
             raise MicroGANError(f"cannot build the PSF ({describe_psf(kernel)}) into the model at noise "
                                 f"{self.noise:g}: {exc}; state more noise (--noise) or give a narrower PSF") from None
-        self.radius = taps.shape[0] // 2
-        c = self.image_channels
-        # a convolution module (not a functional call), so the receptive-field probe sees its size;
-        # Conv2d correlates, so it holds the filter turned by 180 degrees (a PSF need not be symmetric)
-        self.deconvolve = nn.Conv2d(c, c, taps.shape[0], groups=c, bias=False)
-        turned = torch.from_numpy(np.ascontiguousarray(taps[::-1, ::-1]))
-        self.deconvolve.weight.data.copy_(turned[None, None].expand(c, 1, *taps.shape))
+        if self.scale == 1:
+            # a convolution module (not a functional call), so the receptive-field probe sees its size;
+            # Conv2d correlates, so it holds the filter turned by 180 degrees (a PSF need not be symmetric)
+            self.deconvolve = nn.Conv2d(c, c, taps.shape[0], groups=c, bias=False)
+            taps = np.ascontiguousarray(taps[::-1, ::-1])
+        else:  # x[s i + j - radius] += y[i] taps[j]: a transposed convolution (no turn)
+            self.deconvolve = nn.ConvTranspose2d(c, c, taps.shape[0], stride=self.scale, groups=c, bias=False)
+        self.deconvolve.weight.data.copy_(torch.from_numpy(taps)[None, None].expand(c, 1, *taps.shape))
         self.deconvolve.weight.requires_grad_(False)
         self.register_buffer("noise_channel", torch.tensor(NOISE_SCALE * self.noise, dtype=torch.float32))
         self.kernel = np.asarray(kernel, np.float32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the filter sums to 1, so deconvolving network units ([-1, 1]) equals mapping the deconvolution
-        height, width = torch.as_tensor(x.shape[2]), torch.as_tensor(x.shape[3])
-        rows = reflected(torch.arange(height + 2 * self.radius) - self.radius, height)
-        cols = reflected(torch.arange(width + 2 * self.radius) - self.radius, width)
-        z = self.deconvolve(x.index_select(2, rows).index_select(3, cols))
+        # the filter sums to 1 (each phase of it), so deconvolving network units ([-1, 1]) equals
+        # mapping the deconvolution
+        if self.scale == 1:
+            height, width = torch.as_tensor(x.shape[2]), torch.as_tensor(x.shape[3])
+            rows = reflected(torch.arange(height + 2 * self.radius) - self.radius, height)
+            cols = reflected(torch.arange(width + 2 * self.radius) - self.radius, width)
+            z = self.deconvolve(x.index_select(2, rows).index_select(3, cols))
+        else:
+            s, pad = self.scale, -(-self.radius // self.scale) + 1
+            rows = reflected(torch.arange(x.shape[2] + 2 * pad) - pad, torch.as_tensor(x.shape[2]))
+            cols = reflected(torch.arange(x.shape[3] + 2 * pad) - pad, torch.as_tensor(x.shape[3]))
+            start = s * pad + self.radius
+            z = self.deconvolve(x.index_select(2, rows).index_select(3, cols))
+            z = z[:, :, start : start + s * x.shape[2], start : start + s * x.shape[3]]
+            x = F.interpolate(x, scale_factor=float(s), mode="bicubic", align_corners=False).clamp(-1, 1)
+            height, width = torch.as_tensor(x.shape[2]), torch.as_tensor(x.shape[3])
         noise = self.noise_channel.to(x.dtype).expand(x.shape[0], 1, x.shape[2], x.shape[3])
         rows, top = padding_index(height, self.network_multiple, self.network_min_size, EDGE_MARGIN)
         cols, left = padding_index(width, self.network_multiple, self.network_min_size, EDGE_MARGIN)
@@ -86,7 +112,7 @@ class BakedPsfGenerator(nn.Module):
 
     def description(self) -> Dict[str, Any]:
         """What was built in, for the checkpoint metadata and the package's README."""
-        return {"psf": describe_psf(self.kernel), "noise": self.noise, "filter_radius": self.radius}
+        return {"psf": describe_psf(self.kernel), "noise": self.noise, "filter_radius": self.radius, "scale": self.scale}
 
 
 def halo_of(generator: nn.Module, measured: int) -> int:
@@ -101,7 +127,9 @@ def bake_psf(network: nn.Module, meta: Mapping[str, Any], kernel: np.ndarray, no
              source: str = "") -> Tuple[BakedPsfGenerator, Dict[str, Any]]:
     """The baked generator and its metadata: ``meta`` with ``baked_psf`` (the PSF's description and
     ``source``, the noise level, the filter's radius) added."""
-    baked = BakedPsfGenerator(network, kernel, noise).eval()
+    from microgan.core.contract import contract_of, model_scale
+
+    baked = BakedPsfGenerator(network, kernel, noise, model_scale(contract_of(meta)[0])).eval()
     return baked, {**meta, "baked_psf": {**baked.description(), "source": source}}
 
 
