@@ -93,7 +93,8 @@ class ExportWrapper(nn.Module):
         rows, top = padding_index(height, self.multiple, self.min_size, self.margin)
         cols, left = padding_index(width, self.multiple, self.min_size, self.margin)
         y = self.generator(x.index_select(2, rows).index_select(3, cols))
-        return y[:, :, top : top + height, left : left + width]
+        s = int(getattr(self.generator, "scale", 1))  # an upscaler (a baked upscaling model) returns s times the size
+        return y[:, :, s * top : s * (top + height), s * left : s * (left + width)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.unclipped(x)
@@ -157,14 +158,15 @@ def check_export(
     return errors
 
 
-def _onnx_metadata(path: Path, meta: Mapping[str, Any], channels: int) -> None:
+def _onnx_metadata(path: Path, meta: Mapping[str, Any], channels: int, scale: int = 1) -> None:
     """Say in the file what the graph expects, for whoever loads it without this package."""
     import onnx
 
     model = onnx.load(str(path))
     fields = {
         "microgan.input": f"float32 (N, {channels}, H, W) in [-1, 1]: image in [0, 1] times 2 minus 1",
-        "microgan.output": "float32 (N, C, H, W) in [-1, 1], same size as the input",
+        "microgan.output": "float32 (N, C, H, W) in [-1, 1], same size as the input" if scale == 1 else
+                           f"float32 (N, C, {scale}H, {scale}W) in [-1, 1], {scale} times the input's size",
         "microgan.config": str((meta.get("config") or {}).get("name", "")),
         "microgan.step": str(meta.get("step", "")),
     }
@@ -213,7 +215,7 @@ def export_generator(
         """Export to the temporary file and check it there: only a checked graph is renamed to ``path``."""
         _write_graph(wrapper, Path(tmp), fmt, opset, channels)
         if fmt == "onnx":
-            _onnx_metadata(Path(tmp), meta or {}, channels)
+            _onnx_metadata(Path(tmp), meta or {}, channels, int(getattr(generator, "scale", 1)))
         errors.update(check_export(tmp, fmt, wrapper, channels, check_sizes, name=path))
         worst = max(errors.values())
         if worst > TOLERANCE:
