@@ -158,3 +158,33 @@ def test_runs_on_the_output_of_prepare(tiny_prepared, tmp_path):
     assert sum(doc["class_counts"].values()) == len(labelled)
     for kind in ("hr", "lr"):
         assert sum(f["n_test"] for f in doc["inputs"][kind]["per_fold"]) == len(labelled)
+
+
+def test_inputs_at_a_lower_magnification(tmp_path):
+    """``--degradation paper+down:2``: LR crops half the size, a classical method and an upscaling model
+    (told each crop's PSF) give crops of the HR crop cut to even sides; tuning compares with that cut crop."""
+    import torch
+
+    from microgan.archs import build_generator
+    from microgan.classify.data import load_labelled
+    from microgan.classify.inputs import LowRes, iter_images, parse_input_kind
+    from microgan.core.checkpoint import Checkpoint, save_checkpoint
+    from microgan.core.contract import contract_for
+    from microgan.data.degrade.presets import parse_degradation_text
+
+    data = load_labelled(make_prepared(tmp_path / "prep", n_sources=2, per_source=2, unlabelled=0))
+    lowres = LowRes(parse_degradation_text("paper+down:2"))
+    spec = {"type": "unet-psf", "channels": [4, 8], "image_channels": 3, "identity_init": True}
+    config = {"name": "tiny-x2", "generator": spec,
+              "data": {"degradation": {"type": "compose", "steps": [{"type": "blur", "sigma": 1.0}, {"type": "downsample", "factor": 2}]}}}
+    torch.manual_seed(0)
+    model = tmp_path / "x2.safetensors"
+    save_checkpoint(model, Checkpoint(meta={"config": config, "io": contract_for(config), "step": 1},
+                                      generator=build_generator(spec).state_dict()))
+    truths = [lowres.truth(c) for c in data.crops]
+    assert all(t.shape[0] % 2 == 0 and t.shape[1] % 2 == 0 for t in truths)
+    lrs = list(iter_images(parse_input_kind("lr"), data, tmp_path / "cache", "cpu", lowres))
+    assert [a.shape[:2] for a in lrs] == [(t.shape[0] // 2, t.shape[1] // 2) for t in truths]
+    for kind in ("classical:wiener", f"sr:{model}"):
+        out = list(iter_images(parse_input_kind(kind), data, tmp_path / "cache", "cpu", lowres))
+        assert [a.shape for a in out] == [t.shape for t in truths]

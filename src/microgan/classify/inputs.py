@@ -25,6 +25,7 @@ import numpy as np
 
 from microgan.classify.data import LabelledCrop, LabelledData
 from microgan.core.files import file_digest
+from microgan.core.sampling import crop_to_scale
 from microgan.data.degrade import Degradation
 from microgan.data.io import read_image, to_float, write_image
 from microgan.errors import ImageReadError, MicroGANError
@@ -105,7 +106,14 @@ class LowRes:
         if self.degradation is None:
             return read_image(crop.lr).array
         rng = np.random.default_rng([self.seed, zlib.crc32(crop.id.encode())])
-        return self.degradation(read_image(crop.hr).array, rng)
+        return self.degradation(self.truth(crop), rng)
+
+    def truth(self, crop: LabelledCrop) -> np.ndarray:
+        """The HR crop the LR crop was made from: cut to multiples of a sampling degradation's scale
+        (upscaling, ``down:S``: :func:`microgan.core.sampling.crop_to_scale`), else as stored."""
+        hr = read_image(crop.hr).array
+        scale = self.degradation.scale if self.degradation is not None else 1
+        return np.ascontiguousarray(crop_to_scale(hr, scale)) if scale > 1 else hr
 
     def spec(self, crop: LabelledCrop) -> Dict[str, Any]:
         """The degradation that made this crop's LR (for a classical method's PSF)."""
@@ -134,7 +142,7 @@ class _Cached:
         return restored
 
 
-def _model_restorer(checkpoint: str, cache_dir: Path, device: str) -> _Cached:
+def _model_restorer(checkpoint: str, cache_dir: Path, device: str, lowres: LowRes) -> _Cached:
     from microgan.core.checkpoint import resolve_model_path
     from microgan.infer import Enhancer
 
@@ -143,7 +151,16 @@ def _model_restorer(checkpoint: str, cache_dir: Path, device: str) -> _Cached:
     # the step after the network changes the pixels: its setting is part of what is cached
     step = "-consistency" if enhancer.consistency else ""
     folder = Path(cache_dir) / f"sr-{file_digest(path, 'sha256')[:20]}-{enhancer.precision}{step}"
-    return _Cached(folder, lambda lr, _crop: enhancer.enhance(lr))
+    if enhancer.scale == 1:
+        return _Cached(folder, lambda lr, _crop: enhancer.enhance(lr))
+    from microgan.infer.classical import degradation_psf
+
+    def told(lr: np.ndarray, crop: LabelledCrop) -> np.ndarray:
+        # an upscaling model needs the PSF: each crop's own (its degradation's), as the classical methods get
+        enhancer.set_psf(degradation_psf(lowres.spec(crop)))
+        return enhancer.enhance(lr)
+
+    return _Cached(folder.with_name(folder.name + "-told"), told)
 
 
 def tune_classical(name: str, data: LabelledData, lowres: LowRes, limit: int = 24) -> Dict[str, Any]:
@@ -153,7 +170,7 @@ def tune_classical(name: str, data: LabelledData, lowres: LowRes, limit: int = 2
 
     pool = [c for c in data.crops if c.split == "val"] or list(data.crops)
     chosen = [pool[round(i)] for i in np.linspace(0, len(pool) - 1, min(limit, len(pool)))]
-    pairs = [(lowres(c), read_image(c.hr).array, lowres.spec(c)) for c in chosen]
+    pairs = [(lowres(c), lowres.truth(c), lowres.spec(c)) for c in chosen]
     return tune(name, pairs).params
 
 
@@ -177,7 +194,7 @@ def iter_images(
         return
     restore: Optional[_Cached] = None
     if kind.kind == "sr":
-        restore = _model_restorer(kind.checkpoint, Path(cache_dir), device)
+        restore = _model_restorer(kind.checkpoint, Path(cache_dir), device, lowres)
     elif kind.kind == "classical":
         restore = _classical_restorer(kind.checkpoint, data, lowres, Path(cache_dir))
     for crop in data.crops:
