@@ -101,3 +101,30 @@ def test_collate_pads_the_input_like_the_images(tiny_prepared: Path) -> None:
 def test_resizing_is_refused_for_a_psf_model(tiny_prepared: Path) -> None:
     with pytest.raises(MicroGANError, match="native crop sizes"):
         PairedCropDataset(tiny_prepared, "train", resize_to=32, degradation=RANDOM, psf_input=True)
+
+
+def test_a_sampling_degradation_trains_on_the_fine_grid(tiny_prepared: Path) -> None:
+    """``down:2`` after the blur: the HR crop cut to even sides, the network input made on the fine grid
+    from the coarse LR crop (enlarged image, solve with the sampling), ``lr`` its enlarged image."""
+    from microgan.core.contract import from_network
+    from microgan.core.sampling import crop_to_scale
+    from microgan.data.io import from_float, to_float
+
+    sampled = {"type": "compose", "steps": [RANDOM["steps"][0], {"type": "downsample", "factor": 2}, RANDOM["steps"][1]]}
+    ds = PairedCropDataset(tiny_prepared, "train", channels=3, degradation=sampled, seed=3, psf_input=True)
+    assert ds.scale == 2
+    assert all(h % 2 == 0 and w % 2 == 0 for h, w in ds.sizes())
+    for index in range(min(len(ds), 4)):
+        key = (index, 0, 0)
+        sample = ds[key]
+        record = ds.records[index]
+        hr = crop_to_scale(ds._read(tiny_prepared, record, record.hr_path), 2)
+        lr_native, kernel = build_degradation(sampled).apply(np.ascontiguousarray(hr), ds._rng(key, record))
+        assert sample["hr"].shape[1:] == hr.shape[:2] == ds.sizes()[index]
+        assert sample["input"].shape == (7,) + hr.shape[:2] and sample["lr"].shape == sample["hr"].shape
+        expected = physics.network_input(to_float(lr_native), np.ones((1, 1)) if kernel is None else kernel, scale=2)
+        np.testing.assert_allclose(sample["input"].numpy().transpose(1, 2, 0), expected, atol=1e-5)
+        assert np.array_equal(from_float(from_network(sample["lr"].numpy()).transpose(1, 2, 0), np.uint8),
+                              from_float((expected[..., :3] + 1) / 2, np.uint8))
+    with pytest.raises(MicroGANError, match="told the PSF"):
+        PairedCropDataset(tiny_prepared, "train", channels=3, degradation=sampled)
