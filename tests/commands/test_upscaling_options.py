@@ -1,5 +1,5 @@
 """``--scale`` of ``enhance`` and the upscaling model's exports: a larger output with the PSF, a model of
-another scale refused in one line, an ONNX export that upscales, a bioimage.io package refused for now."""
+another scale refused in one line, an ONNX export and a bioimage.io package that upscale."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,7 +64,7 @@ def test_an_upscaling_model_without_the_psf_is_one_line(tmp_path: Path, image: P
     assert code == 1 and "needs the PSF" in err and "Traceback" not in err
 
 
-def test_onnx_export_upscales_and_bioimageio_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_onnx_export_upscales(tmp_path: Path) -> None:
     import onnxruntime as ort
 
     model = _model(tmp_path / "x2.safetensors", 2)
@@ -73,7 +73,16 @@ def test_onnx_export_upscales_and_bioimageio_is_refused(tmp_path: Path, capsys: 
     session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random((1, 3, 20, 28)).astype(np.float32) * 2 - 1
     assert session.run(None, {session.get_inputs()[0].name: x})[0].shape == (1, 3, 40, 56)
-    code = cli.main(["export", "--model", str(model), "--psf", "gauss:1.5", "--format", "bioimageio",
-                     "-o", str(tmp_path / "x2.zip")])
-    err = capsys.readouterr().err
-    assert code != 0 and "upscaling model" in err and "Traceback" not in err
+
+
+def test_bioimageio_package_of_an_upscaler_declares_the_scale_and_passes_its_test(tmp_path: Path) -> None:
+    pytest.importorskip("bioimageio.core")
+    from bioimageio.spec import load_model_description
+
+    model = _model(tmp_path / "x2.safetensors", 2)
+    package = tmp_path / "x2.zip"
+    assert cli.main(["export", "--model", str(model), "--psf", "gauss:1.5", "--format", "bioimageio", "-o", str(package)]) == 0
+    descr = load_model_description(package)
+    y_in, y_out = descr.inputs[0].axes[2], descr.outputs[0].axes[2]
+    assert y_out.scale == pytest.approx(0.5) and y_in.scale == 1
+    assert y_out.halo % 2 == 0

@@ -212,3 +212,24 @@ def test_the_baked_upscaler_is_the_told_upscaling_enhancer(scale, shape) -> None
     with torch.no_grad():
         out = baked(torch.from_numpy(y.transpose(2, 0, 1)[None] * 2 - 1))[0].numpy().transpose(1, 2, 0)
     assert np.abs(np.clip((out + 1) / 2, 0, 1) - told).max() * 255 < 0.5
+
+
+def test_an_upscalers_tiles_cropped_by_the_declared_halo_equal_the_whole_image() -> None:
+    """What a bioimage.io consumer does with a baked upscaler: input tiles on the declared step, outputs
+    cropped by the declared halo (scale x the input halo)."""
+    import math
+
+    from microgan.export.baked_psf import upscaler_halo
+
+    scale = 2
+    baked = BakedPsfGenerator(_net(), gaussian_kernel(1.5), 0.01, scale=scale).eval()
+    halo = upscaler_halo(baked)
+    step = baked.network_multiple // math.gcd(baked.network_multiple, scale)
+    x = torch.from_numpy(_image((96, 112)).transpose(2, 0, 1)[None] * 2 - 1)
+    top, left = 3 * step, 2 * step
+    with torch.no_grad():
+        whole = baked(x)
+        tile = baked(x[:, :, top : top + 64, left : left + 80])
+    kept = tile[:, :, scale * halo : scale * (64 - halo), scale * halo : scale * (80 - halo)]
+    reference = whole[:, :, scale * (top + halo) : scale * (top + 64 - halo), scale * (left + halo) : scale * (left + 80 - halo)]
+    assert (kept - reference).abs().max() < 1e-5

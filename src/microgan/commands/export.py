@@ -77,13 +77,9 @@ def _baked(meta) -> str:
 
 def _run_bioimageio(args: argparse.Namespace, path, generator, meta) -> int:
     from microgan.export import format_errors
-    from microgan.errors import MicroGANError
     from microgan.export.bioimageio import export_bioimageio
     from microgan.infer import Enhancer
 
-    if int((meta.get("baked_psf") or {}).get("scale", 1)) > 1 or int((meta.get("io") or {}).get("scale") or 1) > 1:
-        raise MicroGANError("a bioimage.io package of an upscaling model (its output larger than its input) is not "
-                            "written yet: export it --format onnx or torchscript (with --psf)")
     # the package is the network alone: a bioimage.io runtime runs no data-consistency step
     enhancer = Enhancer(generator, meta, device="cpu", precision="fp32", tile=None, consistency=False,
                         normalizer="range")  # what the package declares: training's mapping

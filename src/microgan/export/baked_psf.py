@@ -115,6 +115,21 @@ class BakedPsfGenerator(nn.Module):
         return {"psf": describe_psf(self.kernel), "noise": self.noise, "filter_radius": self.radius, "scale": self.scale}
 
 
+def upscaler_halo(generator: "BakedPsfGenerator") -> int:
+    """The halo, in **input** pixels, a tiling consumer needs around a tile of a baked upscaler (its
+    output is ``scale`` times larger, so the probe of :func:`microgan.core.geometry.receptive_field`,
+    which pairs input and output pixels, cannot measure it): the told network's measured radius and
+    its step less one on the fine grid, the transposed filter's radius and bicubic interpolation's two
+    coarse pixels, in coarse pixels rounded up, plus one."""
+    from microgan.core.geometry import receptive_field
+
+    field = receptive_field(generator.network, 2 * generator.image_channels + 1, torch.device("cpu"))
+    if field is None:
+        raise MicroGANError("the network's receptive field is unbounded: no halo can be declared")
+    fine = field.radius + generator.network_multiple - 1 + generator.radius
+    return -(-fine // generator.scale) + 2 + 1
+
+
 def halo_of(generator: nn.Module, measured: int) -> int:
     """The halo a tiling consumer needs: ``measured`` (the receptive-field radius the probe found) for a
     plain generator; for one that pads itself (:class:`BakedPsfGenerator`, probed at one position of

@@ -33,6 +33,8 @@ consistency=False)``: the package is the network alone;
 """
 from __future__ import annotations
 
+import math
+
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -43,7 +45,7 @@ import numpy as np
 
 from microgan.core.contract import NETWORK_RANGE, from_network, to_network
 from microgan.errors import MicroGANError
-from microgan.export.baked_psf import halo_of
+from microgan.export.baked_psf import halo_of, upscaler_halo
 from microgan.export.model_card import PAPER_CITATION, PAPER_URL, ModelCard, find_card, render_readme
 from microgan.core.portable import TOLERANCE, export_generator
 
@@ -125,7 +127,8 @@ def _restore(enhancer: Any, batch: np.ndarray) -> np.ndarray:
     top = float(np.iinfo(batch.dtype).max)
     image = batch[0].transpose(1, 2, 0).astype(np.float32) / top
     out = enhancer.enhance(image) * top
-    return np.ascontiguousarray(out.reshape(image.shape).transpose(2, 0, 1)[None].astype(np.float32))
+    out = out.reshape(out.shape[:2] + image.shape[2:])  # an upscaler's is larger than the input
+    return np.ascontiguousarray(out.transpose(2, 0, 1)[None].astype(np.float32))
 
 
 def _display(batch: np.ndarray, top: float) -> np.ndarray:
@@ -145,7 +148,8 @@ def _pictures(test_input: np.ndarray, test_output: np.ndarray, top: float, folde
     shown_in, shown_out = _display(test_input, top), _display(test_output, top)
     write_image(folder / "sample_input.png", shown_in, overwrite=True)
     write_image(folder / "sample_output.png", shown_out, overwrite=True)
-    pair = np.concatenate([shown_in, shown_out], axis=1)
+    enlarged = shown_out.shape[0] // shown_in.shape[0]  # an upscaler's output: the input shown as large
+    pair = np.concatenate([shown_in.repeat(enlarged, axis=0).repeat(enlarged, axis=1), shown_out], axis=1)
     scale = max(1, -(-512 // pair.shape[1]))
     pair = cv2.resize(pair, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     write_image(folder / "cover.png", pair, overwrite=True)
@@ -223,7 +227,12 @@ def describe(
     v0_5 = _load_bioimageio()
     # a generator that pads for its network itself (a PSF built in) still wants tiles on that network's grid
     multiple = getattr(enhancer.generator, "network_multiple", enhancer.multiple)
-    halo = None if enhancer.field is None else halo_of(enhancer.generator, enhancer.field.radius)
+    scale = int(getattr(enhancer, "network_scale", 1))
+    if scale > 1:  # an upscaler: input tiles whose fine starts fall on the network's grid; halo in input px
+        multiple = max(1, multiple // math.gcd(multiple, scale))
+        halo: Optional[int] = upscaler_halo(enhancer.generator)
+    else:
+        halo = None if enhancer.field is None else halo_of(enhancer.generator, enhancer.field.radius)
     geo = geometry(multiple, enhancer.min_size, halo)
     pre, post, data_in, data_out, top = _processing(v0_5, dtype)
 
@@ -240,10 +249,11 @@ def describe(
     input_id, output_id = v0_5.TensorId("input"), v0_5.TensorId("output")
 
     def out_axis(axis: str) -> Any:
+        # an upscaler's output pixels are 1/scale of the input's: its size is scale times the input's
         ref = v0_5.SizeReference(tensor_id=input_id, axis_id=v0_5.AxisId(axis))
         if geo.halo:
-            return v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId(axis), size=ref, halo=geo.halo)
-        return v0_5.SpaceOutputAxis(id=v0_5.AxisId(axis), size=ref)
+            return v0_5.SpaceOutputAxisWithHalo(id=v0_5.AxisId(axis), size=ref, halo=scale * geo.halo, scale=1.0 / scale)
+        return v0_5.SpaceOutputAxis(id=v0_5.AxisId(axis), size=ref, scale=1.0 / scale)
 
     inputs = [v0_5.InputTensorDescr(
         id=input_id,
@@ -258,7 +268,7 @@ def describe(
     )]
     outputs = [v0_5.OutputTensorDescr(
         id=output_id,
-        description="restored image, same size",
+        description="restored image, same size" if scale == 1 else f"restored image, {scale} times the size",
         axes=[v0_5.BatchAxis(), v0_5.ChannelAxis(channel_names=names), out_axis("y"), out_axis("x")],
         data=data_out,
         test_tensor=v0_5.FileDescr(source=folder / "test_output.npy"),

@@ -161,8 +161,11 @@ class Enhancer:
                                 f"{list(NETWORK_RANGE)} this version of microgan runs (core.contract)")
         #: upscaling: the output is this many times larger than the input (the model's training sampling)
         self.scale = model_scale(self.contract)
-        if self.scale > 1 and not self.takes_psf:
-            raise MicroGANError(f"an upscaling model (x{self.scale}) must be told the PSF (unet-psf)")
+        #: how many times larger than its input the network itself returns: 1, but for an upscaling model
+        #: with its PSF built in (an export's generator, whole images only), which enlarges by itself
+        self.network_scale = 1 if self.takes_psf else int(getattr(generator, "scale", 1))
+        if self.scale > 1 and not self.takes_psf and self.network_scale != self.scale:
+            raise MicroGANError(f"an upscaling model (x{self.scale}) must be told the PSF (unet-psf) or have it built in")
         if not recorded and (self.meta or {}).get("config"):
             self._note("contract", f"{self.meta.get('path') or 'the checkpoint'} records no value contract (written "
                        "before 2026-12-07): the one every model had then is assumed (core.contract)")
@@ -401,7 +404,8 @@ class Enhancer:
         image's, so the window maps its values as the whole image does); default: its own."""
         height, width = arrays[0].shape[:2]
         rows, top, cols, left = self.canvas(height, width)
-        outputs = [np.empty(a.shape, dtype=a.dtype) for a in arrays]
+        k = self.network_scale
+        outputs = [np.empty((a.shape[0] * k, a.shape[1] * k) + a.shape[2:], dtype=a.dtype) for a in arrays]
         held = reserve + sum(o.nbytes for o in outputs)  # outputs fill up page by page: count them now
         planes = sum(self._planes(a) for a in arrays)
         plan = self.plan(len(rows), len(cols), planes, held)
@@ -424,6 +428,7 @@ class Enhancer:
         index ``arrays`` and ``top``/``left`` say where ``arrays`` start on the canvas: a slide passes
         the canvas indices rebased onto the window it read, and a one-tile plan."""
         height, width = arrays[0].shape[:2]
+        k = self.network_scale  # an upscaler with its PSF built in returns k times the tile (whole images only)
         for r, c in plan:
             # kept part, clipped to the image (padding is computed but never written back)
             r0, r1 = max(r.keep_start, top), min(r.keep_stop, top + height)
@@ -437,10 +442,10 @@ class Enhancer:
                 batch = self._with_psf_channels(batch, [(part[0][index], part[1]) + tuple(p[index] for p in part[2:])
                                                         for part in psf_inputs])
             y = dihedral_mean(self._pass, batch) if self.self_ensemble else self._pass(batch)
-            y = y[:, :, r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start]
+            y = y[:, :, k * (r0 - r.start) : k * (r1 - r.start), k * (c0 - c.start) : k * (c1 - c.start)]
             likes = [crop[r0 - r.start : r1 - r.start, c0 - c.start : c1 - c.start] for crop in crops]
             for out, piece in zip(outputs, self._from_batch(y, likes, bounds)):
-                out[r0 - top : r1 - top, c0 - left : c1 - left] = piece
+                out[k * (r0 - top) : k * (r1 - top), k * (c0 - left) : k * (c1 - left)] = piece
             if len(plan) > 1:
                 del y, batch, crops, likes
                 release_free_memory()  # so the next tile finds the room the plan counted on
