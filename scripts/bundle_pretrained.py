@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from microgan.core.sampling import crop_to_scale
+from microgan.data.degrade import Compose, Downsample, build_degradation
 from microgan.data.io import read_image
 from microgan.data.manifest import read_manifest
 from microgan.core.metrics import psnr
@@ -76,7 +78,8 @@ def main() -> int:
     recipe_state = Path(args.run) / STATE_NAME
     source = output_checkpoint(Path(args.run)) if recipe_state.is_file() else resolve_model_path(args.run)
     ckpt = load_checkpoint(source, generator_only=True)
-    keep = ("config", "step", "epoch", "metrics", "best_psnr", "training_data", "init_from")  # training_data: the leak check
+    # training_data: the leak check; io: the value contract (and an upscaling model's scale)
+    keep = ("config", "step", "epoch", "metrics", "best_psnr", "training_data", "init_from", "io")
     meta = {k: v for k, v in ckpt.meta.items() if k in keep}
     meta["training"] = training_of(ckpt.meta)  # how it was trained: L1 alone or GAN (core.provenance)
     meta["lineage"] = lineage(ckpt.meta)
@@ -105,6 +108,9 @@ def main() -> int:
         diffs, p_full, p_half = [], [], []
         for r in records:
             lr, hr = read_image(r.lr(args.data)).array, read_image(r.hr(args.data)).array
+            if full.scale > 1:  # an upscaling model: the stored blur, then its camera's sampling, from the HR crop
+                hr = np.ascontiguousarray(crop_to_scale(hr, full.scale))
+                lr = Compose([build_degradation(parse_degradation(r.degradation)), Downsample(full.scale)])(hr)
             if full.takes_psf:  # told the PSF that made the stored pair, as its users tell theirs
                 psf = degradation_psf(parse_degradation(r.degradation))
                 full.set_psf(psf)
