@@ -46,19 +46,25 @@ def planes(image: np.ndarray) -> np.ndarray:
 def otf(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     """The kernel's transfer function (rfft2) on a canvas of ``shape``, its centre moved to the
     origin. A kernel larger than the canvas wraps around (periodic), as a convolution on it would."""
+    return sfft.rfft2(kernel_canvas(kernel, shape).astype(np.float32))
+
+
+def kernel_canvas(kernel: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """``kernel`` on a float64 canvas of ``shape`` with its centre at the origin (wrapped around when larger)."""
     canvas = np.zeros(shape, np.float64)
     kh, kw = kernel.shape
     rows = (np.arange(kh) - kh // 2) % shape[0]
     cols = (np.arange(kw) - kw // 2) % shape[1]
     np.add.at(canvas, (rows[:, None], cols[None, :]), kernel)
-    return sfft.rfft2(canvas.astype(np.float32))
+    return canvas
 
 
-def _gradient_power(shape: Tuple[int, int]) -> np.ndarray:
-    """|D|^2 of the forward differences along both axes on a canvas of ``shape`` (rfft2 layout)."""
+def gradient_power(shape: Tuple[int, int], full: bool = False) -> np.ndarray:
+    """|D|^2 of the forward differences along both axes on a canvas of ``shape``, float64, in rfft2's
+    layout (``full``: fft2's)."""
     fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    return (4 * np.sin(np.pi * fy) ** 2 + 4 * np.sin(np.pi * fx) ** 2).astype(np.float32)
+    fx = (np.fft.fftfreq if full else np.fft.rfftfreq)(shape[1])[None, :]
+    return 4 * np.sin(np.pi * fy) ** 2 + 4 * np.sin(np.pi * fx) ** 2
 
 
 def solve(y: np.ndarray, kernel: np.ndarray, weight: float, prior: Optional[np.ndarray] = None) -> np.ndarray:
@@ -68,7 +74,7 @@ def solve(y: np.ndarray, kernel: np.ndarray, weight: float, prior: Optional[np.n
     k = otf(kernel, shape)
     w = np.float32(weight)
     power = (np.abs(k) ** 2).astype(np.float32)
-    denom = power + w * (_gradient_power(shape) if prior is None else np.float32(1.0))
+    denom = power + w * (gradient_power(shape).astype(np.float32) if prior is None else np.float32(1.0))
     if prior is None:
         denom[0, 0] = max(float(power[0, 0]), 1e-12)  # the mean: kept (|D|^2 is 0 there)
     out = np.empty(y.shape, np.float32)
@@ -181,7 +187,7 @@ def tikhonov_filter(kernel: np.ndarray, weight: float) -> np.ndarray:
     shape = (side, side)
     k = otf(kernel, shape)
     power = np.abs(k) ** 2
-    denom = power + float(weight) * _gradient_power(shape)
+    denom = power + float(weight) * gradient_power(shape).astype(np.float32)
     denom[0, 0] = max(float(power[0, 0]), 1e-12)
     full = np.fft.fftshift(np.fft.irfft2(np.conj(k) / denom, s=shape))
     total = float(np.abs(full).sum())

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from scipy import fft as sfft
 
-from microgan.core.fourier import FILTER_RADII, FILTER_TAIL, TILE, halo_for, planes, reflect_index
+from microgan.core.fourier import FILTER_RADII, FILTER_TAIL, TILE, gradient_power, halo_for, kernel_canvas, planes, reflect_index
 from microgan.core.sampling import area_mean, check_scale
 
 #: The gradient penalty's weight on the mean, relative to ``w``: the data alone set the mean.
@@ -40,15 +40,10 @@ def sampled_transfer(kernel: np.ndarray, shape: Tuple[int, int], scale: int) -> 
     """``K``: the transfer function (complex fft2) of the PSF followed by the ``scale``-wide box on a fine
     canvas of ``shape``, aligned so that decimating at multiples of ``scale`` gives the block means
     ``[s i, s i + s)`` of :func:`microgan.core.sampling.area_mean` (the PSF's centre at the origin)."""
-    canvas = np.zeros(shape, np.float64)
-    kh, kw = kernel.shape
-    rows = (np.arange(kh) - kh // 2) % shape[0]
-    cols = (np.arange(kw) - kw // 2) % shape[1]
-    np.add.at(canvas, (rows[:, None], cols[None, :]), kernel)
     box = np.zeros(shape, np.float64)
     offsets = (-np.arange(scale)) % shape[0], (-np.arange(scale)) % shape[1]
     box[np.ix_(*offsets)] = 1.0 / scale**2  # (box * x)[n] = mean of x[n .. n + s - 1]
-    return sfft.fft2(canvas) * sfft.fft2(box)
+    return sfft.fft2(kernel_canvas(kernel, shape)) * sfft.fft2(box)
 
 
 def _fold(values: np.ndarray, scale: int) -> np.ndarray:
@@ -66,9 +61,7 @@ def solve_sampled(y: np.ndarray, kernel: np.ndarray, weight: float, scale: int,
     shape = (h * scale, w * scale)
     k = sampled_transfer(kernel, shape, scale)
     if prior is None:
-        fy = np.fft.fftfreq(shape[0])[:, None]
-        fx = np.fft.fftfreq(shape[1])[None, :]
-        reg = 4 * np.sin(np.pi * fy) ** 2 + 4 * np.sin(np.pi * fx) ** 2
+        reg = gradient_power(shape, full=True)
         reg[0, 0] = _MEAN_WEIGHT
     else:
         reg = np.ones(shape)
